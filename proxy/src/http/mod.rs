@@ -1,0 +1,1 @@
+//! The recording HTTP proxy.

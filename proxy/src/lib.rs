@@ -1,0 +1,19 @@
+//! recplay-proxy: the network half of recplay.
+//!
+//! # Layout
+//! - [`testset`]: the on-disk model — Keploy-compatible Http test cases,
+//!   readable Postgres mocks, and the test-set directory that holds them
+//!   (atomic writes, crash-tolerant loading, format versions).
+//! - [`http`]: the recording HTTP proxy.
+//! - [`pg`]: PostgreSQL protocol v3 — frontend/backend codecs, the recording
+//!   wire proxy, and the replay mock server with its matcher.
+//! - [`window`]: which HTTP test is in flight, so database exchanges can be
+//!   attributed to the test whose request/response window contains them.
+//!
+//! No command-line concerns live here; the `recplay` binary wires these
+//! pieces together.
+
+pub mod http;
+pub mod pg;
+pub mod testset;
+pub mod window;

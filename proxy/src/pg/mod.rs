@@ -1,0 +1,1 @@
+//! PostgreSQL protocol v3: codecs, the recording proxy and the replay mock server.

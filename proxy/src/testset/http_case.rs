@@ -1,0 +1,160 @@
+//! One recorded HTTP exchange in Keploy's `Http` schema.
+//!
+//! The field names and nesting follow what Keploy writes
+//! (`version/kind/name/spec{metadata,req,resp,objects,assertions,created}/curl`)
+//! so a test set recorded by either tool loads in the other. What Keploy's
+//! schema cannot say — repeated headers, binary or compressed bodies, bodies
+//! cut at the recording cap — lives in extra optional fields that Keploy's
+//! reader ignores.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The `version:` string Keploy writes on every test case.
+pub const KEPLOY_API_VERSION: &str = "api.keploy.io/v1beta1";
+
+/// A whole test-case document (`tests/test-N.yaml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpTestCase {
+    pub version: String,
+    pub kind: String,
+    pub name: String,
+    pub spec: HttpSpec,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub curl: String,
+    /// recplay's format version; absent (0) in files written by Keploy.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recplay_format: u32,
+}
+
+/// `spec:` of a test case.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HttpSpec {
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    pub req: HttpRequest,
+    pub resp: HttpResponse,
+    #[serde(default)]
+    pub objects: Vec<serde_yaml::Value>,
+    #[serde(default)]
+    pub assertions: Assertions,
+    /// Unix seconds when the exchange was recorded.
+    #[serde(default)]
+    pub created: i64,
+}
+
+/// `spec.assertions`: Keploy keeps per-test noise here, keyed
+/// `header.<Name>` or `body.<path>`, each with a (possibly empty) list of
+/// regexes.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Assertions {
+    #[serde(default)]
+    pub noise: BTreeMap<String, Vec<String>>,
+    /// Any other assertion kinds Keploy may write are kept verbatim.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// `spec.req`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HttpRequest {
+    pub method: String,
+    #[serde(default)]
+    pub proto_major: u8,
+    #[serde(default)]
+    pub proto_minor: u8,
+    /// Absolute URL as the client asked for it (scheme and host of the
+    /// recording proxy's upstream), query string included.
+    pub url: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub url_params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub header: BTreeMap<String, String>,
+    #[serde(default, flatten)]
+    pub body: StoredBody,
+    #[serde(default = "epoch")]
+    pub timestamp: DateTime<Utc>,
+}
+
+/// `spec.resp`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HttpResponse {
+    pub status_code: u16,
+    #[serde(default)]
+    pub header: BTreeMap<String, String>,
+    #[serde(default, flatten)]
+    pub body: StoredBody,
+    #[serde(default)]
+    pub status_message: String,
+    #[serde(default)]
+    pub proto_major: u8,
+    #[serde(default)]
+    pub proto_minor: u8,
+    #[serde(default = "epoch")]
+    pub timestamp: DateTime<Utc>,
+}
+
+/// A body as stored, plus the facts needed to rebuild the bytes on the wire.
+///
+/// Flattened into `req`/`resp` so `body:` sits where Keploy expects it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StoredBody {
+    #[serde(default)]
+    pub body: String,
+    /// `base64` when the bytes were not UTF-8; absent for text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_encoding: Option<BodyEncoding>,
+    /// The `Content-Encoding` the body had on the wire (`gzip`, `deflate`,
+    /// `br`). The stored body is the decoded form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    /// Present when the body exceeded the recording cap: `body` then holds
+    /// only the first part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_truncated: Option<Truncation>,
+    /// Exact values of headers that appeared more than once, in order.
+    /// `header` holds them joined with `, ` for Keploy's readers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub header_repeated: BTreeMap<String, Vec<String>>,
+}
+
+/// How `body` is written in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyEncoding {
+    Base64,
+}
+
+/// What is known of a body that was too large to keep whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Truncation {
+    /// Full size in bytes, as it crossed the proxy (decoded size when the
+    /// body was compressed and decoding succeeded).
+    pub size: u64,
+    /// Hex sha256 of the full body bytes as they crossed the wire.
+    pub sha256: String,
+}
+
+fn epoch() -> DateTime<Utc> {
+    DateTime::<Utc>::UNIX_EPOCH
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+impl HttpTestCase {
+    /// A new test case in recplay's current format.
+    pub fn new(name: impl Into<String>, spec: HttpSpec) -> Self {
+        HttpTestCase {
+            version: KEPLOY_API_VERSION.to_string(),
+            kind: "Http".to_string(),
+            name: name.into(),
+            spec,
+            curl: String::new(),
+            recplay_format: super::FORMAT_VERSION,
+        }
+    }
+}

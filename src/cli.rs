@@ -1,0 +1,218 @@
+//! Command-line flags, as clap parses them. Validation and defaults from
+//! keploy.yml happen in the command modules, which turn these into the
+//! working objects.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Record HTTP traffic and PostgreSQL exchanges once; replay them as tests,
+/// with the database served from the recording and per-test coverage.
+#[derive(Debug, Parser)]
+#[command(name = "recplay", version, about, long_about = None)]
+pub struct Cli {
+    /// More logging: -v for debug, -vv for trace (RUST_LOG overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Proxy HTTP and PostgreSQL traffic and record it into the next test set.
+    Record(RecordArgs),
+    /// Replay recorded test sets against the app and compare the responses.
+    Test(TestArgs),
+    /// Export per-test coverage or gate a build on it.
+    #[command(subcommand)]
+    Coverage(CoverageCommand),
+}
+
+/// Flags of `recplay record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Directory holding the test sets; each run creates the next test-set-N.
+    #[arg(long, default_value = "keploy")]
+    pub path: PathBuf,
+
+    /// keploy.yml to read; flags given here override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+
+    /// Address the HTTP proxy listens on.
+    #[arg(long, default_value = "127.0.0.1:16789")]
+    pub http_listen: SocketAddr,
+
+    /// Where the app listens (http:// or https://). Without it only
+    /// PostgreSQL is recorded.
+    #[arg(long)]
+    pub http_upstream: Option<String>,
+
+    /// Certificate (PEM) to serve TLS on the HTTP listener.
+    #[arg(long, requires = "http_tls_key")]
+    pub http_tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) for --http-tls-cert.
+    #[arg(long, requires = "http_tls_cert")]
+    pub http_tls_key: Option<PathBuf>,
+
+    /// Extra CA certificate (PEM) to trust for an https:// upstream.
+    #[arg(long)]
+    pub upstream_ca: Option<PathBuf>,
+
+    /// Largest body kept whole in a test file, in bytes; larger bodies keep
+    /// their size and sha256 only.
+    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    pub body_cap: u64,
+
+    /// Address the PostgreSQL proxy listens on.
+    #[arg(long, default_value = "127.0.0.1:16432")]
+    pub pg_listen: SocketAddr,
+
+    /// The real PostgreSQL server (HOST:PORT). Without it only HTTP is recorded.
+    #[arg(long)]
+    pub pg_upstream: Option<String>,
+
+    /// Certificate (PEM) to accept TLS from PostgreSQL clients.
+    #[arg(long, requires = "pg_tls_key")]
+    pub pg_tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) for --pg-tls-cert.
+    #[arg(long, requires = "pg_tls_cert")]
+    pub pg_tls_key: Option<PathBuf>,
+
+    /// Speak TLS to the PostgreSQL server.
+    #[arg(long)]
+    pub pg_upstream_tls: bool,
+
+    /// Start the app with `sh -c CMD`; it is stopped when recording ends.
+    #[arg(short = 'c', long = "command")]
+    pub command: Option<String>,
+
+    /// Seconds in-flight exchanges get to finish after SIGINT/SIGTERM.
+    #[arg(long, default_value_t = 10)]
+    pub grace: u64,
+}
+
+/// Flags of `recplay test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Directory holding the test sets.
+    #[arg(long, default_value = "keploy")]
+    pub path: PathBuf,
+
+    /// keploy.yml to read (noise); flags given here override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+
+    /// Where the app listens during replay.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    pub http_target: String,
+
+    /// Start the app with `sh -c CMD` and stop it at the end.
+    #[arg(short = 'c', long = "command")]
+    pub command: Option<String>,
+
+    /// URL that answers 2xx once the app is ready (default: wait for the
+    /// target port to accept).
+    #[arg(long)]
+    pub health_url: Option<String>,
+
+    /// Seconds to wait for readiness; when no readiness check applies, a
+    /// fixed delay before the first request.
+    #[arg(long, default_value_t = 60)]
+    pub delay: u64,
+
+    /// Test sets to replay, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub test_sets: Vec<String>,
+
+    /// Write a JUnit XML report here too.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+
+    /// Seconds to wait for each response.
+    #[arg(long, default_value_t = 30)]
+    pub api_timeout: u64,
+
+    /// Serve the app's database from mocks.yaml on this address.
+    #[arg(long)]
+    pub pg_listen: Option<SocketAddr>,
+
+    /// Collect per-test coverage from agents in the app's processes.
+    #[arg(long)]
+    pub coverage: bool,
+
+    /// Replay each test twice and propose noise entries for what differs.
+    #[arg(long)]
+    pub detect_noise: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CoverageCommand {
+    /// Write a run's coverage as Cobertura XML, LCOV or coverage.py JSON.
+    Export(ExportArgs),
+    /// Pass or fail a build on its coverage against a floor and a baseline.
+    Gate(GateArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Cobertura,
+    Lcov,
+    Json,
+}
+
+/// Flags of `recplay coverage export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Directory holding the test sets and reports.
+    #[arg(long, default_value = "keploy")]
+    pub path: PathBuf,
+    /// Which run (test-run-N); default: the latest.
+    #[arg(long)]
+    pub run: Option<String>,
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Output file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GatePolicy {
+    Absolute,
+    Baseline,
+    Both,
+}
+
+/// Flags of `recplay coverage gate`.
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// Directory holding the test sets and reports.
+    #[arg(long, default_value = "keploy")]
+    pub path: PathBuf,
+    /// Which run (test-run-N); default: the latest.
+    #[arg(long)]
+    pub run: Option<String>,
+    #[arg(long, value_enum, default_value = "both")]
+    pub policy: GatePolicy,
+    /// Lowest acceptable line coverage, in percent.
+    #[arg(long, default_value_t = 80.0)]
+    pub floor: f64,
+    /// Drop below the baseline tolerated, in percentage points.
+    #[arg(long, default_value_t = 0.5)]
+    pub epsilon: f64,
+    /// File holding the ratchet baseline (created on the first run).
+    #[arg(long, default_value = "keploy/coverage-baseline.json")]
+    pub baseline: PathBuf,
+    /// Markdown report to write.
+    #[arg(long, default_value = "keploy/coverage-report.md")]
+    pub report: PathBuf,
+    /// Fail when coverage cannot be measured (default: pass with a warning).
+    #[arg(long)]
+    pub fail_closed: bool,
+}

@@ -1,0 +1,65 @@
+//! recplay: record HTTP traffic and PostgreSQL exchanges, replay them as tests.
+//!
+//! # Layout
+//! - `cli`: flags as parsed; each command module validates them.
+//! - `config`: keploy.yml.
+//! - `app`: the app child process (start, readiness, stop).
+//! - `http_client`: the client used to reach the app.
+//! - `record`: `recplay record`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod app;
+mod cli;
+mod config;
+mod http_client;
+mod record;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("recplay: could not start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("recplay: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        cli::Command::Record(args) => record::run(args).await,
+        cli::Command::Test(_) => anyhow::bail!("recplay test is not available in this build"),
+        cli::Command::Coverage(_) => {
+            anyhow::bail!("recplay coverage is not available in this build")
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
