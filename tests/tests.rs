@@ -1,3 +1,13 @@
 //! Integration tests: one binary, a module per flow.
 
 mod support;
+
+mod cluster {
+    use crate::support::pg::PgCluster;
+
+    #[test]
+    fn a_throwaway_cluster_starts_and_answers() {
+        let pg = PgCluster::start();
+        assert_eq!(pg.psql("SELECT 40 + 2").trim(), "42");
+    }
+}

@@ -1,1 +1,5 @@
 //! Shared helpers for the integration tests: real servers on free ports.
+
+#![allow(dead_code)]
+
+pub mod pg;
