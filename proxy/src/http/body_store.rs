@@ -15,7 +15,10 @@ use super::tee::CapturedBody;
 fn decode(encoding: &str, bytes: &[u8], limit: u64) -> Option<Vec<u8>> {
     fn read_limited(reader: impl Read, limit: u64) -> Option<Vec<u8>> {
         let mut out = Vec::new();
-        reader.take(limit.saturating_add(1)).read_to_end(&mut out).ok()?;
+        reader
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut out)
+            .ok()?;
         (out.len() as u64 <= limit).then_some(out)
     }
     match encoding {
@@ -51,7 +54,11 @@ fn text_or_base64(bytes: Vec<u8>, cut: bool) -> (String, Option<BodyEncoding>) {
 
 /// Builds the stored form of a body that crossed the proxy with the given
 /// `Content-Encoding` header value (if any).
-pub fn store_body(captured: CapturedBody, content_encoding: Option<&str>, limit: u64) -> StoredBody {
+pub fn store_body(
+    captured: CapturedBody,
+    content_encoding: Option<&str>,
+    limit: u64,
+) -> StoredBody {
     if captured.truncated() {
         // Only a prefix was kept: it cannot be decoded reliably, so it is
         // stored as it was on the wire.

@@ -91,10 +91,21 @@ fn shell_quote(s: &str) -> String {
 
 /// The request as a curl command, in the layout Keploy writes. Bodies that
 /// are not plain text are left out: they cannot be pasted into a shell.
-pub fn curl_command(method: &str, url: &str, header: &BTreeMap<String, String>, body: &StoredBody) -> String {
-    let mut lines = vec![format!("curl --request {method}"), format!("  --url {}", shell_quote(url))];
+pub fn curl_command(
+    method: &str,
+    url: &str,
+    header: &BTreeMap<String, String>,
+    body: &StoredBody,
+) -> String {
+    let mut lines = vec![
+        format!("curl --request {method}"),
+        format!("  --url {}", shell_quote(url)),
+    ];
     for (name, value) in header {
-        lines.push(format!("  --header {}", shell_quote(&format!("{name}: {value}"))));
+        lines.push(format!(
+            "  --header {}",
+            shell_quote(&format!("{name}: {value}"))
+        ));
     }
     if !body.body.is_empty() && body.body_encoding.is_none() && body.body_truncated.is_none() {
         lines.push(format!("  --data {}", shell_quote(&body.body)));
@@ -136,11 +147,19 @@ pub fn build_test_case(exchange: Exchange, body_cap: u64) -> HttpTestCase {
         .then_some(resp_body.body.as_str());
     let noise = record_time_noise(&resp_header, json_body);
 
-    let curl = curl_command(request.method.as_str(), &request.url, &req_header, &req_body);
+    let curl = curl_command(
+        request.method.as_str(),
+        &request.url,
+        &req_header,
+        &req_body,
+    );
     let metadata = BTreeMap::from([
         ("client".to_string(), request.client.to_string()),
         ("connection".to_string(), request.connection.to_string()),
-        ("recorder".to_string(), format!("recplay {}", env!("CARGO_PKG_VERSION"))),
+        (
+            "recorder".to_string(),
+            format!("recplay {}", env!("CARGO_PKG_VERSION")),
+        ),
     ]);
 
     let spec = HttpSpec {

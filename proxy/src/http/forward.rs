@@ -120,7 +120,9 @@ impl Forwarder {
         // The proxy already answered `Expect: 100-continue` to the client.
         parts.headers.remove(header::EXPECT);
         if let Some(protocol) = upgrade {
-            parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             parts.headers.insert(header::UPGRADE, protocol);
         }
         // Like nginx's default `proxy_set_header Host $proxy_host`: virtual
@@ -173,7 +175,11 @@ impl Forwarder {
             return bad_gateway(message);
         }
         let (request_body, request_copy) = TeeBody::new(body, self.body_cap);
-        let upstream_resp = match self.client.request(Request::from_parts(parts, request_body)).await {
+        let upstream_resp = match self
+            .client
+            .request(Request::from_parts(parts, request_body))
+            .await
+        {
             Ok(resp) => resp,
             Err(e) => {
                 let message = self.failure("before it answered", &e);
@@ -257,7 +263,9 @@ impl Forwarder {
                     (Ok(client), Ok(upstream)) => {
                         let mut client = TokioIo::new(client);
                         let mut upstream = TokioIo::new(upstream);
-                        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+                        if let Err(e) =
+                            tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+                        {
                             tracing::debug!("upgraded connection ended: {e}");
                         }
                     }
@@ -286,7 +294,10 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_and_those_connection_names_are_dropped() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-hop"));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-hop"),
+        );
         headers.insert("x-hop", HeaderValue::from_static("1"));
         headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));

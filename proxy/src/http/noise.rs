@@ -97,7 +97,13 @@ mod tests {
         ] {
             assert!(looks_like_timestamp(yes), "{yes}");
         }
-        for no in ["2024-01-02", "12345678901", "hello world", "", "v1.2.3-beta"] {
+        for no in [
+            "2024-01-02",
+            "12345678901",
+            "hello world",
+            "",
+            "v1.2.3-beta",
+        ] {
             assert!(!looks_like_timestamp(no), "{no}");
         }
     }
@@ -105,12 +111,18 @@ mod tests {
     #[test]
     fn json_leaves_and_headers_become_noise_keys() {
         let headers = BTreeMap::from([
-            ("Date".to_string(), "Tue, 14 Nov 2023 09:26:25 GMT".to_string()),
+            (
+                "Date".to_string(),
+                "Tue, 14 Nov 2023 09:26:25 GMT".to_string(),
+            ),
             ("Content-Type".to_string(), "application/json".to_string()),
         ]);
         let body = r#"{"id":1,"meta":{"created_at":"2024-01-02T03:04:05Z"},"items":[{"at":"2024-01-02 03:04:05"}]}"#;
         let noise = record_time_noise(&headers, Some(body));
         let keys: Vec<&str> = noise.keys().map(String::as_str).collect();
-        assert_eq!(keys, ["body.items[].at", "body.meta.created_at", "header.Date"]);
+        assert_eq!(
+            keys,
+            ["body.items[].at", "body.meta.created_at", "header.Date"]
+        );
     }
 }

@@ -153,7 +153,10 @@ impl HttpProxy {
         let _ = stop_tx.send(true);
         let busy = connections.len();
         if busy > 0 {
-            tracing::info!(connections = busy, "waiting up to {grace:?} for in-flight exchanges");
+            tracing::info!(
+                connections = busy,
+                "waiting up to {grace:?} for in-flight exchanges"
+            );
         }
         let drained = tokio::time::timeout(grace, async {
             while connections.join_next().await.is_some() {}
@@ -161,7 +164,10 @@ impl HttpProxy {
         .await;
         let cut_at_deadline = if drained.is_err() {
             let cut = connections.len();
-            tracing::warn!(connections = cut, "grace period over; closing what is still open");
+            tracing::warn!(
+                connections = cut,
+                "grace period over; closing what is still open"
+            );
             connections.abort_all();
             while connections.join_next().await.is_some() {}
             cut
@@ -178,17 +184,23 @@ impl HttpProxy {
     }
 }
 
-async fn serve<S>(stream: S, forwarder: Arc<Forwarder>, conn: ConnInfo, mut stop: watch::Receiver<bool>)
-where
+async fn serve<S>(
+    stream: S,
+    forwarder: Arc<Forwarder>,
+    conn: ConnInfo,
+    mut stop: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| {
         let forwarder = forwarder.clone();
         async move { Ok::<_, Infallible>(forwarder.handle(req, conn).await) }
     });
+    // Not `pipeline_flush`: it lets hyper queue a response body without
+    // limit, so a fast upstream and a slow client would fill memory.
+    // Pipelined requests are still answered in order without it.
     let connection = http1::Builder::new()
         .keep_alive(true)
-        .pipeline_flush(true)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(connection);

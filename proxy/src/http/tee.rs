@@ -108,7 +108,6 @@ impl<B: Body> TeeBody<B> {
         };
         (tee, rx)
     }
-
 }
 
 impl<B> TeeBody<B> {

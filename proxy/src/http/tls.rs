@@ -13,7 +13,10 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn read_certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, HttpProxyError> {
+fn read_certs(
+    path: &Path,
+    what: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, HttpProxyError> {
     let pem = std::fs::read(path).map_err(|source| HttpProxyError::ReadPem {
         what,
         path: path.to_path_buf(),

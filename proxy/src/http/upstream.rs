@@ -37,7 +37,9 @@ impl Upstream {
             url: url.to_string(),
             reason: reason.to_string(),
         };
-        let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
         let https = match uri.scheme_str() {
             Some("http") => false,
             Some("https") => true,
@@ -45,7 +47,10 @@ impl Upstream {
             None => return Err(invalid("the scheme is missing")),
         };
         let host = uri.host().ok_or_else(|| invalid("the host is missing"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         if uri.query().is_some() {
             return Err(invalid("a query string cannot be part of the upstream"));
@@ -150,7 +155,9 @@ impl tower_service::Service<Uri> for UpstreamConnector {
             tcp.set_nodelay(true)?;
             let stream = match tls {
                 None => Stream::Plain(tcp),
-                Some((connector, name)) => Stream::Tls(Box::new(connector.connect(name, tcp).await?)),
+                Some((connector, name)) => {
+                    Stream::Tls(Box::new(connector.connect(name, tcp).await?))
+                }
             };
             Ok(UpstreamIo(TokioIo::new(stream)))
         })
