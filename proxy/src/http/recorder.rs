@@ -72,7 +72,7 @@ impl TestSetRecorder {
         let cap = self.body_cap;
         let written = tokio::task::spawn_blocking(move || {
             let case = build_test_case(exchange, cap);
-            dir.write_test(&case)
+            dir.write_test_unsynced(&case)
         })
         .await;
         match written {
