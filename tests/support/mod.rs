@@ -3,3 +3,5 @@
 #![allow(dead_code)]
 
 pub mod pg;
+pub mod recplay;
+pub mod upstream;
