@@ -2,6 +2,8 @@
 //!
 //! - [`wire`]: framing and size limits shared by both directions.
 //! - [`frontend`]: client messages (incremental decoder, model conversion).
+//! - [`backend`]: server messages (decoder, model conversion by result format).
 
+pub mod backend;
 pub mod frontend;
 pub mod wire;
