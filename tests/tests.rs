@@ -11,3 +11,5 @@ mod cluster {
         assert_eq!(pg.psql("SELECT 40 + 2").trim(), "42");
     }
 }
+
+mod pg_record;
