@@ -216,3 +216,69 @@ pub fn sqlstate(e: &tokio_postgres::Error) -> String {
         .map(|c| c.code().to_string())
         .unwrap_or_else(|| format!("no code: {e}"))
 }
+
+mod binary {
+    //! `recplay record` with the `--pg-*` flags, as a user runs it.
+
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use recplay_proxy::testset::TestSetDir;
+
+    use super::connect;
+    use crate::support::pg::{free_port, PgCluster};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn recplay_record_records_postgres_until_sigterm() {
+        let pg = PgCluster::start();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_recplay"))
+            .args(["record", "--path"])
+            .arg(dir.path())
+            .args([
+                "--pg-listen",
+                &format!("127.0.0.1:{port}"),
+                "--pg-upstream",
+                &pg.addr(),
+            ])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start recplay");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "recplay did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let client = connect(&format!(
+            "host=127.0.0.1 port={port} user=postgres dbname=postgres"
+        ))
+        .await;
+        let n: i32 = client
+            .query_one("SELECT 6 * 7", &[])
+            .await
+            .expect("query")
+            .get(0);
+        assert_eq!(n, 42);
+        nix_kill_term(child.id());
+        let status = child.wait().expect("recplay exits");
+        assert!(status.success(), "{status:?}");
+        let loaded = TestSetDir::open(dir.path().join("test-set-0"))
+            .load()
+            .expect("load");
+        assert!(loaded.problems.is_empty());
+        assert_eq!(loaded.mocks[0].spec.position, 0);
+        assert!(loaded.mocks.iter().any(|m| m.spec.requests.iter().any(|r| matches!(
+            r,
+            recplay_proxy::testset::pg_mock::FrontendMsg::Bind { statement_query: Some(q), .. } if q == "SELECT 6 * 7"
+        ))));
+    }
+
+    fn nix_kill_term(pid: u32) {
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+}
