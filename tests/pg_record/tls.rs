@@ -1,4 +1,5 @@
-//! TLS terminated by the proxy: a libpq client (psql) with sslmode=require.
+//! TLS on both legs: terminated by the proxy for a libpq client (psql with
+//! sslmode=require), and spoken by the proxy to a server with ssl on.
 
 use std::process::Command;
 
@@ -67,4 +68,76 @@ async fn clients_asking_for_tls_get_it_from_the_proxy() {
         String::from_utf8_lossy(&out.stderr)
     );
     plain.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_speaks_tls_to_a_server_that_requires_it() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let pg = PgCluster::start();
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("CA");
+    let server_key = KeyPair::generate().expect("server key");
+    let server = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("server params")
+        .signed_by(&server_key, &ca, &ca_key)
+        .expect("server certificate");
+    pg.enable_ssl(&server.pem(), &server_key.serialize_pem());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.pem()).expect("write CA");
+
+    let rec = Recording::start_with(PgRecorderConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        upstream: pg.addr(),
+        client_tls: None,
+        upstream_tls: Some(tls::upstream_config(Some(&ca_path)).expect("upstream TLS")),
+    })
+    .await;
+    let client = super::connect(&rec.conn_str("postgres")).await;
+    let row = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .expect("query");
+    assert!(
+        row.get::<_, bool>(0),
+        "the server sees an encrypted connection"
+    );
+    drop(client);
+    let recorded = rec.finish().await;
+    assert_eq!(
+        recorded
+            .running("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .len(),
+        1
+    );
+
+    // A CA the server's certificate does not chain to is refused, and the
+    // client is told why.
+    let other_key = KeyPair::generate().expect("key");
+    let mut other = CertificateParams::new(Vec::<String>::new()).expect("params");
+    other.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    std::fs::write(&ca_path, other.self_signed(&other_key).expect("CA").pem()).expect("write");
+    let rec = Recording::start_with(PgRecorderConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        upstream: pg.addr(),
+        client_tls: None,
+        upstream_tls: Some(tls::upstream_config(Some(&ca_path)).expect("upstream TLS")),
+    })
+    .await;
+    let err = tokio_postgres::connect(&rec.conn_str("postgres"), tokio_postgres::NoTls)
+        .await
+        .err()
+        .expect("untrusted server certificate");
+    let db = err.as_db_error().expect("an ErrorResponse from the proxy");
+    assert!(
+        db.message().contains("TLS handshake failed"),
+        "{}",
+        db.message()
+    );
+    rec.finish().await;
 }

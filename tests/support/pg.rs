@@ -198,6 +198,32 @@ impl PgCluster {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Turns on TLS for TCP clients with this certificate and key (PEM),
+    /// e.g. to test a proxy's TLS leg to the server.
+    pub fn enable_ssl(&self, cert_pem: &str, key_pem: &str) {
+        let data = self.dir.path().join("data");
+        let cert = data.join("test-server.crt");
+        let key = data.join("test-server.key");
+        std::fs::write(&cert, cert_pem).expect("write server certificate");
+        std::fs::write(&key, key_pem).expect("write server key");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .expect("key permissions");
+        if self.as_postgres_user {
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&cert)
+                .arg(&key)
+                .status()
+                .expect("chown");
+            assert!(status.success(), "chown of the TLS files failed");
+        }
+        self.psql("ALTER SYSTEM SET ssl_cert_file = 'test-server.crt'");
+        self.psql("ALTER SYSTEM SET ssl_key_file = 'test-server.key'");
+        self.psql("ALTER SYSTEM SET ssl = on");
+        self.psql("SELECT pg_reload_conf()");
+    }
+
     /// Stops the server (fast shutdown), e.g. to prove replay needs no database.
     pub fn stop(&self) {
         let data = self.dir.path().join("data");
