@@ -58,7 +58,7 @@ pub struct RecorderSummary {
     pub noun: (&'static str, &'static str),
 }
 
-type RecorderTask = JoinHandle<Result<RecorderSummary>>;
+pub type RecorderTask = JoinHandle<Result<RecorderSummary>>;
 
 /// Flags merged with keploy.yml (flags win).
 struct Settings {
@@ -102,10 +102,8 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
     if let Some(upstream) = &args.http_upstream {
         recorders.push(spawn_http(&args, upstream, recording.clone()).await?);
     }
-    // The PostgreSQL recorder is added here the same way, from
-    // `--pg-upstream`, with the same `recording`.
-    if args.pg_upstream.is_some() && recorders.len() < 2 {
-        tracing::warn!("--pg-upstream is given but PostgreSQL recording is not part of this build");
+    if let Some(task) = crate::record_pg::spawn_pg(&args, recording.clone()).await? {
+        recorders.push(task);
     }
 
     let mut app = match &settings.command {

@@ -13,3 +13,4 @@ mod cluster {
 }
 
 mod http_record;
+mod pg_record;
