@@ -1,4 +1,13 @@
 //! PostgreSQL protocol v3: codecs, the recording proxy and the replay mock server.
+//!
+//! - [`wire`]: framing and size limits shared by both directions.
+//! - [`frontend`]: client messages (incremental decoder, model conversion).
+//! - [`encode`]: recorded server messages back to wire bytes.
+//! - [`matcher`]: which recording answers a live exchange.
+//! - [`mock_server`]: the replay server that answers from mocks.yaml.
 
 pub mod encode;
+pub mod frontend;
 pub mod matcher;
+pub mod mock_server;
+pub mod wire;

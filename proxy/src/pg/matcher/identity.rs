@@ -7,8 +7,12 @@
 //! out: a client names them differently at replay (a new connection starts
 //! again at `s0`, a pool spreads statements over other connections).
 //!
-//! COPY data is not part of the identity: the server must answer the COPY
+//! COPY rows are not part of the identity: the server must answer the COPY
 //! command before the client sends its rows, so the look-up happens first.
+//! An exchange that holds a COPY command and its rows is identified by what
+//! precedes the rows; an exchange that *starts* with rows (a recorder that
+//! cut at the Sync before them) by its CopyDone/CopyFail marker and what
+//! follows.
 //!
 //! Keys are length-prefixed byte strings so no text can forge a separator.
 
@@ -105,6 +109,11 @@ pub fn identify(
         shape: Vec::with_capacity(128),
         literals: Vec::new(),
         display: Vec::new(),
+    };
+    let copy_start = requests.iter().position(is_copy_stream);
+    let requests = match copy_start {
+        Some(start) if start > 0 => &requests[..start],
+        _ => requests,
     };
     for msg in requests {
         match msg {
@@ -204,13 +213,12 @@ pub fn identify(
                 }
                 b.display.push(format!("function call {function_oid}"));
             }
-            // Rows follow the look-up; startup and Terminate are handled
-            // by the server, not matched.
-            FrontendMsg::CopyData { .. }
-            | FrontendMsg::CopyDone
-            | FrontendMsg::CopyFail { .. }
-            | FrontendMsg::Startup { .. }
-            | FrontendMsg::Terminate => {}
+            FrontendMsg::CopyDone => b.same(b"CD"),
+            FrontendMsg::CopyFail { .. } => b.same(b"CF"),
+            // Rows are compared after the look-up; startup and Terminate are
+            // handled by the server, not matched.
+            FrontendMsg::CopyData { .. } | FrontendMsg::Startup { .. } | FrontendMsg::Terminate => {
+            }
         }
     }
     Ok(Identity {
@@ -219,6 +227,14 @@ pub fn identify(
         literals: b.literals,
         display: b.display.join("; "),
     })
+}
+
+/// Part of a COPY FROM STDIN row stream.
+pub fn is_copy_stream(msg: &FrontendMsg) -> bool {
+    matches!(
+        msg,
+        FrontendMsg::CopyData { .. } | FrontendMsg::CopyDone | FrontendMsg::CopyFail { .. }
+    )
 }
 
 #[cfg(test)]

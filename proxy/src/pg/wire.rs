@@ -1,0 +1,298 @@
+//! Framing shared by both directions of protocol v3: length prefixes checked
+//! against named limits before anything is allocated, and a bounds-checked
+//! reader over one message body.
+//!
+//! The frontend and backend decoders build on this but stay apart, because
+//! the same tag byte means different things in each direction (`C` is Close
+//! from the client and CommandComplete from the server).
+
+use thiserror::Error;
+
+/// Largest message either side may announce. PostgreSQL itself caps a
+/// message at 1 GiB (`PQ_LARGE_MESSAGE_LIMIT`); anything claiming more is a
+/// broken or hostile peer, and is refused before a buffer is sized from it.
+pub const MAX_MESSAGE_LEN: usize = 1 << 30;
+
+/// Largest tagless start-up packet (SSLRequest, StartupMessage, ...), the
+/// same limit as the server's `MAX_STARTUP_PACKET_LENGTH`.
+pub const MAX_STARTUP_LEN: usize = 10_000;
+
+/// Smallest start-up packet: the length word and the request code.
+pub const MIN_STARTUP_LEN: usize = 8;
+
+/// Why bytes could not be read as a protocol v3 message.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ProtocolError {
+    #[error("message '{tag}' announces a negative or too small length {len}")]
+    BadLength { tag: TagName, len: i64 },
+    #[error("message '{tag}' announces {len} bytes, more than the limit of {limit}")]
+    TooLong {
+        tag: TagName,
+        len: usize,
+        limit: usize,
+    },
+    #[error("{what} ends before its {field}")]
+    Truncated {
+        what: &'static str,
+        field: &'static str,
+    },
+    #[error("{what} has {extra} unexpected bytes after its last field")]
+    TrailingBytes { what: &'static str, extra: usize },
+    #[error("{what}: {field} is not valid UTF-8")]
+    InvalidUtf8 {
+        what: &'static str,
+        field: &'static str,
+    },
+    #[error("{what}: a count or length is negative ({value})")]
+    NegativeCount { what: &'static str, value: i64 },
+    #[error("{what}: format code {code} is neither 0 (text) nor 1 (binary)")]
+    BadFormatCode { what: &'static str, code: i16 },
+    #[error("{what}: target '{target}' is neither 'S' (statement) nor 'P' (portal)")]
+    BadTarget { what: &'static str, target: TagName },
+    #[error("unknown {direction} message tag '{tag}'")]
+    UnknownTag {
+        direction: &'static str,
+        tag: TagName,
+    },
+    #[error("start-up packet with unsupported protocol or request code {code}")]
+    UnsupportedStartupCode { code: u32 },
+    #[error("password message 'p' arrived while the server had asked for no authentication")]
+    UnexpectedPassword,
+}
+
+/// A tag byte, shown as a character when printable and as hex otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagName(pub u8);
+
+impl std::fmt::Display for TagName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_ascii_graphic() {
+            write!(f, "{}", self.0 as char)
+        } else {
+            write!(f, "0x{:02x}", self.0)
+        }
+    }
+}
+
+/// Length of the next tagged message (tag + length word + body) once its
+/// header is in `buf`: `Ok(None)` while fewer than 5 bytes are buffered.
+/// The whole message may not be buffered yet; callers compare the returned
+/// length with what they hold.
+pub fn tagged_frame_len(buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
+    let Some(header) = buf.get(..5) else {
+        return Ok(None);
+    };
+    let tag = header[0];
+    let len = i32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+    if len < 4 {
+        return Err(ProtocolError::BadLength {
+            tag: TagName(tag),
+            len: len.into(),
+        });
+    }
+    // The length word counts itself but not the tag byte.
+    let len = len as usize;
+    if len > MAX_MESSAGE_LEN {
+        return Err(ProtocolError::TooLong {
+            tag: TagName(tag),
+            len,
+            limit: MAX_MESSAGE_LEN,
+        });
+    }
+    Ok(Some(len + 1))
+}
+
+/// Length of the next tagless start-up packet once its length word is in
+/// `buf`: `Ok(None)` while fewer than 4 bytes are buffered.
+pub fn startup_frame_len(buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
+    let Some(header) = buf.get(..4) else {
+        return Ok(None);
+    };
+    let len = i32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+    if len < MIN_STARTUP_LEN as i32 {
+        return Err(ProtocolError::BadLength {
+            tag: TagName(0),
+            len: len.into(),
+        });
+    }
+    let len = len as usize;
+    if len > MAX_STARTUP_LEN {
+        return Err(ProtocolError::TooLong {
+            tag: TagName(0),
+            len,
+            limit: MAX_STARTUP_LEN,
+        });
+    }
+    Ok(Some(len))
+}
+
+/// A bounds-checked cursor over one message body. Every read names the
+/// message and field, so a malformed message yields an error that says
+/// exactly what was wrong.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader over `body`, reporting errors as being in message `what`.
+    pub fn new(body: &'a [u8], what: &'static str) -> Self {
+        Reader { buf: body, what }
+    }
+
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], ProtocolError> {
+        if self.buf.len() < n {
+            return Err(ProtocolError::Truncated {
+                what: self.what,
+                field,
+            });
+        }
+        let (head, tail) = self.buf.split_at(n);
+        self.buf = tail;
+        Ok(head)
+    }
+
+    pub fn u8(&mut self, field: &'static str) -> Result<u8, ProtocolError> {
+        Ok(self.take(1, field)?[0])
+    }
+
+    pub fn i16(&mut self, field: &'static str) -> Result<i16, ProtocolError> {
+        let b = self.take(2, field)?;
+        Ok(i16::from_be_bytes([b[0], b[1]]))
+    }
+
+    pub fn i32(&mut self, field: &'static str) -> Result<i32, ProtocolError> {
+        let b = self.take(4, field)?;
+        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub fn u32(&mut self, field: &'static str) -> Result<u32, ProtocolError> {
+        Ok(self.i32(field)? as u32)
+    }
+
+    /// A count that must not be negative (Int16 on the wire).
+    pub fn count16(&mut self, field: &'static str) -> Result<usize, ProtocolError> {
+        let n = self.i16(field)?;
+        if n < 0 {
+            return Err(ProtocolError::NegativeCount {
+                what: self.what,
+                value: n.into(),
+            });
+        }
+        Ok(n as usize)
+    }
+
+    /// A NUL-terminated UTF-8 string.
+    pub fn cstr(&mut self, field: &'static str) -> Result<String, ProtocolError> {
+        let end = self
+            .buf
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or(ProtocolError::Truncated {
+                what: self.what,
+                field,
+            })?;
+        let s = self.take(end, field)?;
+        self.buf = &self.buf[1..];
+        String::from_utf8(s.to_vec()).map_err(|_| ProtocolError::InvalidUtf8 {
+            what: self.what,
+            field,
+        })
+    }
+
+    /// An Int32 length followed by that many bytes; -1 is SQL NULL. The
+    /// length is checked against what is actually buffered, so a lying
+    /// length allocates nothing.
+    pub fn nullable_bytes(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Option<Vec<u8>>, ProtocolError> {
+        let len = self.i32(field)?;
+        if len == -1 {
+            return Ok(None);
+        }
+        if len < 0 {
+            return Err(ProtocolError::NegativeCount {
+                what: self.what,
+                value: len.into(),
+            });
+        }
+        Ok(Some(self.take(len as usize, field)?.to_vec()))
+    }
+
+    /// Everything left in the body.
+    pub fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Fails when bytes remain: a message longer than its fields is malformed.
+    pub fn finish(self) -> Result<(), ProtocolError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(ProtocolError::TrailingBytes {
+                what: self.what,
+                extra: self.buf.len(),
+            })
+        }
+    }
+
+    /// `count` items of at most `min_item_size` bytes each, refusing counts
+    /// that could not fit in what remains: keeps a lying count from sizing a
+    /// vector.
+    pub fn capacity_for(&self, count: usize, min_item_size: usize) -> usize {
+        count.min(self.buf.len() / min_item_size.max(1))
+    }
+}
+
+/// A format code (0 text, 1 binary) as the model's [`Format`].
+///
+/// [`Format`]: crate::testset::pg_mock::Format
+pub fn format_code(
+    code: i16,
+    what: &'static str,
+) -> Result<crate::testset::pg_mock::Format, ProtocolError> {
+    use crate::testset::pg_mock::Format;
+    match code {
+        0 => Ok(Format::Text),
+        1 => Ok(Format::Binary),
+        code => Err(ProtocolError::BadFormatCode { what, code }),
+    }
+}
+
+/// The format that applies to value `index` given the wire's format list:
+/// none means all text, one applies to all, otherwise one per value.
+pub fn format_of(
+    formats: &[crate::testset::pg_mock::Format],
+    index: usize,
+) -> crate::testset::pg_mock::Format {
+    use crate::testset::pg_mock::Format;
+    match formats {
+        [] => Format::Text,
+        [only] => *only,
+        many => many.get(index).copied().unwrap_or(Format::Text),
+    }
+}
+
+/// A value as the model stores it: text-format values as text when they are
+/// UTF-8, binary-format values always as base64 (their bytes may happen to be
+/// valid UTF-8, e.g. an int4 `1` is `\0\0\0\x01`, and must not read as text).
+pub fn model_value(
+    bytes: Option<&[u8]>,
+    format: crate::testset::pg_mock::Format,
+) -> crate::testset::pg_mock::PgValue {
+    use crate::testset::pg_mock::{Format, PgValue};
+    use base64::Engine as _;
+    match (bytes, format) {
+        (None, _) => PgValue::Null,
+        (Some(b), Format::Binary) => PgValue::Bytes {
+            base64: base64::engine::general_purpose::STANDARD.encode(b),
+        },
+        (Some(b), Format::Text) => PgValue::from_bytes(Some(b)),
+    }
+}
