@@ -11,3 +11,6 @@ mod cluster {
         assert_eq!(pg.psql("SELECT 40 + 2").trim(), "42");
     }
 }
+
+mod falsification;
+mod pg_replay;
