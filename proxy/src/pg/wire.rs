@@ -205,6 +205,23 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A NUL-terminated string from the server, where bytes that are not
+    /// UTF-8 (a client_encoding other than UTF8) are replaced rather than
+    /// refused: the proxy must not drop a connection over a notice's text.
+    pub fn cstr_lossy(&mut self, field: &'static str) -> Result<String, ProtocolError> {
+        let end = self
+            .buf
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or(ProtocolError::Truncated {
+                what: self.what,
+                field,
+            })?;
+        let s = self.take(end, field)?;
+        self.buf = &self.buf[1..];
+        Ok(String::from_utf8_lossy(s).into_owned())
+    }
+
     /// An Int32 length followed by that many bytes; -1 is SQL NULL. The
     /// length is checked against what is actually buffered, so a lying
     /// length allocates nothing.

@@ -1,0 +1,439 @@
+//! One client connection: start-up negotiation, the upstream connection,
+//! and two pumps that forward bytes unchanged while feeding the decoded
+//! messages to the connection's [`ConnRecorder`].
+//!
+//! Both pumps run inside one task (`select!`), so a stalled write in one
+//! direction never stops the other from being read, and the recorder state
+//! needs no cross-thread sharing beyond an uncontended mutex.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use chrono::Utc;
+use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::exchange::ConnRecorder;
+use crate::pg::backend::BackendMessage;
+use crate::pg::frontend::{DecodeContext, FrontendMessage};
+use crate::pg::wire::ProtocolError;
+use crate::testset::pg_mock::MockSpec;
+use crate::window::TestWindows;
+
+/// How long connecting to the server may take before the client is told.
+const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Read buffer growth step; messages larger than this grow the buffer only
+/// as their bytes actually arrive.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// State shared by all connections of one recorder.
+pub(super) struct Shared {
+    pub upstream: String,
+    pub client_tls: Option<tokio_rustls::TlsAcceptor>,
+    pub upstream_tls: Option<tokio_rustls::TlsConnector>,
+    pub windows: TestWindows,
+    pub mocks: std::sync::mpsc::Sender<MockSpec>,
+    pub next_connection: AtomicU64,
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+type BoxIo = Box<dyn Io>;
+
+/// Why a connection ended early, and from which side.
+#[derive(Debug, Error)]
+enum ConnError {
+    #[error("client connection failed: {0}")]
+    Client(std::io::Error),
+    #[error("server connection failed: {0}")]
+    Upstream(std::io::Error),
+    #[error("malformed message from the client: {0}")]
+    Malformed(ProtocolError),
+    #[error("could not reach the PostgreSQL server at {addr}: {message}")]
+    UpstreamUnreachable { addr: String, message: String },
+    #[error("TLS with the client failed: {0}")]
+    ClientTls(std::io::Error),
+    #[error("the client sent bytes after SSLRequest before the TLS handshake")]
+    BytesBeforeTls,
+}
+
+enum Ended {
+    Closed,
+    Shutdown,
+}
+
+/// `HOST:PORT` split for the TLS server name; `None` if malformed.
+pub(super) fn split_host_port(addr: &str) -> Option<(&str, u16)> {
+    let (host, port) = addr.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = port.parse().ok()?;
+    (!host.is_empty()).then_some((host, port))
+}
+
+/// Serves one client until it leaves, the server leaves, an error, or a
+/// shutdown (once its in-flight exchanges are complete).
+pub(super) async fn serve(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    shared: std::sync::Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut client: BoxIo = Box::new(tcp);
+    match serve_inner(&mut client, &shared, shutdown).await {
+        Ok(()) => {}
+        Err((e, tell_client)) => {
+            tracing::warn!(%peer, "closing PostgreSQL client connection: {e}");
+            if tell_client {
+                let code = match e {
+                    ConnError::UpstreamUnreachable { .. } => "08001",
+                    _ => "08P01",
+                };
+                let message = match &e {
+                    ConnError::UpstreamUnreachable { .. } => format!(
+                        "recplay: {e}; check that the server is running and that --pg-upstream points at it"
+                    ),
+                    _ => format!("recplay: {e}; closing the connection"),
+                };
+                let _ = client
+                    .write_all(&error_response("FATAL", code, &message))
+                    .await;
+            }
+        }
+    }
+    let _ = client.shutdown().await;
+}
+
+/// The error and whether the client may still be told about it.
+type Failure = (ConnError, bool);
+
+async fn serve_inner(
+    client: &mut BoxIo,
+    shared: &Shared,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), Failure> {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let startup_ctx = DecodeContext::new();
+    let (startup, startup_len) = loop {
+        let (msg, used) = loop {
+            match FrontendMessage::decode(&buf, &startup_ctx) {
+                Ok(Some(found)) => break found,
+                Ok(None) => {
+                    let n = client
+                        .read_buf(&mut buf)
+                        .await
+                        .map_err(|e| (ConnError::Client(e), false))?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                }
+                Err(e) => return Err((ConnError::Malformed(e), true)),
+            }
+        };
+        match msg {
+            FrontendMessage::SslRequest => {
+                if buf.len() > used {
+                    return Err((ConnError::BytesBeforeTls, false));
+                }
+                buf.clear();
+                match &shared.client_tls {
+                    Some(acceptor) => {
+                        client
+                            .write_all(b"S")
+                            .await
+                            .map_err(|e| (ConnError::Client(e), false))?;
+                        let plain = std::mem::replace(client, placeholder());
+                        let tls = acceptor
+                            .accept(plain)
+                            .await
+                            .map_err(|e| (ConnError::ClientTls(e), false))?;
+                        *client = Box::new(tls);
+                    }
+                    None => client
+                        .write_all(b"N")
+                        .await
+                        .map_err(|e| (ConnError::Client(e), false))?,
+                }
+            }
+            FrontendMessage::GssEncRequest => {
+                buf.advance_to(used);
+                client
+                    .write_all(b"N")
+                    .await
+                    .map_err(|e| (ConnError::Client(e), false))?;
+            }
+            FrontendMessage::CancelRequest { .. } => {
+                // Relayed as is; the server closes both ends, nothing recorded.
+                let mut upstream = connect_upstream(shared).await.map_err(|e| (e, false))?;
+                upstream
+                    .write_all(&buf[..used])
+                    .await
+                    .map_err(|e| (ConnError::Upstream(e), false))?;
+                let _ = upstream.shutdown().await;
+                return Ok(());
+            }
+            startup @ FrontendMessage::Startup { .. } => break (startup, used),
+            other => {
+                // decode() in start-up context yields only the four above.
+                tracing::debug!("unexpected start-up message {other:?}");
+                return Ok(());
+            }
+        }
+    };
+
+    let mut upstream = connect_upstream(shared).await.map_err(|e| (e, true))?;
+    upstream
+        .write_all(&buf[..startup_len])
+        .await
+        .map_err(|e| (ConnError::Upstream(e), true))?;
+    buf.advance_to(startup_len);
+
+    let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+    let recorder = Mutex::new(ConnRecorder::new(id, shared.windows.clone()));
+    lock(&recorder).on_frontend(&startup, Utc::now());
+
+    let client_io = std::mem::replace(client, placeholder());
+    let (client_r, mut client_w) = tokio::io::split(client_io);
+    let (upstream_r, mut upstream_w) = tokio::io::split(upstream);
+    let outcome = tokio::select! {
+        r = pump_client(client_r, &mut upstream_w, buf, &recorder) => r,
+        r = pump_server(upstream_r, &mut client_w, &recorder, &shared.mocks) => r,
+        () = idle_after_shutdown(&recorder, shutdown) => Ok(Ended::Shutdown),
+    };
+    let _ = upstream_w.shutdown().await;
+    match outcome {
+        Ok(Ended::Closed) => Ok(()),
+        Ok(Ended::Shutdown) => {
+            let _ = client_w
+                .write_all(&error_response(
+                    "FATAL",
+                    "57P01",
+                    "recplay: recording is shutting down; reconnect to the real server",
+                ))
+                .await;
+            let _ = client_w.shutdown().await;
+            Ok(())
+        }
+        Err(e) => {
+            let tell = matches!(e, ConnError::Malformed(_));
+            tracing::warn!("PostgreSQL connection {id}: {e}");
+            if tell {
+                let message = format!("recplay: {e}; closing the connection");
+                let _ = client_w
+                    .write_all(&error_response("FATAL", "08P01", &message))
+                    .await;
+            }
+            let _ = client_w.shutdown().await;
+            Ok(())
+        }
+    }
+}
+
+/// Stands in for a stream while it is moved out to be wrapped or split.
+fn placeholder() -> BoxIo {
+    Box::new(tokio::io::duplex(1).0)
+}
+
+fn lock(m: &Mutex<ConnRecorder>) -> std::sync::MutexGuard<'_, ConnRecorder> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn idle_after_shutdown(recorder: &Mutex<ConnRecorder>, mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            // The recorder went away without a signal: keep serving.
+            std::future::pending::<()>().await;
+        }
+    }
+    loop {
+        if lock(recorder).idle() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Client → server: decode, feed the recorder, then forward the bytes read.
+async fn pump_client(
+    mut from: ReadHalf<BoxIo>,
+    to: &mut WriteHalf<BoxIo>,
+    mut buf: BytesMut,
+    recorder: &Mutex<ConnRecorder>,
+) -> Result<Ended, ConnError> {
+    // Bytes already in `buf` (pipelined after the start-up packet) have not
+    // been forwarded yet.
+    let mut fresh = 0;
+    loop {
+        if !buf.is_empty() || fresh > 0 {
+            let now = Utc::now();
+            let mut decoded = 0;
+            {
+                let mut rec = lock(recorder);
+                if !rec.is_recording() {
+                    decoded = buf.len();
+                }
+                while rec.is_recording() {
+                    let ctx = rec.decode_context();
+                    match FrontendMessage::decode(&buf[decoded..], &ctx) {
+                        Ok(Some((msg, used))) => {
+                            decoded += used;
+                            rec.on_frontend(&msg, now);
+                        }
+                        Ok(None) => break,
+                        Err(e) => return Err(ConnError::Malformed(e)),
+                    }
+                }
+            }
+            to.write_all(&buf[fresh..])
+                .await
+                .map_err(ConnError::Upstream)?;
+            buf.advance_to(decoded);
+        }
+        fresh = buf.len();
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        let n = from.read_buf(&mut buf).await.map_err(ConnError::Client)?;
+        if n == 0 {
+            return Ok(Ended::Closed);
+        }
+    }
+}
+
+/// Server → client: decode, feed the recorder (which completes exchanges),
+/// then forward the bytes read. A server message this decoder cannot read
+/// stops recording on this connection but never stops the traffic.
+async fn pump_server(
+    mut from: ReadHalf<BoxIo>,
+    to: &mut WriteHalf<BoxIo>,
+    recorder: &Mutex<ConnRecorder>,
+    mocks: &std::sync::mpsc::Sender<MockSpec>,
+) -> Result<Ended, ConnError> {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut recording = true;
+    loop {
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        let fresh = buf.len();
+        let n = from.read_buf(&mut buf).await.map_err(ConnError::Upstream)?;
+        if n == 0 {
+            return Ok(Ended::Closed);
+        }
+        let mut decoded = 0;
+        if recording {
+            let now = Utc::now();
+            let mut rec = lock(recorder);
+            loop {
+                match BackendMessage::decode(&buf[decoded..]) {
+                    Ok(Some((msg, used))) => {
+                        decoded += used;
+                        for spec in rec.on_backend(&msg, now) {
+                            let _ = mocks.send(spec);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(
+                            "server sent a message recplay cannot decode ({e}); \
+                             forwarding this connection's traffic without recording it"
+                        );
+                        rec.abandon();
+                        recording = false;
+                        break;
+                    }
+                }
+            }
+        }
+        to.write_all(&buf[fresh..])
+            .await
+            .map_err(ConnError::Client)?;
+        if recording {
+            buf.advance_to(decoded);
+        } else {
+            buf.clear();
+        }
+    }
+}
+
+async fn connect_upstream(shared: &Shared) -> Result<BoxIo, ConnError> {
+    let unreachable = |message: String| ConnError::UpstreamUnreachable {
+        addr: shared.upstream.clone(),
+        message,
+    };
+    let tcp = tokio::time::timeout(
+        UPSTREAM_CONNECT_TIMEOUT,
+        TcpStream::connect(shared.upstream.as_str()),
+    )
+    .await
+    .map_err(|_| unreachable(format!("no answer within {UPSTREAM_CONNECT_TIMEOUT:?}")))?
+    .map_err(|e| unreachable(e.to_string()))?;
+    let _ = tcp.set_nodelay(true);
+    let Some(connector) = &shared.upstream_tls else {
+        return Ok(Box::new(tcp));
+    };
+    let mut tcp = tcp;
+    let mut req = BytesMut::with_capacity(8);
+    req.put_i32(8);
+    req.put_u32(crate::pg::frontend::SSL_REQUEST_CODE);
+    tcp.write_all(&req)
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    let answer = tcp
+        .read_u8()
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    if answer != b'S' {
+        return Err(unreachable(
+            "the server does not accept TLS connections (it answered SSLRequest with N); \
+             drop --pg-upstream-tls or enable ssl on the server"
+                .into(),
+        ));
+    }
+    let host = split_host_port(&shared.upstream)
+        .map(|(h, _)| h.to_string())
+        .unwrap_or_default();
+    let name = rustls::pki_types::ServerName::try_from(host)
+        .map_err(|e| unreachable(format!("not a valid TLS server name: {e}")))?;
+    let tls = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| unreachable(format!("TLS handshake failed: {e}")))?;
+    Ok(Box::new(tls))
+}
+
+/// An ErrorResponse frame, for errors recplay itself reports to a client.
+pub(super) fn error_response(severity: &str, code: &str, message: &str) -> Vec<u8> {
+    let mut body = Vec::with_capacity(message.len() + 32);
+    for (field, value) in [
+        (b'S', severity),
+        (b'V', severity),
+        (b'C', code),
+        (b'M', message),
+    ] {
+        body.push(field);
+        body.extend_from_slice(value.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut frame = Vec::with_capacity(body.len() + 5);
+    frame.push(b'E');
+    frame.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// Drops the first `n` bytes (`advance` that names its intent).
+trait AdvanceTo {
+    fn advance_to(&mut self, n: usize);
+}
+
+impl AdvanceTo for BytesMut {
+    fn advance_to(&mut self, n: usize) {
+        bytes::Buf::advance(self, n.min(self.len()));
+    }
+}

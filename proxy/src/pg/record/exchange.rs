@@ -1,0 +1,375 @@
+//! Grouping one connection's decoded traffic into exchanges.
+//!
+//! Client messages open an exchange and are appended to it until a Query or
+//! Sync (or Flush) ends its request side; server messages go to the oldest
+//! exchange still waiting for answers, which completes at ReadyForQuery (or,
+//! for a Flush, when every message of the batch has been answered). Several
+//! exchanges can be in flight when a client pipelines.
+//!
+//! This module does no I/O: the connection feeds it messages and ships the
+//! completed mocks, which keeps the grouping rules testable on their own.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+
+use super::lifetime::is_session_sql;
+use crate::pg::backend::{Authentication, BackendMessage};
+use crate::pg::frontend::{AuthRequest, DecodeContext, FrontendMessage};
+use crate::testset::pg_mock::{BackendMsg, Format, FrontendMsg, Lifetime, MockSpec};
+use crate::window::TestWindows;
+
+/// How an exchange's request side ended, which decides when it completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Still accepting client messages.
+    Open,
+    /// Ended by Query or Sync (or the start-up packet): completes at
+    /// ReadyForQuery.
+    Ready,
+    /// Ended by Flush: completes once every message is answered.
+    Flushed,
+}
+
+/// Where a COPY FROM STDIN stands in an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CopyIn {
+    None,
+    /// CopyInResponse seen: the client's CopyData/CopyDone/CopyFail belong
+    /// to this exchange.
+    Active,
+    /// Extended-protocol COPY done: the server ignored the batch's Sync
+    /// during copy mode and waits for another, which belongs here too.
+    AwaitSync,
+}
+
+#[derive(Debug)]
+struct Exchange {
+    position: u64,
+    started: DateTime<Utc>,
+    requests: Vec<FrontendMsg>,
+    responses: Vec<BackendMsg>,
+    end: End,
+    copy_in: CopyIn,
+    /// Contains extended-protocol messages (as opposed to a simple Query).
+    extended: bool,
+    /// Extended messages not yet answered (for Flush-ended batches).
+    unanswered: u32,
+    /// Result formats of each Execute whose result has not ended yet.
+    execute_formats: VecDeque<Vec<Format>>,
+    /// Column formats of the last RowDescription (simple Query results).
+    row_formats: Vec<Format>,
+}
+
+impl Exchange {
+    fn new(position: u64, started: DateTime<Utc>) -> Self {
+        Exchange {
+            position,
+            started,
+            requests: Vec::new(),
+            responses: Vec::new(),
+            end: End::Open,
+            copy_in: CopyIn::None,
+            extended: false,
+            unanswered: 0,
+            execute_formats: VecDeque::new(),
+            row_formats: Vec::new(),
+        }
+    }
+
+    fn data_row_formats(&self) -> &[Format] {
+        match self.execute_formats.front() {
+            Some(f) if self.extended => f,
+            _ => &self.row_formats,
+        }
+    }
+
+    fn answered(&mut self) {
+        self.unanswered = self.unanswered.saturating_sub(1);
+    }
+}
+
+/// The recording state of one client connection.
+pub struct ConnRecorder {
+    connection: u64,
+    windows: TestWindows,
+    ctx: DecodeContext,
+    startup: BTreeMap<String, String>,
+    /// Prepared statement name → query text, for Binds in later exchanges.
+    statements: HashMap<String, String>,
+    /// Portal name → result formats its Bind asked for.
+    portals: HashMap<String, Vec<Format>>,
+    in_flight: VecDeque<Exchange>,
+    next_position: u64,
+    /// False once the traffic could not be followed: bytes still flow, but
+    /// nothing more is recorded for this connection.
+    recording: bool,
+}
+
+impl ConnRecorder {
+    /// A fresh connection whose mocks carry `connection` as their id.
+    pub fn new(connection: u64, windows: TestWindows) -> Self {
+        ConnRecorder {
+            connection,
+            windows,
+            ctx: DecodeContext::ready(),
+            startup: BTreeMap::new(),
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            in_flight: VecDeque::new(),
+            next_position: 0,
+            recording: true,
+        }
+    }
+
+    /// What the frontend decoder needs to know to read the next message.
+    pub fn decode_context(&self) -> DecodeContext {
+        self.ctx
+    }
+
+    /// No exchange is waiting for its answer.
+    pub fn idle(&self) -> bool {
+        self.in_flight.is_empty()
+    }
+
+    /// Whether this connection is still being recorded.
+    pub fn is_recording(&self) -> bool {
+        self.recording
+    }
+
+    /// Stops recording this connection (its traffic could not be decoded)
+    /// and drops the exchanges in flight, which could not be completed
+    /// faithfully.
+    pub fn abandon(&mut self) {
+        self.recording = false;
+        self.in_flight.clear();
+    }
+
+    /// Feeds one client message, in wire order.
+    pub fn on_frontend(&mut self, msg: &FrontendMessage, now: DateTime<Utc>) {
+        if !self.recording || msg.is_auth() || matches!(msg, FrontendMessage::Terminate) {
+            return;
+        }
+        if let FrontendMessage::Startup { parameters, .. } = msg {
+            self.startup = parameters.iter().cloned().collect();
+        }
+        let Some(mut model) = msg.to_model() else {
+            return;
+        };
+        self.track_statements(msg, &mut model);
+
+        // COPY data and the closing Sync of a COPY belong to the exchange
+        // that started the COPY, even though its request side has ended.
+        if let Some(front) = self.in_flight.front_mut() {
+            let absorbed = match (front.copy_in, msg) {
+                (
+                    CopyIn::Active,
+                    FrontendMessage::CopyData(_) | FrontendMessage::Sync | FrontendMessage::Flush,
+                ) => true,
+                (CopyIn::Active, FrontendMessage::CopyDone | FrontendMessage::CopyFail(_)) => {
+                    front.copy_in = if front.extended {
+                        CopyIn::AwaitSync
+                    } else {
+                        CopyIn::None
+                    };
+                    true
+                }
+                (CopyIn::AwaitSync, FrontendMessage::Sync) => {
+                    front.copy_in = CopyIn::None;
+                    true
+                }
+                _ => false,
+            };
+            if absorbed {
+                front.requests.push(model);
+                return;
+            }
+        }
+
+        let needs_new = self.in_flight.back().map_or(true, |ex| ex.end != End::Open);
+        if needs_new {
+            let position = self.next_position;
+            self.next_position += 1;
+            self.in_flight.push_back(Exchange::new(position, now));
+        }
+        let execute_formats = match msg {
+            FrontendMessage::Execute { portal, .. } => {
+                Some(self.portals.get(portal).cloned().unwrap_or_default())
+            }
+            _ => None,
+        };
+        let Some(ex) = self.in_flight.back_mut() else {
+            return;
+        };
+        match msg {
+            FrontendMessage::Startup { .. } | FrontendMessage::Query(_) => ex.end = End::Ready,
+            FrontendMessage::Sync => ex.end = End::Ready,
+            FrontendMessage::Flush => {
+                ex.end = End::Flushed;
+            }
+            FrontendMessage::Parse { .. }
+            | FrontendMessage::Bind { .. }
+            | FrontendMessage::Describe { .. }
+            | FrontendMessage::Close { .. } => {
+                ex.extended = true;
+                ex.unanswered += 1;
+            }
+            FrontendMessage::Execute { .. } => {
+                ex.extended = true;
+                ex.unanswered += 1;
+                ex.execute_formats
+                    .push_back(execute_formats.unwrap_or_default());
+            }
+            _ => {}
+        }
+        ex.requests.push(model);
+    }
+
+    /// Feeds one server message, in wire order; returns the mocks it
+    /// completed.
+    pub fn on_backend(&mut self, msg: &BackendMessage, now: DateTime<Utc>) -> Vec<MockSpec> {
+        if let BackendMessage::Authentication(auth) = msg {
+            self.ctx.auth = match auth {
+                Authentication::CleartextPassword | Authentication::Md5Password => {
+                    Some(AuthRequest::Password)
+                }
+                Authentication::Sasl { .. } => Some(AuthRequest::SaslInitial),
+                Authentication::SaslContinue => Some(AuthRequest::SaslContinue),
+                Authentication::Gss | Authentication::GssContinue | Authentication::Sspi => {
+                    Some(AuthRequest::Gss)
+                }
+                Authentication::Ok
+                | Authentication::SaslFinal
+                | Authentication::KerberosV5
+                | Authentication::ScmCredential => None,
+            };
+        }
+        let mut done = Vec::new();
+        if !self.recording {
+            return done;
+        }
+        let Some(ex) = self.in_flight.front_mut() else {
+            // Asynchronous messages between exchanges (a notification, a
+            // parameter change) answer nothing recorded.
+            return done;
+        };
+        let Some(model) = msg.to_model(ex.data_row_formats()) else {
+            return done;
+        };
+        match msg {
+            BackendMessage::ParseComplete
+            | BackendMessage::BindComplete
+            | BackendMessage::CloseComplete
+            | BackendMessage::NoData => ex.answered(),
+            BackendMessage::RowDescription { fields } => {
+                if ex.extended {
+                    ex.answered();
+                }
+                ex.row_formats = fields.iter().map(|f| f.format).collect();
+            }
+            BackendMessage::CommandComplete { .. }
+            | BackendMessage::EmptyQueryResponse
+            | BackendMessage::PortalSuspended
+                if ex.extended =>
+            {
+                ex.answered();
+                ex.execute_formats.pop_front();
+            }
+            BackendMessage::ErrorResponse { .. } => {
+                // The server skips the rest of the batch up to Sync; a
+                // failed COPY leaves copy mode.
+                ex.unanswered = 0;
+                ex.execute_formats.clear();
+                if ex.copy_in == CopyIn::Active {
+                    ex.copy_in = if ex.extended {
+                        CopyIn::AwaitSync
+                    } else {
+                        CopyIn::None
+                    };
+                }
+            }
+            BackendMessage::CopyInResponse { .. } => ex.copy_in = CopyIn::Active,
+            _ => {}
+        }
+        ex.responses.push(model);
+        let complete = match msg {
+            BackendMessage::ReadyForQuery { .. } => true,
+            _ => ex.end == End::Flushed && ex.unanswered == 0,
+        };
+        if complete {
+            if let Some(ex) = self.in_flight.pop_front() {
+                done.push(self.finish(ex, now));
+            }
+        }
+        done
+    }
+
+    fn track_statements(&mut self, msg: &FrontendMessage, model: &mut FrontendMsg) {
+        match msg {
+            FrontendMessage::Parse { name, query, .. } => {
+                self.statements.insert(name.clone(), query.clone());
+            }
+            FrontendMessage::Bind {
+                portal,
+                statement,
+                result_formats,
+                ..
+            } => {
+                if let FrontendMsg::Bind {
+                    statement_query, ..
+                } = model
+                {
+                    *statement_query = self.statements.get(statement).cloned();
+                }
+                self.portals.insert(portal.clone(), result_formats.clone());
+            }
+            FrontendMessage::Close { target, name } => match target {
+                crate::testset::pg_mock::Target::Statement => {
+                    self.statements.remove(name);
+                }
+                crate::testset::pg_mock::Target::Portal => {
+                    self.portals.remove(name);
+                }
+            },
+            _ => {}
+        }
+    }
+
+    fn finish(&self, ex: Exchange, now: DateTime<Utc>) -> MockSpec {
+        let lifetime = if ex.position == 0 || is_session_exchange(&ex.requests) {
+            Lifetime::Session
+        } else {
+            match self.windows.test_at(ex.started) {
+                Some(test) => Lifetime::Test(test),
+                None => Lifetime::Unattributed,
+            }
+        };
+        MockSpec {
+            connection: self.connection,
+            position: ex.position,
+            lifetime,
+            startup: self.startup.clone(),
+            request_timestamp: ex.started,
+            response_timestamp: now,
+            requests: ex.requests,
+            responses: ex.responses,
+        }
+    }
+}
+
+/// Session-level when every statement the exchange runs is; an exchange
+/// that runs no statement (Describe/Close/Sync only) is plumbing and
+/// session-level too.
+fn is_session_exchange(requests: &[FrontendMsg]) -> bool {
+    requests.iter().all(|r| match r {
+        FrontendMsg::Query { query } | FrontendMsg::Parse { query, .. } => is_session_sql(query),
+        FrontendMsg::Bind {
+            statement_query, ..
+        } => statement_query.as_deref().is_some_and(is_session_sql),
+        FrontendMsg::CopyData { .. } | FrontendMsg::FunctionCall { .. } => false,
+        _ => true,
+    })
+}
+
+#[cfg(test)]
+mod tests;
