@@ -46,8 +46,9 @@ where
     let windows = TestWindows::new();
     let mut recorded = Vec::new();
     windows.open(TEST, Utc::now());
-    let mocks = record(&pg, windows.clone(), |addr| async {
-        recorded = record_scenario(addr).await;
+    let recorded_ref = &mut recorded;
+    let mocks = record(&pg, windows.clone(), |addr| async move {
+        *recorded_ref = record_scenario(addr).await;
     })
     .await;
     windows.close(TEST, Utc::now());
@@ -332,7 +333,9 @@ async fn pipelined(addr: SocketAddr) -> Vec<String> {
     // Issued together: tokio-postgres writes them back to back, so the
     // server sees one pipelined batch of Bind/Execute/Sync groups.
     let ids = [5i32, 1, 3, 2, 4];
-    let results = join_all(ids.iter().map(|id| client.query(&stmt, &[id]))).await;
+    let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 1]> =
+        ids.iter().map(|id| [id as _]).collect();
+    let results = join_all(params.iter().map(|p| client.query(&stmt, p))).await;
     ids.iter()
         .zip(results)
         .map(|(id, r)| {
