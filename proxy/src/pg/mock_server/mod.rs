@@ -172,3 +172,6 @@ impl MockServerHandle {
         self.shared.matcher().usage_outside_tests()
     }
 }
+
+#[cfg(test)]
+mod tests;
