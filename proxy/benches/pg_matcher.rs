@@ -59,8 +59,8 @@ fn order(n: usize) -> Vec<usize> {
 
 fn lookups(c: &mut Criterion) {
     let mut group = c.benchmark_group("pg_matcher");
-    group.measurement_time(Duration::from_secs(4));
-    group.sample_size(30);
+    group.measurement_time(Duration::from_secs(3));
+    group.sample_size(20);
     for n in [1_000usize, 10_000, 100_000] {
         let recorded = mocks(n);
         let walk = order(n);
@@ -79,14 +79,15 @@ fn lookups(c: &mut Criterion) {
         });
 
         group.bench_function(BenchmarkId::new("identify_and_find", n), |b| {
+            let mut matcher = Matcher::new(recorded.clone(), MatchStrategy::Exact);
             b.iter_custom(|iters| {
-                let mut matcher = Matcher::new(recorded.clone(), MatchStrategy::Exact);
+                matcher.rewind();
                 let mut spent = Duration::ZERO;
                 let mut k = 0;
                 for _ in 0..iters {
                     if k == n {
-                        // Every data mock consumed: rebuild, untimed.
-                        matcher = Matcher::new(recorded.clone(), MatchStrategy::Exact);
+                        // Every data mock consumed: start over, untimed.
+                        matcher.rewind();
                         k = 0;
                     }
                     let test = format!("test-{}", walk[k] / 10);

@@ -5,9 +5,11 @@
 //! the data mocks of each test, all data mocks, and the session mocks, so
 //! each step of the preference order is one hash look-up plus a queue pop.
 //! Consumption is a flag per mock; queues skip consumed entries lazily, so
-//! a mock that sits in two queues is consumed once.
+//! a mock that sits in two queues is consumed once. Queues keep their items
+//! and advance a cursor, so the whole recording can be rewound for a second
+//! replay pass without rebuilding the index.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::identity::{identify, Statements};
@@ -27,8 +29,8 @@ pub struct Entry {
 /// Mocks with one exact identity.
 #[derive(Debug, Default)]
 pub struct ExactBucket {
-    pub by_test: HashMap<String, VecDeque<usize>>,
-    pub data: VecDeque<usize>,
+    pub by_test: HashMap<String, Queue>,
+    pub data: Queue,
     pub session: Vec<usize>,
     /// Every mock of the bucket in recorded order, consumed or not.
     pub all: Vec<usize>,
@@ -107,9 +109,9 @@ impl Index {
             if session {
                 bucket.session.push(at);
             } else {
-                bucket.data.push_back(at);
+                bucket.data.push(at);
                 if let Some(t) = &test {
-                    bucket.by_test.entry(t.clone()).or_default().push_back(at);
+                    bucket.by_test.entry(t.clone()).or_default().push(at);
                 }
             }
             if shape_seen.insert(id.shape.clone(), ()).is_none() {
@@ -131,10 +133,39 @@ impl Index {
         index
     }
 
-    /// Pops the first unconsumed mock of `queue`, consuming it.
-    pub fn take(consumed: &mut [bool], queue: &mut VecDeque<usize>) -> Option<usize> {
-        while let Some(&i) = queue.front() {
-            queue.pop_front();
+    /// Every mock unconsumed again, every queue back at its start.
+    pub fn rewind(&mut self) {
+        self.consumed.fill(false);
+        for bucket in self.exact.values_mut() {
+            bucket.data.rewind();
+            for queue in bucket.by_test.values_mut() {
+                queue.rewind();
+            }
+        }
+    }
+}
+
+/// Mock indexes in recorded order, read front to back.
+#[derive(Debug, Default)]
+pub struct Queue {
+    items: Vec<usize>,
+    next: usize,
+}
+
+impl Queue {
+    fn push(&mut self, i: usize) {
+        self.items.push(i);
+    }
+
+    fn rewind(&mut self) {
+        self.next = 0;
+    }
+
+    /// The first unconsumed mock, now consumed. Amortised O(1): the cursor
+    /// only moves forward past mocks another queue consumed.
+    pub fn take(&mut self, consumed: &mut [bool]) -> Option<usize> {
+        while let Some(&i) = self.items.get(self.next) {
+            self.next += 1;
             if !consumed[i] {
                 consumed[i] = true;
                 return Some(i);

@@ -137,6 +137,13 @@ impl Matcher {
         outcome
     }
 
+    /// Starts the recording over: every data mock unconsumed again, for a
+    /// second replay pass (noise detection replays each test twice). Usage
+    /// already noted is kept.
+    pub fn rewind(&mut self) {
+        self.index.rewind();
+    }
+
     /// Notes a fallback found after the look-up (COPY rows that differ).
     pub fn note_fallback(&mut self, test: Option<&str>, fallback: Fallback) {
         self.usage
@@ -170,14 +177,14 @@ impl Matcher {
         let index = &mut self.index;
         if let Some(bucket) = index.exact.get_mut(&live.exact) {
             if let Some(queue) = test.and_then(|t| bucket.by_test.get_mut(t)) {
-                if let Some(i) = Index::take(&mut index.consumed, queue) {
+                if let Some(i) = queue.take(&mut index.consumed) {
                     return self.answer(i, None);
                 }
             }
             if let Some(&i) = bucket.session.first() {
                 return self.answer(i, None);
             }
-            if let Some(i) = Index::take(&mut index.consumed, &mut bucket.data) {
+            if let Some(i) = bucket.data.take(&mut index.consumed) {
                 return self.answer(i, None);
             }
             if let Some(&i) = bucket.all.last() {

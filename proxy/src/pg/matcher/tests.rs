@@ -233,3 +233,21 @@ fn binds_resolve_statements_prepared_on_earlier_exchanges_of_the_recording() {
     .expect("bind");
     assert_eq!(answered(&m.find(&e, Some("test-1"))), ("mock-2", None));
 }
+
+#[test]
+fn rewind_makes_consumed_mocks_available_again() {
+    let mut m = Matcher::new(
+        vec![
+            mock(1, 1, t("test-1"), Q13, "a"),
+            mock(2, 1, t("test-1"), Q13, "b"),
+        ],
+        MatchStrategy::Exact,
+    );
+    assert_eq!(answered(&m.find(&live(Q13), Some("test-1"))).0, "mock-1");
+    assert_eq!(answered(&m.find(&live(Q13), Some("test-1"))).0, "mock-2");
+    m.rewind();
+    assert_eq!(
+        answered(&m.find(&live(Q13), Some("test-1"))),
+        ("mock-1", None)
+    );
+}

@@ -166,6 +166,12 @@ impl MockServerHandle {
         self.shared.matcher().usage_for(test)
     }
 
+    /// Starts the recording over for a second replay pass: data mocks
+    /// become available again.
+    pub fn rewind(&self) {
+        self.shared.matcher().rewind();
+    }
+
     /// What exchanges outside any test's window used (app start-up, work
     /// between tests).
     pub fn usage_outside_tests(&self) -> TestUsage {
