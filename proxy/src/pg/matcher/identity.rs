@@ -36,6 +36,9 @@ pub struct Identity {
     pub literals: Vec<String>,
     /// A readable one-line summary (the statement texts) for reports.
     pub display: String,
+    /// Whether the exchange runs anything (Query, Execute, FunctionCall);
+    /// one that only prepares or describes has a data-independent answer.
+    pub executes: bool,
 }
 
 /// Why an exchange cannot be identified.
@@ -115,6 +118,14 @@ pub fn identify(
         Some(start) if start > 0 => &requests[..start],
         _ => requests,
     };
+    let executes = requests.iter().any(|m| {
+        matches!(
+            m,
+            FrontendMsg::Query { .. }
+                | FrontendMsg::Execute { .. }
+                | FrontendMsg::FunctionCall { .. }
+        )
+    });
     for msg in requests {
         match msg {
             FrontendMsg::Query { query } => {
@@ -226,6 +237,7 @@ pub fn identify(
         shape: b.shape,
         literals: b.literals,
         display: b.display.join("; "),
+        executes,
     })
 }
 

@@ -9,7 +9,8 @@
 //! 2. exact identity, a session mock (reusable);
 //! 3. exact identity, any unconsumed data mock, in recorded order;
 //! 4. exact identity, every recording consumed: the last one is reused
-//!    (reported as a fallback);
+//!    (reported as a fallback when the exchange executes something; a
+//!    statement prepared again by a pool's extra connection is not);
 //! 5. the same shape (literals and parameters abstracted), scored by how
 //!    many literal values agree; reported with the values that differ;
 //! 6. otherwise a miss, answered with SQLSTATE [`MISS_SQLSTATE`] naming
@@ -79,7 +80,23 @@ pub enum Outcome {
 pub struct Matcher {
     index: Index,
     strategy: MatchStrategy,
-    usage: HashMap<Option<String>, TestUsage>,
+    /// Per test, mocks by index: no allocation per served exchange.
+    usage: HashMap<String, UsageLog>,
+    outside: UsageLog,
+}
+
+/// What one test used, as recorded while serving.
+#[derive(Debug, Default)]
+struct UsageLog {
+    mocks: Vec<usize>,
+    misses: Vec<Miss>,
+    fallbacks: Vec<Fallback>,
+}
+
+/// A decision before it is logged.
+enum Choice {
+    Entry(usize, Option<Fallback>),
+    Miss(Miss),
 }
 
 impl Matcher {
@@ -89,6 +106,7 @@ impl Matcher {
             index: Index::build(mocks),
             strategy,
             usage: HashMap::new(),
+            outside: UsageLog::default(),
         }
     }
 
@@ -120,21 +138,52 @@ impl Matcher {
     /// Chooses the answer for a live exchange while `test` is replayed, and
     /// records it in that test's usage.
     pub fn find(&mut self, live: &Identity, test: Option<&str>) -> Outcome {
-        let outcome = match self.strategy {
+        let choice = match self.strategy {
             MatchStrategy::Exact => self.find_exact(live, test),
             MatchStrategy::CollapseLiterals => self.find_collapsed(live),
         };
-        let usage = self.usage.entry(test.map(str::to_string)).or_default();
-        match &outcome {
-            Outcome::Answer { mock, fallback } => {
-                usage.mocks.push(mock.name.clone());
-                if let Some(f) = fallback {
-                    usage.fallbacks.push(f.clone());
+        let log = self.log(test);
+        match choice {
+            Choice::Entry(i, fallback) => {
+                log.mocks.push(i);
+                if let Some(f) = &fallback {
+                    log.fallbacks.push(f.clone());
+                }
+                Outcome::Answer {
+                    mock: self.index.entries[i].mock.clone(),
+                    fallback,
                 }
             }
-            Outcome::Miss(miss) => usage.misses.push(miss.clone()),
+            Choice::Miss(miss) => {
+                log.misses.push(miss.clone());
+                Outcome::Miss(miss)
+            }
         }
-        outcome
+    }
+
+    fn log(&mut self, test: Option<&str>) -> &mut UsageLog {
+        let Some(test) = test else {
+            return &mut self.outside;
+        };
+        if !self.usage.contains_key(test) {
+            self.usage.insert(test.to_string(), UsageLog::default());
+        }
+        self.usage.get_mut(test).unwrap_or(&mut self.outside)
+    }
+
+    fn report(&self, log: Option<&UsageLog>) -> TestUsage {
+        let Some(log) = log else {
+            return TestUsage::default();
+        };
+        TestUsage {
+            mocks: log
+                .mocks
+                .iter()
+                .map(|&i| self.index.entries[i].mock.name.clone())
+                .collect(),
+            misses: log.misses.clone(),
+            fallbacks: log.fallbacks.clone(),
+        }
     }
 
     /// Starts the recording over: every data mock unconsumed again, for a
@@ -146,55 +195,46 @@ impl Matcher {
 
     /// Notes a fallback found after the look-up (COPY rows that differ).
     pub fn note_fallback(&mut self, test: Option<&str>, fallback: Fallback) {
-        self.usage
-            .entry(test.map(str::to_string))
-            .or_default()
-            .fallbacks
-            .push(fallback);
+        self.log(test).fallbacks.push(fallback);
     }
 
     /// What `test` used so far; empty when it touched no database.
     pub fn usage_for(&self, test: &str) -> TestUsage {
-        self.usage
-            .get(&Some(test.to_string()))
-            .cloned()
-            .unwrap_or_default()
+        self.report(self.usage.get(test))
     }
 
     /// What exchanges outside any test's window used (app start-up).
     pub fn usage_outside_tests(&self) -> TestUsage {
-        self.usage.get(&None).cloned().unwrap_or_default()
+        self.report(Some(&self.outside))
     }
 
-    fn answer(&self, i: usize, fallback: Option<Fallback>) -> Outcome {
-        Outcome::Answer {
-            mock: self.index.entries[i].mock.clone(),
-            fallback,
-        }
-    }
-
-    fn find_exact(&mut self, live: &Identity, test: Option<&str>) -> Outcome {
+    fn find_exact(&mut self, live: &Identity, test: Option<&str>) -> Choice {
         let index = &mut self.index;
         if let Some(bucket) = index.exact.get_mut(&live.exact) {
             if let Some(queue) = test.and_then(|t| bucket.by_test.get_mut(t)) {
                 if let Some(i) = queue.take(&mut index.consumed) {
-                    return self.answer(i, None);
+                    return Choice::Entry(i, None);
                 }
             }
             if let Some(&i) = bucket.session.first() {
-                return self.answer(i, None);
+                return Choice::Entry(i, None);
             }
             if let Some(i) = bucket.data.take(&mut index.consumed) {
-                return self.answer(i, None);
+                return Choice::Entry(i, None);
             }
             if let Some(&i) = bucket.all.last() {
+                // Preparing a statement again (a pool's extra connection)
+                // has the same answer whatever the data: nothing to report.
+                if !live.executes {
+                    return Choice::Entry(i, None);
+                }
                 let fallback = Fallback {
                     query: live.display.clone(),
                     mock: index.entries[i].mock.name.clone(),
                     reason: FallbackReason::Reused,
                     differing: Vec::new(),
                 };
-                return self.answer(i, Some(fallback));
+                return Choice::Entry(i, Some(fallback));
             }
         }
         if let Some(i) = self.best_same_shape(live, test) {
@@ -209,9 +249,9 @@ impl Matcher {
                 reason: FallbackReason::SameShape,
                 differing,
             };
-            return self.answer(i, Some(fallback));
+            return Choice::Entry(i, Some(fallback));
         }
-        Outcome::Miss(self.miss(live))
+        Choice::Miss(self.miss(live))
     }
 
     /// Scans only the recordings of the live query's shape.
@@ -234,10 +274,10 @@ impl Matcher {
     }
 
     /// The bug, on purpose: the first recording of the shape, every time.
-    fn find_collapsed(&self, live: &Identity) -> Outcome {
+    fn find_collapsed(&self, live: &Identity) -> Choice {
         match self.index.shape.get(&live.shape).and_then(|c| c.first()) {
-            Some(&i) => self.answer(i, None),
-            None => Outcome::Miss(self.miss(live)),
+            Some(&i) => Choice::Entry(i, None),
+            None => Choice::Miss(self.miss(live)),
         }
     }
 
