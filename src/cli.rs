@@ -149,6 +149,31 @@ pub struct TestArgs {
     /// Replay each test twice and propose noise entries for what differs.
     #[arg(long)]
     pub detect_noise: bool,
+
+    /// How the PostgreSQL mock server matches queries. `collapse-literals`
+    /// is deliberately wrong (literals normalised away, the first recording
+    /// served for every variant): it exists only to prove that the test
+    /// suite catches the bind-collapse regression. Hidden from help.
+    #[arg(long, value_enum, default_value_t = PgMatcher::Exact, hide = true)]
+    pub pg_matcher: PgMatcher,
+}
+
+/// Values of the hidden `--pg-matcher` flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PgMatcher {
+    /// Literals and Bind values are part of a query's identity.
+    Exact,
+    /// The bind-collapse regression, on purpose (tests only).
+    CollapseLiterals,
+}
+
+impl From<PgMatcher> for recplay_proxy::pg::matcher::MatchStrategy {
+    fn from(m: PgMatcher) -> Self {
+        match m {
+            PgMatcher::Exact => Self::Exact,
+            PgMatcher::CollapseLiterals => Self::CollapseLiterals,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,4 +240,32 @@ pub struct GateArgs {
     /// Fail when coverage cannot be measured (default: pass with a warning).
     #[arg(long)]
     pub fail_closed: bool,
+}
+
+#[cfg(test)]
+mod pg_matcher_tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn pg_matcher_is_hidden_and_defaults_to_exact() {
+        let cli = Cli::try_parse_from(["recplay", "test"]).expect("parses");
+        let Command::Test(args) = cli.command else {
+            panic!("not the test command")
+        };
+        assert_eq!(args.pg_matcher, PgMatcher::Exact);
+        let cli = Cli::try_parse_from(["recplay", "test", "--pg-matcher", "collapse-literals"])
+            .expect("parses");
+        let Command::Test(args) = cli.command else {
+            panic!("not the test command")
+        };
+        assert_eq!(args.pg_matcher, PgMatcher::CollapseLiterals);
+        let mut cmd = Cli::command();
+        let help = cmd
+            .find_subcommand_mut("test")
+            .expect("test subcommand")
+            .render_long_help()
+            .to_string();
+        assert!(!help.contains("pg-matcher"), "the flag must stay hidden");
+    }
 }

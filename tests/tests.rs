@@ -12,5 +12,7 @@ mod cluster {
     }
 }
 
+mod falsification;
 mod http_record;
 mod pg_record;
+mod pg_replay;

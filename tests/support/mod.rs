@@ -3,5 +3,6 @@
 #![allow(dead_code)]
 
 pub mod pg;
+pub mod pg_replay;
 pub mod recplay;
 pub mod upstream;

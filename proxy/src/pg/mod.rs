@@ -4,8 +4,14 @@
 //! - [`frontend`]: client messages (incremental decoder, model conversion).
 //! - [`backend`]: server messages (decoder, model conversion by result format).
 //! - [`record`]: the recording wire proxy.
+//! - [`encode`]: recorded server messages back to wire bytes.
+//! - [`matcher`]: which recording answers a live exchange.
+//! - [`mock_server`]: the replay server that answers from mocks.yaml.
 
 pub mod backend;
+pub mod encode;
 pub mod frontend;
+pub mod matcher;
+pub mod mock_server;
 pub mod record;
 pub mod wire;

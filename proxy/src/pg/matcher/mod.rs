@@ -1,0 +1,339 @@
+//! Which recording answers a live exchange.
+//!
+//! Matching preserves bind semantics: a simple Query is identified by its
+//! full text with every literal, an extended exchange by its statement texts
+//! and Bind values (see [`identity`]). Look-up is a hash probe, never a
+//! scan of the mocks, in this order of preference:
+//!
+//! 1. exact identity, recorded in the window of the test being replayed;
+//! 2. exact identity, a session mock (reusable);
+//! 3. exact identity, any unconsumed data mock, in recorded order;
+//! 4. exact identity, every recording consumed: the last one is reused
+//!    (reported as a fallback when the exchange executes something; a
+//!    statement prepared again by a pool's extra connection is not);
+//! 5. the same shape (literals and parameters abstracted), scored by how
+//!    many literal values agree; reported with the values that differ;
+//! 6. otherwise a miss, answered with SQLSTATE [`MISS_SQLSTATE`] naming
+//!    the nearest recorded statements.
+//!
+//! Data mocks (recorded inside a test's window or outside any) are consumed
+//! once, so a repeated identical query gets the next recorded answer;
+//! session mocks are reusable.
+//!
+//! [`MatchStrategy::CollapseLiterals`] deliberately reproduces the
+//! "bind-collapse" regression (literals normalised away, the first recording
+//! served to every variant) so the test suite can prove it catches it.
+
+pub mod identity;
+pub mod index;
+pub mod lexer;
+pub mod usage;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+pub use identity::{identify, Identity, IdentityError, Statements};
+use index::{similarity, tokens, Index};
+pub use usage::{Fallback, FallbackReason, LiteralDiff, Miss, TestUsage};
+
+use crate::testset::pg_mock::PgMock;
+
+/// SQLSTATE of a recplay miss. Class `RP` lies in the range PostgreSQL
+/// leaves to implementations (classes starting with I–Z), so no server
+/// error can be mistaken for it.
+pub const MISS_SQLSTATE: &str = "RP001";
+
+/// How many nearest candidates a miss names.
+const MISS_CANDIDATES: usize = 3;
+
+/// How many distinct shapes a miss compares against: a miss is an error
+/// path, but it must stay cheap even for a huge recording.
+const MISS_SHAPES_COMPARED: usize = 20_000;
+
+/// How literals take part in matching.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MatchStrategy {
+    /// Literals and Bind values are part of the identity (the product).
+    #[default]
+    Exact,
+    /// Literals normalised away and the first recording served for every
+    /// variant. Wrong on purpose: exists only so tests can prove that they
+    /// detect the bind-collapse regression.
+    CollapseLiterals,
+}
+
+/// The answer chosen for an exchange.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// A recording answers; `fallback` says so when it is not an unused
+    /// exact match.
+    Answer {
+        mock: Arc<PgMock>,
+        fallback: Option<Fallback>,
+    },
+    /// Nothing recorded answers.
+    Miss(Miss),
+}
+
+/// The mocks of one test set, indexed, with what each test used.
+#[derive(Debug)]
+pub struct Matcher {
+    index: Index,
+    strategy: MatchStrategy,
+    /// Per test, mocks by index: no allocation per served exchange.
+    usage: HashMap<String, UsageLog>,
+    outside: UsageLog,
+}
+
+/// What one test used, as recorded while serving.
+#[derive(Debug, Default)]
+struct UsageLog {
+    mocks: Vec<usize>,
+    misses: Vec<Miss>,
+    fallbacks: Vec<Fallback>,
+}
+
+/// A decision before it is logged.
+enum Choice {
+    Entry(usize, Option<Fallback>),
+    Miss(Miss),
+}
+
+impl Matcher {
+    /// Indexes `mocks` (in recorded order, as loaded from mocks.yaml).
+    pub fn new(mocks: Vec<PgMock>, strategy: MatchStrategy) -> Matcher {
+        Matcher {
+            index: Index::build(mocks),
+            strategy,
+            usage: HashMap::new(),
+            outside: UsageLog::default(),
+        }
+    }
+
+    /// Names of recorded mocks that could not be indexed (a Bind to a
+    /// statement the recording never prepared).
+    pub fn unindexed(&self) -> &[String] {
+        &self.index.unindexed
+    }
+
+    /// The recorded startup whose parameters best match `params`: all equal,
+    /// else the same user and database, else the first one.
+    pub fn startup(&self, params: &BTreeMap<String, String>) -> Option<Arc<PgMock>> {
+        let startups = &self.index.startups;
+        let entry = |i: &usize| &self.index.entries[*i];
+        let same = |key: &str, m: &PgMock| m.spec.startup.get(key) == params.get(key);
+        startups
+            .iter()
+            .find(|i| &entry(i).mock.spec.startup == params)
+            .or_else(|| {
+                startups.iter().find(|i| {
+                    let m = &entry(i).mock;
+                    same("user", m) && same("database", m)
+                })
+            })
+            .or_else(|| startups.first())
+            .map(|i| entry(i).mock.clone())
+    }
+
+    /// Chooses the answer for a live exchange while `test` is replayed, and
+    /// records it in that test's usage.
+    pub fn find(&mut self, live: &Identity, test: Option<&str>) -> Outcome {
+        let choice = match self.strategy {
+            MatchStrategy::Exact => self.find_exact(live, test),
+            MatchStrategy::CollapseLiterals => self.find_collapsed(live),
+        };
+        let log = self.log(test);
+        match choice {
+            Choice::Entry(i, fallback) => {
+                log.mocks.push(i);
+                if let Some(f) = &fallback {
+                    log.fallbacks.push(f.clone());
+                }
+                Outcome::Answer {
+                    mock: self.index.entries[i].mock.clone(),
+                    fallback,
+                }
+            }
+            Choice::Miss(miss) => {
+                log.misses.push(miss.clone());
+                Outcome::Miss(miss)
+            }
+        }
+    }
+
+    fn log(&mut self, test: Option<&str>) -> &mut UsageLog {
+        let Some(test) = test else {
+            return &mut self.outside;
+        };
+        if !self.usage.contains_key(test) {
+            self.usage.insert(test.to_string(), UsageLog::default());
+        }
+        self.usage.get_mut(test).unwrap_or(&mut self.outside)
+    }
+
+    fn report(&self, log: Option<&UsageLog>) -> TestUsage {
+        let Some(log) = log else {
+            return TestUsage::default();
+        };
+        TestUsage {
+            mocks: log
+                .mocks
+                .iter()
+                .map(|&i| self.index.entries[i].mock.name.clone())
+                .collect(),
+            misses: log.misses.clone(),
+            fallbacks: log.fallbacks.clone(),
+        }
+    }
+
+    /// Starts the recording over: every data mock unconsumed again, for a
+    /// second replay pass (noise detection replays each test twice). Usage
+    /// already noted is kept.
+    pub fn rewind(&mut self) {
+        self.index.rewind();
+    }
+
+    /// Notes a fallback found after the look-up (COPY rows that differ).
+    pub fn note_fallback(&mut self, test: Option<&str>, fallback: Fallback) {
+        self.log(test).fallbacks.push(fallback);
+    }
+
+    /// What `test` used so far; empty when it touched no database.
+    pub fn usage_for(&self, test: &str) -> TestUsage {
+        self.report(self.usage.get(test))
+    }
+
+    /// What exchanges outside any test's window used (app start-up).
+    pub fn usage_outside_tests(&self) -> TestUsage {
+        self.report(Some(&self.outside))
+    }
+
+    fn find_exact(&mut self, live: &Identity, test: Option<&str>) -> Choice {
+        let index = &mut self.index;
+        if let Some(bucket) = index.exact.get_mut(&live.exact) {
+            if let Some(queue) = test.and_then(|t| bucket.by_test.get_mut(t)) {
+                if let Some(i) = queue.take(&mut index.consumed) {
+                    return Choice::Entry(i, None);
+                }
+            }
+            if let Some(&i) = bucket.session.first() {
+                return Choice::Entry(i, None);
+            }
+            if let Some(i) = bucket.data.take(&mut index.consumed) {
+                return Choice::Entry(i, None);
+            }
+            if let Some(&i) = bucket.all.last() {
+                // Preparing a statement again (a pool's extra connection)
+                // has the same answer whatever the data: nothing to report.
+                if !live.executes {
+                    return Choice::Entry(i, None);
+                }
+                let fallback = Fallback {
+                    query: live.display.clone(),
+                    mock: index.entries[i].mock.name.clone(),
+                    reason: FallbackReason::Reused,
+                    differing: Vec::new(),
+                };
+                return Choice::Entry(i, Some(fallback));
+            }
+        }
+        if let Some(i) = self.best_same_shape(live, test) {
+            let entry = &self.index.entries[i];
+            if !entry.session {
+                self.index.consumed[i] = true;
+            }
+            let differing = diff_literals(&entry.literals, &live.literals);
+            let fallback = Fallback {
+                query: live.display.clone(),
+                mock: entry.mock.name.clone(),
+                reason: FallbackReason::SameShape,
+                differing,
+            };
+            return Choice::Entry(i, Some(fallback));
+        }
+        Choice::Miss(self.miss(live))
+    }
+
+    /// Scans only the recordings of the live query's shape.
+    fn best_same_shape(&self, live: &Identity, test: Option<&str>) -> Option<usize> {
+        let candidates = self.index.shape.get(&live.shape)?;
+        candidates.iter().copied().max_by_key(|&i| {
+            let e = &self.index.entries[i];
+            let agree = e
+                .literals
+                .iter()
+                .zip(&live.literals)
+                .filter(|(a, b)| a == b)
+                .count();
+            let in_window = test.is_some() && e.test.as_deref() == test;
+            let fresh = e.session || !self.index.consumed[i];
+            // Earlier recordings win ties: max_by_key keeps the last max,
+            // so the order is reversed.
+            (agree, fresh, in_window, e.session, std::cmp::Reverse(i))
+        })
+    }
+
+    /// The bug, on purpose: the first recording of the shape, every time.
+    fn find_collapsed(&self, live: &Identity) -> Choice {
+        match self.index.shape.get(&live.shape).and_then(|c| c.first()) {
+            Some(&i) => Choice::Entry(i, None),
+            None => Choice::Miss(self.miss(live)),
+        }
+    }
+
+    fn miss(&self, live: &Identity) -> Miss {
+        let want = tokens(&live.display);
+        let mut scored: Vec<(f64, usize)> = self
+            .index
+            .shapes
+            .iter()
+            .take(MISS_SHAPES_COMPARED)
+            .map(|s| (similarity(&want, &s.tokens), s.first))
+            .filter(|(score, _)| *score > 0.0)
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        Miss {
+            query: live.display.clone(),
+            candidates: scored
+                .into_iter()
+                .take(MISS_CANDIDATES)
+                .map(|(_, i)| {
+                    let e = &self.index.entries[i];
+                    format!("{}: {}", e.mock.name, e.display)
+                })
+                .collect(),
+        }
+    }
+}
+
+fn diff_literals(recorded: &[String], actual: &[String]) -> Vec<LiteralDiff> {
+    let n = recorded.len().max(actual.len());
+    (0..n)
+        .filter_map(|position| {
+            let r = recorded.get(position).map_or("", String::as_str);
+            let a = actual.get(position).map_or("", String::as_str);
+            (r != a).then(|| LiteralDiff {
+                position,
+                recorded: r.to_string(),
+                actual: a.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The text of a miss's ErrorResponse: what happened and what to do next.
+pub fn miss_message(miss: &Miss) -> (String, String) {
+    let message = format!("recplay: no recorded answer for: {}", miss.query);
+    let detail = if miss.candidates.is_empty() {
+        "nothing similar was recorded; record this flow again".to_string()
+    } else {
+        format!(
+            "nearest recorded: {}. Re-record if the query changed.",
+            miss.candidates.join(" | ")
+        )
+    };
+    (message, detail)
+}
+
+#[cfg(test)]
+mod tests;

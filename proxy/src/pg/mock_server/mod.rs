@@ -1,0 +1,183 @@
+//! The replay server: answers the app's PostgreSQL connections from
+//! mocks.yaml, with no database running.
+//!
+//! - this module: the accept loop, shutdown, and the handle the replayer
+//!   keeps to read what each test used;
+//! - [`connection`]: one client connection — start-up, grouping client
+//!   messages into exchanges, COPY, writing the recorded answers;
+//! - [`startup`]: the answer to a start-up packet.
+//!
+//! Connections at replay need not map onto recorded ones: every connection
+//! draws from the same matcher, so a pool may open more or fewer
+//! connections than it did while recording. The matcher learns which test
+//! is being replayed from the [`TestWindows`] the replayer opens and closes.
+
+mod connection;
+mod startup;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use super::matcher::{MatchStrategy, Matcher, TestUsage};
+use crate::testset::pg_mock::PgMock;
+use crate::window::TestWindows;
+
+/// At most this many client connections are served at once; further ones
+/// wait in the kernel's backlog rather than exhausting file descriptors.
+const MAX_CONNECTIONS: usize = 512;
+
+/// Why the mock server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MockServerError {
+    /// The address is not a loopback address: recorded data must not be
+    /// served to the network.
+    #[error("the PostgreSQL mock server listens on loopback only; {0} is not a loopback address (use 127.0.0.1:PORT)")]
+    NotLoopback(SocketAddr),
+    /// Binding failed (port in use, permissions).
+    #[error("could not listen on {addr} for the PostgreSQL mock server: {source}; choose another --pg-listen port")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// State shared by every connection.
+#[derive(Debug)]
+struct Shared {
+    matcher: Mutex<Matcher>,
+    windows: TestWindows,
+}
+
+impl Shared {
+    /// A poisoned lock only means a connection task panicked mid-update;
+    /// the matcher's data stays consistent, so keep serving.
+    fn matcher(&self) -> MutexGuard<'_, Matcher> {
+        self.matcher.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A bound, not yet running, mock server.
+#[derive(Debug)]
+pub struct MockServer {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+/// Cheap to clone; lets the replayer read what each test used while the
+/// server runs and after it stops.
+#[derive(Debug, Clone)]
+pub struct MockServerHandle {
+    shared: Arc<Shared>,
+}
+
+impl MockServer {
+    /// Indexes `mocks` (in recorded order, as loaded from mocks.yaml) and
+    /// binds `addr` (loopback only; port 0 picks a free one). `windows` is
+    /// the registry the replayer opens a window in for each test it sends.
+    pub async fn bind(
+        addr: SocketAddr,
+        mocks: Vec<PgMock>,
+        windows: TestWindows,
+        strategy: MatchStrategy,
+    ) -> Result<MockServer, MockServerError> {
+        if !addr.ip().is_loopback() {
+            return Err(MockServerError::NotLoopback(addr));
+        }
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| MockServerError::Bind { addr, source })?;
+        let matcher = Matcher::new(mocks, strategy);
+        for name in matcher.unindexed() {
+            tracing::warn!(mock = %name, "a recorded Bind names a statement the recording never prepared; this mock cannot be matched");
+        }
+        Ok(MockServer {
+            listener,
+            shared: Arc::new(Shared {
+                matcher: Mutex::new(matcher),
+                windows,
+            }),
+        })
+    }
+
+    /// The address clients connect to (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// A handle for reading per-test usage.
+    pub fn handle(&self) -> MockServerHandle {
+        MockServerHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Serves until `shutdown` completes, then closes every connection and
+    /// returns once they are gone.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let mut connections = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                _ = &mut shutdown => break,
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let accepted = tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            // Reap finished connections so the set does not grow.
+            while connections.try_join_next().is_some() {}
+            match accepted {
+                Ok((stream, peer)) => {
+                    let shared = self.shared.clone();
+                    let stop = stop_rx.clone();
+                    connections.spawn(async move {
+                        let _permit = permit;
+                        connection::serve(stream, shared, stop).await;
+                        tracing::debug!(%peer, "mock connection closed");
+                    });
+                }
+                Err(e) => {
+                    // Typically EMFILE; back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "mock server could not accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+        let _ = stop_tx.send(true);
+        while connections.join_next().await.is_some() {}
+    }
+}
+
+impl MockServerHandle {
+    /// What `test` used: mocks served, misses, fallbacks. Empty when the
+    /// test touched no database.
+    pub fn usage_for(&self, test: &str) -> TestUsage {
+        self.shared.matcher().usage_for(test)
+    }
+
+    /// Starts the recording over for a second replay pass: data mocks
+    /// become available again.
+    pub fn rewind(&self) {
+        self.shared.matcher().rewind();
+    }
+
+    /// What exchanges outside any test's window used (app start-up, work
+    /// between tests).
+    pub fn usage_outside_tests(&self) -> TestUsage {
+        self.shared.matcher().usage_outside_tests()
+    }
+}
+
+#[cfg(test)]
+mod tests;
