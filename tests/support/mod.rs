@@ -2,4 +2,6 @@
 
 #![allow(dead_code)]
 
+pub mod demo_app;
+pub mod http;
 pub mod pg;
