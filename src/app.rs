@@ -83,6 +83,7 @@ impl Drop for AppProcess {
 /// How to tell that the app is ready for traffic.
 pub enum Readiness<'a> {
     /// A URL that answers 2xx.
+    #[allow(dead_code)] // `recplay test --health-url`
     HealthUrl(&'a str),
     /// A TCP address that accepts connections.
     Port(&'a str),

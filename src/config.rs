@@ -31,6 +31,7 @@ pub struct TestSection {
     #[serde(default)]
     pub delay: Option<u64>,
     #[serde(default)]
+    #[allow(dead_code)] // `recplay test`
     pub api_timeout: Option<u64>,
 }
 

@@ -13,3 +13,5 @@ mod cluster {
         assert_eq!(pg.psql("SELECT 40 + 2").trim(), "42");
     }
 }
+
+mod http_record;

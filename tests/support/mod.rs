@@ -5,3 +5,5 @@
 pub mod demo_app;
 pub mod http;
 pub mod pg;
+pub mod recplay;
+pub mod upstream;

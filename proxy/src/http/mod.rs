@@ -1,1 +1,36 @@
 //! The recording HTTP proxy.
+//!
+//! # Layout
+//! - [`server`]: [`HttpProxy`] — the accept loop, TLS on the listener,
+//!   HTTP/1.1 keep-alive and pipelining, graceful drain.
+//! - `forward`: one exchange's phases — rewrite the request for the
+//!   upstream, stream both bodies through [`tee`], pass upgrades through,
+//!   answer 502 when the upstream fails.
+//! - [`tee`]: a body wrapper keeping a capped copy (size and sha256 past
+//!   the cap) while frames stream on.
+//! - [`exchange`]: what a finished exchange is, and [`ExchangeSink`], the
+//!   hook recorders implement.
+//! - [`recorder`]: [`TestSetRecorder`], the sink writing `tests/test-N.yaml`.
+//! - [`case`], [`body_store`], [`noise`]: building a Keploy test case —
+//!   headers, query, bodies (text, decoded, base64), record-time noise, curl.
+//! - [`upstream`], [`tls`]: where requests go and how (rustls for https).
+//! - [`error`]: set-up failures.
+
+pub mod body_store;
+pub mod case;
+pub mod error;
+pub mod exchange;
+mod forward;
+pub mod noise;
+pub mod recorder;
+pub mod server;
+pub mod tee;
+pub mod tls;
+pub mod upstream;
+
+pub use error::HttpProxyError;
+pub use exchange::{Exchange, ExchangeSink, RequestHead, ResponseHead};
+pub use forward::ProxyBody;
+pub use recorder::{RecorderCounts, TestSetRecorder};
+pub use server::{DrainReport, HttpProxy, HttpProxyConfig, DEFAULT_BODY_CAP};
+pub use upstream::Upstream;

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# HTTP recording proxy benchmark: one run, one upstream, three paths.
+#
+#   direct   wrk -> upstream
+#   nginx    wrk -> nginx (plain reverse proxy, upstream keep-alive) -> upstream
+#   recplay  wrk -> recplay record (release build, recording every exchange) -> upstream
+#
+# The upstream is an nginx instance answering a small JSON body, so the
+# proxies are what is measured. Needs: wrk and nginx (Debian:
+# `apt-get install -y wrk nginx`), cargo.
+#
+# Usage: bench/http/run.sh            (environment overrides below)
+#   DURATION=10s CONNECTIONS=64 THREADS=2 BASE_PORT=18400 bench/http/run.sh
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+BASE_PORT=${BASE_PORT:-18400}
+UPSTREAM_PORT=$BASE_PORT
+NGINX_PORT=$((BASE_PORT + 1))
+RECPLAY_PORT=$((BASE_PORT + 2))
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+for tool in wrk "$NGINX" cargo; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "missing $tool; on Debian: apt-get install -y wrk nginx" >&2
+        exit 1
+    fi
+done
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "building recplay (release)..." >&2
+(cd "$ROOT" && cargo build --release --quiet)
+RECPLAY=$ROOT/target/release/recplay
+
+nginx_conf() { # name workers body-of-server-block
+    local name=$1 workers=$2 server=$3
+    mkdir -p "$WORK/$name"
+    cat >"$WORK/$name/nginx.conf" <<CONF
+worker_processes $workers;
+pid $WORK/$name/nginx.pid;
+error_log $WORK/$name/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/$name/body;
+    proxy_temp_path $WORK/$name/proxy;
+    fastcgi_temp_path $WORK/$name/fastcgi;
+    uwsgi_temp_path $WORK/$name/uwsgi;
+    scgi_temp_path $WORK/$name/scgi;
+    $server
+}
+CONF
+    "$NGINX" -p "$WORK/$name" -c "$WORK/$name/nginx.conf" -g 'daemon off;' &
+    PIDS+=($!)
+}
+
+wait_port() {
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "nothing listens on port $1" >&2
+    exit 1
+}
+
+nginx_conf upstream 1 "server {
+        listen 127.0.0.1:$UPSTREAM_PORT;
+        location / {
+            default_type application/json;
+            return 200 '{\"id\":42,\"name\":\"widget\",\"tags\":[\"a\",\"b\"],\"price\":9.5}';
+        }
+    }"
+nginx_conf proxy auto "upstream app {
+        server 127.0.0.1:$UPSTREAM_PORT;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }
+    }"
+"$RECPLAY" record --path "$WORK/keploy" --http-listen "127.0.0.1:$RECPLAY_PORT" \
+    --http-upstream "http://127.0.0.1:$UPSTREAM_PORT" >"$WORK/recplay.out" 2>"$WORK/recplay.err" &
+RECPLAY_PID=$!
+PIDS+=("$RECPLAY_PID")
+wait_port "$UPSTREAM_PORT"
+wait_port "$NGINX_PORT"
+wait_port "$RECPLAY_PORT"
+
+# p99 from `wrk --latency`, in milliseconds.
+to_ms() {
+    awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 }
+           else if (v ~ /ms$/) { sub(/ms$/, "", v) }
+           else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }
+           printf "%.3f", v }'
+}
+
+declare -A RPS P50 P99 TOTAL
+measure() { # name port
+    local out
+    wrk -t "$THREADS" -c "$CONNECTIONS" -d 2s "http://127.0.0.1:$2/items?id=42" >/dev/null
+    out=$(wrk -t "$THREADS" -c "$CONNECTIONS" -d "$DURATION" --latency "http://127.0.0.1:$2/items?id=42")
+    echo "$out" >"$WORK/wrk-$1.txt"
+    RPS[$1]=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
+    P50[$1]=$(echo "$out" | awk '$1 == "50%" { print $2 }' | to_ms)
+    P99[$1]=$(echo "$out" | awk '$1 == "99%" { print $2 }' | to_ms)
+    TOTAL[$1]=$(echo "$out" | awk '/requests in/ { print $1 }')
+    if echo "$out" | grep -q "Non-2xx"; then
+        echo "$1: some responses were not 2xx:" >&2
+        grep "Non-2xx" <<<"$out" >&2
+    fi
+}
+
+measure direct "$UPSTREAM_PORT"
+measure nginx "$NGINX_PORT"
+measure recplay "$RECPLAY_PORT"
+
+kill -TERM "$RECPLAY_PID"
+wait "$RECPLAY_PID" || true
+RECORDED=$(find "$WORK/keploy" -name 'test-*.yaml' | wc -l)
+
+echo
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores, $(date -u +%Y-%m-%d)"
+echo
+echo "| path | requests/s | p50 ms | p99 ms | throughput vs nginx | p99 - nginx p99 (ms) |"
+echo "|---|---:|---:|---:|---:|---:|"
+for name in direct nginx recplay; do
+    ratio=$(awk -v a="${RPS[$name]}" -v b="${RPS[nginx]}" 'BEGIN { printf "%.2f", a / b }')
+    delta=$(awk -v a="${P99[$name]}" -v b="${P99[nginx]}" 'BEGIN { printf "%+.3f", a - b }')
+    echo "| $name | ${RPS[$name]} | ${P50[$name]} | ${P99[$name]} | ${ratio}x | $delta |"
+done
+echo
+echo "recplay wrote $RECORDED test files for ${TOTAL[recplay]} requests in the measured run (plus the 2 s warm-up)."
+tail -n 2 "$WORK/recplay.out"

@@ -1,0 +1,75 @@
+//! What one proxied exchange looks like to whoever records it, and the hook
+//! through which the proxy hands it over.
+//!
+//! The proxy is organised in phases, like a pingora `ProxyHttp`: a request
+//! arrives ([`ExchangeSink::request_arrived`]), it is forwarded while its
+//! body streams, the response streams back, and once both bodies have ended
+//! the whole exchange is handed to [`ExchangeSink::exchange_complete`]. An
+//! exchange that cannot complete (upstream down, client gone) ends in
+//! [`ExchangeSink::exchange_failed`] instead. Keeping the recorder behind
+//! this trait keeps the proxy free of file formats.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use chrono::{DateTime, Utc};
+use http::{HeaderMap, Method, StatusCode, Version};
+
+use super::tee::CapturedBody;
+
+/// The request line and headers as the client sent them.
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    pub method: Method,
+    pub version: Version,
+    /// Absolute URL on the upstream, query string included.
+    pub url: String,
+    /// Path and query as the client sent them.
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+    pub received_at: DateTime<Utc>,
+    /// The client's address.
+    pub client: SocketAddr,
+    /// Which accepted connection carried the request (1, 2, …).
+    pub connection: u64,
+}
+
+/// The status line and headers as the upstream sent them.
+#[derive(Debug, Clone)]
+pub struct ResponseHead {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A finished exchange: both heads and capped copies of both bodies.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The name [`ExchangeSink::request_arrived`] gave it.
+    pub name: String,
+    pub request: RequestHead,
+    pub request_body: CapturedBody,
+    pub response: ResponseHead,
+    pub response_body: CapturedBody,
+    /// When the last byte of the response went to the client.
+    pub completed_at: DateTime<Utc>,
+}
+
+/// A boxed future, so the trait stays object safe.
+pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Receives exchanges from the proxy. Implementations must be cheap in
+/// `request_arrived` (it runs before the request is forwarded).
+pub trait ExchangeSink: Send + Sync + 'static {
+    /// A request arrived; returns the name the exchange is recorded under.
+    fn request_arrived(&self, head: &RequestHead) -> String;
+
+    /// Both bodies ended; the proxy waits for the returned future before it
+    /// reports itself drained, so a recorder can finish writing here.
+    fn exchange_complete(&self, exchange: Exchange) -> SinkFuture<'_>;
+
+    /// The exchange named `name` will not complete; `reason` says why.
+    fn exchange_failed(&self, name: &str, reason: &str);
+}

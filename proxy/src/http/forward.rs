@@ -1,0 +1,308 @@
+//! One request through the proxy: the phases between the client's request
+//! and the recorder.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::Utc;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::sync::mpsc;
+
+use super::exchange::{Exchange, ExchangeSink, RequestHead, ResponseHead};
+use super::tee::{CapturedBody, TeeBody};
+use super::upstream::{Upstream, UpstreamClient};
+
+/// What the proxy sends back: a streamed upstream body, or a short body of
+/// its own (502).
+pub type ProxyBody = Either<TeeBody<Incoming>, Full<Bytes>>;
+
+/// Shared by every connection of one proxy.
+pub(crate) struct Forwarder {
+    pub(crate) client: UpstreamClient<TeeBody<Incoming>>,
+    pub(crate) upstream: Upstream,
+    pub(crate) body_cap: u64,
+    pub(crate) sink: Arc<dyn ExchangeSink>,
+    /// Every recording task holds a clone; the proxy is drained when the
+    /// last one is dropped.
+    pub(crate) in_flight: mpsc::Sender<()>,
+}
+
+/// Where a request came from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnInfo {
+    pub(crate) client: SocketAddr,
+    pub(crate) id: u64,
+}
+
+/// Headers that describe one hop, not the message (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+}
+
+fn is_upgrade<B>(req: &Request<B>) -> bool {
+    req.headers().contains_key(header::UPGRADE)
+        && req
+            .headers()
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+fn bad_gateway(message: String) -> Response<ProxyBody> {
+    let mut resp = Response::new(Either::Right(Full::new(Bytes::from(message))));
+    *resp.status_mut() = StatusCode::BAD_GATEWAY;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// The error and its causes on one line: hyper's top-level messages
+/// ("client error (Connect)") say little on their own.
+fn describe(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl Forwarder {
+    fn upstream_uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
+        Ok(Uri::try_from(self.upstream.url_for(path_and_query))?)
+    }
+
+    /// Rewrites the client's request into the one the upstream receives.
+    fn prepare(&self, parts: &mut http::request::Parts, keep_upgrade: bool) -> Result<(), String> {
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_string();
+        parts.uri = self
+            .upstream_uri(&path_and_query)
+            .map_err(|e| format!("could not build the upstream URL for {path_and_query}: {e}"))?;
+        let upgrade = keep_upgrade
+            .then(|| parts.headers.get(header::UPGRADE).cloned())
+            .flatten();
+        strip_hop_by_hop(&mut parts.headers);
+        // The proxy already answered `Expect: 100-continue` to the client.
+        parts.headers.remove(header::EXPECT);
+        if let Some(protocol) = upgrade {
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            parts.headers.insert(header::UPGRADE, protocol);
+        }
+        // Like nginx's default `proxy_set_header Host $proxy_host`: virtual
+        // hosts and TLS names on the upstream see their own name.
+        if let Ok(host) = HeaderValue::from_str(&self.upstream.authority()) {
+            parts.headers.insert(header::HOST, host);
+        }
+        parts.version = Version::HTTP_11;
+        Ok(())
+    }
+
+    fn failure(&self, what: &str, err: &dyn std::error::Error) -> String {
+        format!(
+            "recplay: the upstream {} failed {what}: {}\n",
+            self.upstream.base_url(),
+            describe(err)
+        )
+    }
+
+    /// Phase 1–4 of a recorded exchange.
+    pub(crate) async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+    ) -> Response<ProxyBody> {
+        if is_upgrade(&req) {
+            return self.pass_through_upgrade(req).await;
+        }
+        let received_at = Utc::now();
+        let (mut parts, body) = req.into_parts();
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_string();
+        let head = RequestHead {
+            method: parts.method.clone(),
+            version: parts.version,
+            url: self.upstream.url_for(&path_and_query),
+            path_and_query,
+            headers: parts.headers.clone(),
+            received_at,
+            client: conn.client,
+            connection: conn.id,
+        };
+        let name = self.sink.request_arrived(&head);
+        if let Err(message) = self.prepare(&mut parts, false) {
+            self.sink.exchange_failed(&name, &message);
+            return bad_gateway(message);
+        }
+        let (request_body, request_copy) = TeeBody::new(body, self.body_cap);
+        let upstream_resp = match self
+            .client
+            .request(Request::from_parts(parts, request_body))
+            .await
+        {
+            Ok(resp) => resp,
+            Err(e) => {
+                let message = self.failure("before it answered", &e);
+                tracing::warn!(test = %name, "{}", message.trim_end());
+                self.sink.exchange_failed(&name, message.trim_end());
+                return bad_gateway(message);
+            }
+        };
+        let (mut resp_parts, resp_body) = upstream_resp.into_parts();
+        let response = ResponseHead {
+            status: resp_parts.status,
+            version: resp_parts.version,
+            headers: resp_parts.headers.clone(),
+            received_at: Utc::now(),
+        };
+        strip_hop_by_hop(&mut resp_parts.headers);
+        let (response_body, response_copy) = TeeBody::new(resp_body, self.body_cap);
+
+        let sink = self.sink.clone();
+        let in_flight = self.in_flight.clone();
+        tokio::spawn(async move {
+            let _in_flight = in_flight;
+            let response_body = response_copy.await.unwrap_or_default();
+            let completed_at = Utc::now();
+            if !response_body.complete {
+                let reason = "the response body did not complete (upstream reset or client gone)";
+                tracing::warn!(test = %name, "not recorded: {reason}");
+                sink.exchange_failed(&name, reason);
+                return;
+            }
+            // The upstream may answer without reading the whole request
+            // body; what it did read is what the exchange was.
+            let request_body = request_copy.await.unwrap_or_else(|_| CapturedBody {
+                complete: false,
+                ..CapturedBody::default()
+            });
+            let exchange = Exchange {
+                name,
+                request: head,
+                request_body,
+                response,
+                response_body,
+                completed_at,
+            };
+            sink.exchange_complete(exchange).await;
+        });
+        Response::from_parts(resp_parts, Either::Left(response_body))
+    }
+
+    /// WebSocket and other upgrades: forwarded, then bytes are copied both
+    /// ways untouched. Not recorded: the schema has no place for them.
+    async fn pass_through_upgrade(&self, mut req: Request<Incoming>) -> Response<ProxyBody> {
+        let protocol = req
+            .headers()
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("?")
+            .to_string();
+        let client_side = hyper::upgrade::on(&mut req);
+        let (mut parts, body) = req.into_parts();
+        if let Err(message) = self.prepare(&mut parts, true) {
+            return bad_gateway(message);
+        }
+        let (body, _) = TeeBody::new(body, 0);
+        let mut resp = match self.client.request(Request::from_parts(parts, body)).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let message = self.failure("before it answered an upgrade", &e);
+                tracing::warn!("{}", message.trim_end());
+                return bad_gateway(message);
+            }
+        };
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            tracing::info!(
+                protocol,
+                "passing an upgraded connection through untouched; it is not recorded"
+            );
+            let upstream_side = hyper::upgrade::on(&mut resp);
+            tokio::spawn(async move {
+                match (client_side.await, upstream_side.await) {
+                    (Ok(client), Ok(upstream)) => {
+                        let mut client = TokioIo::new(client);
+                        let mut upstream = TokioIo::new(upstream);
+                        if let Err(e) =
+                            tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+                        {
+                            tracing::debug!("upgraded connection ended: {e}");
+                        }
+                    }
+                    (Err(e), _) | (_, Err(e)) => {
+                        tracing::warn!("an upgraded connection could not be joined: {e}")
+                    }
+                }
+            });
+        } else {
+            tracing::info!(
+                protocol,
+                status = resp.status().as_u16(),
+                "the upstream declined an upgrade; passed through, not recorded"
+            );
+        }
+        let (parts, body) = resp.into_parts();
+        let (body, _) = TeeBody::new(body, 0);
+        Response::from_parts(parts, Either::Left(body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_dropped() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-hop"),
+        );
+        headers.insert("x-hop", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key(header::CONTENT_TYPE));
+    }
+}

@@ -1,0 +1,198 @@
+//! A body wrapper that forwards frames unchanged while keeping a capped copy.
+//!
+//! The proxy never buffers a body to forward it: each frame goes on as soon
+//! as it arrives. Recording only needs the first `cap` bytes (and, past the
+//! cap, the full size and a sha256 so a reviewer can still tell bodies
+//! apart), so memory per exchange is bounded by the cap whatever the body's
+//! size. When the body ends — or is dropped before its end — the copy is
+//! handed over through a oneshot channel.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+/// What the recorder learns about one body.
+#[derive(Debug, Clone, Default)]
+pub struct CapturedBody {
+    /// The first `cap` bytes (all of them when the body fit).
+    pub bytes: Vec<u8>,
+    /// Total bytes that crossed the proxy.
+    pub size: u64,
+    /// Hex sha256 of every byte; computed only once the cap was exceeded,
+    /// so small bodies cost nothing extra.
+    pub sha256: Option<String>,
+    /// False when the body stopped early (client or upstream went away, or
+    /// the peer never read it).
+    pub complete: bool,
+}
+
+impl CapturedBody {
+    /// True when `bytes` holds only a prefix of the body.
+    pub fn truncated(&self) -> bool {
+        self.size > self.bytes.len() as u64
+    }
+}
+
+/// Accumulates a capped copy; shared by [`TeeBody`] and tests.
+#[derive(Debug)]
+struct Capture {
+    cap: usize,
+    bytes: Vec<u8>,
+    size: u64,
+    hasher: Option<Sha256>,
+}
+
+impl Capture {
+    fn new(cap: u64) -> Self {
+        Capture {
+            cap: usize::try_from(cap).unwrap_or(usize::MAX),
+            bytes: Vec::new(),
+            size: 0,
+            hasher: None,
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        self.size += chunk.len() as u64;
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(chunk);
+            return;
+        }
+        let room = self.cap - self.bytes.len();
+        if chunk.len() <= room {
+            self.bytes.extend_from_slice(chunk);
+            return;
+        }
+        // Crossing the cap: from here on only the hash grows.
+        let mut hasher = Sha256::new();
+        hasher.update(&self.bytes);
+        hasher.update(chunk);
+        self.bytes.extend_from_slice(&chunk[..room]);
+        self.hasher = Some(hasher);
+    }
+
+    fn finish(self, complete: bool) -> CapturedBody {
+        CapturedBody {
+            bytes: self.bytes,
+            size: self.size,
+            sha256: self.hasher.map(|h| hex::encode(h.finalize())),
+            complete,
+        }
+    }
+}
+
+/// Forwards an inner body frame by frame and reports a capped copy when done.
+pub struct TeeBody<B> {
+    inner: B,
+    capture: Option<Capture>,
+    done: Option<oneshot::Sender<CapturedBody>>,
+    /// The inner body said it was empty before any poll (GET, 204, HEAD).
+    known_empty: bool,
+}
+
+impl<B: Body> TeeBody<B> {
+    /// Wraps `inner`; the returned receiver yields the copy once the body
+    /// ended or was dropped.
+    pub fn new(inner: B, cap: u64) -> (Self, oneshot::Receiver<CapturedBody>) {
+        let (tx, rx) = oneshot::channel();
+        let known_empty = inner.is_end_stream();
+        let tee = TeeBody {
+            inner,
+            known_empty,
+            capture: Some(Capture::new(cap)),
+            done: Some(tx),
+        };
+        (tee, rx)
+    }
+}
+
+impl<B> TeeBody<B> {
+    fn report(&mut self, complete: bool) {
+        if let (Some(capture), Some(done)) = (self.capture.take(), self.done.take()) {
+            // The receiver is gone only when the exchange was abandoned.
+            let _ = done.send(capture.finish(complete));
+        }
+    }
+}
+
+impl<B> Body for TeeBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(capture)) = (frame.data_ref(), this.capture.as_mut()) {
+                    capture.push(data);
+                }
+                if this.inner.is_end_stream() {
+                    this.report(true);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.report(false);
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => {
+                this.report(true);
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> Drop for TeeBody<B> {
+    fn drop(&mut self) {
+        // An empty body that nobody polled still ended normally.
+        let complete = self.known_empty;
+        self.report(complete);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_the_cap_only_size_and_hash_grow() {
+        let mut capture = Capture::new(4);
+        capture.push(b"abc");
+        capture.push(b"defg");
+        let body = capture.finish(true);
+        assert_eq!(body.bytes, b"abcd");
+        assert_eq!(body.size, 7);
+        assert!(body.truncated());
+        let expected = hex::encode(Sha256::digest(b"abcdefg"));
+        assert_eq!(body.sha256.as_deref(), Some(expected.as_str()));
+    }
+
+    #[test]
+    fn a_body_at_the_cap_is_whole_and_unhashed() {
+        let mut capture = Capture::new(3);
+        capture.push(b"abc");
+        let body = capture.finish(true);
+        assert!(!body.truncated());
+        assert_eq!(body.sha256, None);
+    }
+}

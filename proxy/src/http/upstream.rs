@@ -1,0 +1,270 @@
+//! The upstream the proxy forwards to, and the pooled client that reaches it
+//! over plain TCP or rustls.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::Uri;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use super::error::HttpProxyError;
+
+/// Where recorded traffic goes: scheme, authority and an optional path
+/// prefix, parsed once from `--http-upstream`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    https: bool,
+    host: String,
+    port: u16,
+    /// Path prefix without a trailing slash ("" for none).
+    prefix: String,
+}
+
+impl Upstream {
+    /// Parses `http://HOST[:PORT][/prefix]` or `https://…`.
+    pub fn parse(url: &str) -> Result<Self, HttpProxyError> {
+        let invalid = |reason: &str| HttpProxyError::InvalidUpstream {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            Some(other) => return Err(invalid(&format!("scheme {other:?} is not supported"))),
+            None => return Err(invalid("the scheme is missing")),
+        };
+        let host = uri.host().ok_or_else(|| invalid("the host is missing"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        if uri.query().is_some() {
+            return Err(invalid("a query string cannot be part of the upstream"));
+        }
+        let prefix = uri.path().trim_end_matches('/').to_string();
+        Ok(Upstream {
+            https,
+            host,
+            port,
+            prefix,
+        })
+    }
+
+    /// True for an https:// upstream.
+    pub fn is_https(&self) -> bool {
+        self.https
+    }
+
+    /// `HOST:PORT`, as sent in the `Host` header and used to connect.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// `scheme://HOST:PORT` plus the prefix: what error messages name.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}{}", self.authority(), self.prefix)
+    }
+
+    /// The absolute URL of a request the client sent as `path_and_query`.
+    pub fn url_for(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.base_url(), path_and_query)
+    }
+}
+
+/// Body type the client sends: the tee around the client's request body.
+pub(crate) type UpstreamClient<B> = Client<UpstreamConnector, B>;
+
+/// Builds the pooled keep-alive client for `upstream`.
+pub(crate) fn client<B>(
+    upstream: &Upstream,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<UpstreamClient<B>, HttpProxyError>
+where
+    B: http_body::Body + Send + 'static + Unpin,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let tls = if upstream.https {
+        let config = match tls {
+            Some(c) => c,
+            None => super::tls::client_config(None)?,
+        };
+        let name = ServerName::try_from(upstream.host.clone()).map_err(|e| {
+            HttpProxyError::InvalidUpstream {
+                url: upstream.base_url(),
+                reason: format!("{} is not a valid TLS server name: {e}", upstream.host),
+            }
+        })?;
+        Some((TlsConnector::from(config), name))
+    } else {
+        None
+    };
+    let connector = UpstreamConnector {
+        authority: Arc::from(upstream.authority()),
+        tls,
+    };
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(connector))
+}
+
+/// Connects every request to the one upstream, whatever the request URI
+/// says, so a misrouted absolute URI can never reach another host.
+#[derive(Clone)]
+pub(crate) struct UpstreamConnector {
+    authority: Arc<str>,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+}
+
+type ConnectFuture =
+    Pin<Box<dyn Future<Output = Result<UpstreamIo, std::io::Error>> + Send + 'static>>;
+
+impl tower_service::Service<Uri> for UpstreamConnector {
+    type Response = UpstreamIo;
+    type Error = std::io::Error;
+    type Future = ConnectFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _dst: Uri) -> Self::Future {
+        let authority = self.authority.clone();
+        let tls = self.tls.clone();
+        Box::pin(async move {
+            let tcp = TcpStream::connect(&*authority).await?;
+            tcp.set_nodelay(true)?;
+            let stream = match tls {
+                None => Stream::Plain(tcp),
+                Some((connector, name)) => {
+                    Stream::Tls(Box::new(connector.connect(name, tcp).await?))
+                }
+            };
+            Ok(UpstreamIo(TokioIo::new(stream)))
+        })
+    }
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A connection to the upstream as hyper's client sees it.
+pub(crate) struct UpstreamIo(TokioIo<Stream>);
+
+impl Connection for UpstreamIo {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl hyper::rt::Read for UpstreamIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for UpstreamIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upstream_url_keeps_scheme_authority_and_prefix() {
+        let up = Upstream::parse("https://example.org/api/").expect("parses");
+        assert!(up.is_https());
+        assert_eq!(up.authority(), "example.org:443");
+        assert_eq!(up.url_for("/v1?a=1"), "https://example.org:443/api/v1?a=1");
+        let plain = Upstream::parse("http://127.0.0.1:8000").expect("parses");
+        assert_eq!(plain.url_for("/x"), "http://127.0.0.1:8000/x");
+    }
+
+    #[test]
+    fn a_bad_upstream_url_says_what_to_give() {
+        for bad in ["127.0.0.1:8000", "ftp://x", "http://", "http://x/?q=1"] {
+            let err = Upstream::parse(bad).expect_err(bad).to_string();
+            assert!(err.contains("http://HOST:PORT"), "{err}");
+        }
+    }
+}
