@@ -38,7 +38,10 @@ fn number_in(path: &str) -> u64 {
 }
 
 async fn handle(req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let body = item(number_in(req.uri().path()), &chrono::Utc::now().to_rfc3339());
+    let body = item(
+        number_in(req.uri().path()),
+        &chrono::Utc::now().to_rfc3339(),
+    );
     let resp = Response::builder()
         .header("Content-Type", "application/json")
         .body(Full::new(Bytes::from(body)))
@@ -74,7 +77,8 @@ fn generate(dir: PathBuf, count: u64, base: &str) -> Result<()> {
             ..Default::default()
         };
         req.header.insert("Host".into(), host.clone());
-        req.header.insert("Accept".into(), "application/json".into());
+        req.header
+            .insert("Accept".into(), "application/json".into());
         let mut resp = HttpResponse {
             status_code: 200,
             status_message: "OK".into(),
@@ -100,7 +104,12 @@ fn generate(dir: PathBuf, count: u64, base: &str) -> Result<()> {
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["serve", port] => {
             let port: u16 = port.parse().context("PORT must be a number")?;
             tokio::runtime::Builder::new_multi_thread()
@@ -109,9 +118,11 @@ fn main() -> Result<()> {
                 .build()?
                 .block_on(serve(port))
         }
-        ["generate", dir, count, base] => {
-            generate(dir.into(), count.parse().context("COUNT must be a number")?, base)
-        }
+        ["generate", dir, count, base] => generate(
+            dir.into(),
+            count.parse().context("COUNT must be a number")?,
+            base,
+        ),
         _ => bail!("usage: replay_bench serve PORT | replay_bench generate DIR COUNT BASE_URL"),
     }
 }

@@ -1,16 +1,12 @@
-//! Test sets for the replay tests: the app is called for real and every
-//! exchange is written through the shared model, the way the recording
-//! proxy stores it (bodies decoded from gzip with the encoding remembered).
+//! Test sets for the replay tests, recorded by the real `recplay record`
+//! proxy in front of the real app.
 
-use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use recplay_proxy::testset::{HttpRequest, HttpResponse, HttpSpec, HttpTestCase, TestSetDir};
-
 use crate::support::demo_app::DemoApp;
 use crate::support::http::call;
+use crate::support::recplay::RecplayRecord;
 
 pub struct Step {
     pub method: &'static str,
@@ -59,90 +55,43 @@ pub const FLOW: [Step; 6] = [
     },
 ];
 
-/// Records [`FLOW`] against the demo app into the next test set.
-pub fn record_flow(app: &DemoApp, keploy_dir: &Path) -> String {
-    let set = TestSetDir::create_next(keploy_dir).expect("test set");
-    for (i, step) in FLOW.iter().enumerate() {
-        record_one(&set, i + 1, &app.url(), step);
-    }
-    set.name()
+/// Records [`FLOW`] against the demo app into the next test set, through
+/// the real `recplay record` proxy.
+pub fn record_flow(app: &DemoApp, keploy_dir: &Path) {
+    record_through_recplay(&app.url(), keploy_dir, &FLOW);
 }
 
 /// Records plain GETs of `routes` against `base` into the next test set.
-pub fn record_routes(base: &str, keploy_dir: &Path, routes: &[&'static str]) -> String {
-    let set = TestSetDir::create_next(keploy_dir).expect("test set");
-    for (i, path) in routes.iter().enumerate() {
-        let step = Step {
+pub fn record_routes(base: &str, keploy_dir: &Path, routes: &[&'static str]) {
+    let steps: Vec<Step> = routes
+        .iter()
+        .map(|path| Step {
             method: "GET",
             path,
             headers: &[],
             body: "",
-        };
-        record_one(&set, i + 1, base, &step);
-    }
-    set.name()
-}
-
-fn record_one(set: &TestSetDir, n: usize, base: &str, step: &Step) {
-    let url = format!("{base}{}", step.path);
-    let host = base.trim_start_matches("http://").to_string();
-    let req_time = Utc::now();
-    let answer = call(step.method, &url, step.headers, step.body.as_bytes());
-    let mut req = HttpRequest {
-        method: step.method.to_string(),
-        proto_major: 1,
-        proto_minor: 1,
-        url: url.clone(),
-        timestamp: req_time,
-        ..Default::default()
-    };
-    req.header.insert("Host".to_string(), host);
-    for (k, v) in step.headers {
-        req.header.insert(k.to_string(), v.to_string());
-    }
-    req.body.body = step.body.to_string();
-    let mut resp = HttpResponse {
-        status_code: answer.status,
-        status_message: answer.reason.clone(),
-        proto_major: 1,
-        proto_minor: 1,
-        timestamp: Utc::now(),
-        ..Default::default()
-    };
-    for (k, v) in &answer.headers {
-        resp.header.insert(canonical(k), v.clone());
-    }
-    let body = if answer.header("content-encoding") == Some("gzip") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&answer.body[..])
-            .read_to_end(&mut out)
-            .expect("gzip");
-        resp.body.content_encoding = Some("gzip".to_string());
-        out
-    } else {
-        answer.body.clone()
-    };
-    resp.body.body = String::from_utf8(body).expect("the demo app answers text");
-    let spec = HttpSpec {
-        req,
-        resp,
-        created: req_time.timestamp(),
-        ..Default::default()
-    };
-    set.write_test(&HttpTestCase::new(format!("test-{n}"), spec))
-        .expect("write test");
-}
-
-fn canonical(name: &str) -> String {
-    name.split('-')
-        .map(|p| {
-            let mut c = p.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
         })
-        .collect::<Vec<_>>()
-        .join("-")
+        .collect();
+    record_through_recplay(base, keploy_dir, &steps);
+}
+
+fn record_through_recplay(upstream: &str, keploy_dir: &Path, steps: &[Step]) {
+    let recorder = RecplayRecord::start(keploy_dir, upstream, &[]);
+    for step in steps {
+        let answer = call(
+            step.method,
+            &recorder.url(step.path),
+            step.headers,
+            step.body.as_bytes(),
+        );
+        assert!(answer.status < 500 || step.path == "/status", "{answer:?}");
+    }
+    recorder.signal(libc::SIGINT);
+    let (status, stdout, stderr) = recorder.wait(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "recplay record failed:\n{stdout}\n{stderr}"
+    );
 }
 
 pub fn wait_for_port(port: u16) {
