@@ -41,7 +41,30 @@ use request::{Replayer, Target};
 /// Grace the app gets between SIGTERM and SIGKILL at the end of a set.
 const APP_STOP_GRACE: Duration = Duration::from_secs(5);
 
-pub async fn run(mut args: TestArgs) -> Result<ExitCode> {
+/// Runs `recplay test`. SIGINT or SIGTERM ends the run at once: dropping
+/// the run drops the app process, which kills its process group.
+pub async fn run(args: TestArgs) -> Result<ExitCode> {
+    tokio::select! {
+        result = run_to_end(args) => result,
+        signal = interrupted() => bail!("interrupted by {signal}; the app was stopped and this run's reports are incomplete"),
+    }
+}
+
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        },
+        _ => std::future::pending().await,
+    }
+}
+
+async fn run_to_end(mut args: TestArgs) -> Result<ExitCode> {
     let config_path = args.config.clone().or_else(|| {
         Path::new("keploy.yml")
             .is_file()

@@ -82,9 +82,10 @@ pub trait ReplayObserver: Send + Sync {
 /// What the observers may use from the run: the flags and the registry of
 /// which test is in flight (the runner opens a window named after each test
 /// around its request and response).
-#[allow(dead_code)] // Read by the observers that plug in below.
 pub struct ObserverContext<'a> {
     pub args: &'a TestArgs,
+    /// The mock server reads this to know which test is in flight.
+    #[allow(dead_code)]
     pub windows: &'a TestWindows,
 }
 
@@ -92,6 +93,13 @@ pub struct ObserverContext<'a> {
 /// here, one line each; the runner does not change.
 pub fn observers_for(ctx: &ObserverContext<'_>) -> Result<Vec<Box<dyn ReplayObserver>>> {
     let observers: Vec<Box<dyn ReplayObserver>> = Vec::new();
-    let _ = ctx;
+    if ctx.args.pg_listen.is_some() {
+        tracing::warn!(
+            "--pg-listen is given but the PostgreSQL mock server is not part of this build"
+        );
+    }
+    if ctx.args.coverage {
+        tracing::warn!("--coverage is given but coverage collection is not part of this build");
+    }
     Ok(observers)
 }

@@ -219,3 +219,52 @@ pub fn summary_line(set: &SetOutcome, palette: Palette) -> String {
     }
     line
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::{BodyKind, Comparison};
+    use recplay_proxy::testset::{HttpSpec, HttpTestCase};
+
+    fn failing(differences: Vec<Difference>) -> TestOutcome {
+        TestOutcome {
+            case: HttpTestCase::new("test-1", HttpSpec::default()),
+            started: chrono::Utc::now(),
+            completed: chrono::Utc::now(),
+            actual: None,
+            error: None,
+            comparison: Some(Comparison {
+                body_kind: BodyKind::Text,
+                differences,
+            }),
+            noise: Default::default(),
+            extras: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_text_body_difference_is_shown_as_a_line_diff() {
+        let t = failing(vec![Difference::Body {
+            path: "(body)".into(),
+            expected: Some("one\ntwo\nthree\n".into()),
+            actual: Some("one\n2\nthree\n".into()),
+        }]);
+        let (summary, detail) = describe_failure(&t);
+        assert_eq!(summary, "differs in body (body)");
+        assert!(detail.contains("      - two\n"), "{detail}");
+        assert!(detail.contains("      + 2\n"), "{detail}");
+        assert!(!detail.contains('\x1b'), "plain output has no escapes");
+    }
+
+    #[test]
+    fn colour_wraps_values_only_when_asked() {
+        let t = failing(vec![Difference::Status {
+            expected: 200,
+            actual: 500,
+        }]);
+        let coloured = render_failure(&t, Palette { on: true }).1;
+        assert!(coloured.contains("\x1b[31m500\x1b[0m"), "{coloured}");
+        let plain = render_failure(&t, Palette::plain()).1;
+        assert_eq!(plain, "    status: expected 200, got 500\n");
+    }
+}

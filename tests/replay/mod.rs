@@ -502,6 +502,55 @@ fn a_test_file_that_does_not_load_is_named_and_fails_the_run() {
         .ends_with("test-7.yaml"));
 }
 
+/// Processes whose command line contains `needle`.
+fn processes_running(needle: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .expect("proc")
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|cmd| {
+            String::from_utf8_lossy(cmd)
+                .replace('\0', " ")
+                .contains(needle)
+        })
+        .count()
+}
+
+#[test]
+fn an_interrupted_run_stops_the_app_and_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("keploy/test-set-0/tests")).expect("mkdir");
+    let target = format!("http://127.0.0.1:{}", free_port());
+    // An app that never gets ready: recplay is still waiting when signalled.
+    let child = Command::new(env!("CARGO_BIN_EXE_recplay"))
+        .args(["test", "--http-target", &target, "--delay", "120"])
+        .args(["-c", "sleep 4242; true"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("recplay");
+    let start = std::time::Instant::now();
+    while processes_running("sleep 4242") == 0 {
+        assert!(start.elapsed().as_secs() < 20, "the app never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted by SIGINT"));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        processes_running("sleep 4242"),
+        0,
+        "the app's group was killed"
+    );
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
