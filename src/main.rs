@@ -7,6 +7,9 @@
 //! - `http_client`: the client used to reach the app.
 //! - `record`: `recplay record`.
 //! - `record_pg`: the PostgreSQL recorder inside `recplay record`.
+//! - `replay`: `recplay test` (the runner and its observer hooks).
+//! - `compare`: noise-aware comparison of responses.
+//! - `report`: YAML, JUnit and terminal reports of a replay run.
 
 use std::process::ExitCode;
 
@@ -14,10 +17,13 @@ use clap::Parser;
 
 mod app;
 mod cli;
+mod compare;
 mod config;
 mod http_client;
 mod record;
 mod record_pg;
+mod replay;
+mod report;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -44,7 +50,7 @@ fn main() -> ExitCode {
 async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         cli::Command::Record(args) => record::run(args).await,
-        cli::Command::Test(_) => anyhow::bail!("recplay test is not available in this build"),
+        cli::Command::Test(args) => replay::run(args).await,
         cli::Command::Coverage(_) => {
             anyhow::bail!("recplay coverage is not available in this build")
         }

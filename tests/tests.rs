@@ -2,6 +2,8 @@
 
 mod support;
 
+mod replay;
+
 mod cluster {
     use crate::support::pg::PgCluster;
 

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod demo_app;
+pub mod http;
 pub mod pg;
 pub mod pg_replay;
 pub mod recplay;

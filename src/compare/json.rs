@@ -1,0 +1,178 @@
+//! Structural comparison of two JSON bodies: object key order never
+//! matters, arrays compare in order, and every difference is reported
+//! under the path where it occurs.
+
+use serde_json::Value;
+
+use super::noise::{NoiseRules, PathStep};
+
+/// One field that differs. `None` means the side lacks the field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonDiff {
+    pub path: Vec<PathStep>,
+    pub expected: Option<Value>,
+    pub actual: Option<Value>,
+}
+
+/// Every difference between `expected` and `actual` that noise does not
+/// excuse.
+pub fn diff(expected: &Value, actual: &Value, noise: &NoiseRules) -> Vec<JsonDiff> {
+    let mut out = Vec::new();
+    let mut path = Vec::new();
+    walk(Some(expected), Some(actual), &mut path, noise, &mut out);
+    out
+}
+
+/// How a value is shown to a noise regex: strings without quotes, anything
+/// else as compact JSON.
+pub fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn is_noise(noise: &NoiseRules, path: &[PathStep], actual: Option<&Value>) -> bool {
+    let text = actual.map(value_text);
+    noise
+        .body_rules(path)
+        .any(|rule| rule.ignores(text.as_deref()))
+}
+
+fn walk(
+    expected: Option<&Value>,
+    actual: Option<&Value>,
+    path: &mut Vec<PathStep>,
+    noise: &NoiseRules,
+    out: &mut Vec<JsonDiff>,
+) {
+    if is_noise(noise, path, actual) {
+        return;
+    }
+    match (expected, actual) {
+        (Some(Value::Object(e)), Some(Value::Object(a))) => {
+            for (k, ev) in e {
+                path.push(PathStep::Key(k.clone()));
+                walk(Some(ev), a.get(k), path, noise, out);
+                path.pop();
+            }
+            for (k, av) in a {
+                if !e.contains_key(k) {
+                    path.push(PathStep::Key(k.clone()));
+                    walk(None, Some(av), path, noise, out);
+                    path.pop();
+                }
+            }
+        }
+        (Some(Value::Array(e)), Some(Value::Array(a))) => {
+            for i in 0..e.len().max(a.len()) {
+                path.push(PathStep::Index(i));
+                walk(e.get(i), a.get(i), path, noise, out);
+                path.pop();
+            }
+        }
+        (e, a) if e == a => {}
+        (e, a) => out.push(JsonDiff {
+            path: path.clone(),
+            expected: e.cloned(),
+            actual: a.cloned(),
+        }),
+    }
+}
+
+/// `items[2].created_at`; the root is `(body)`.
+pub fn display_path(path: &[PathStep]) -> String {
+    let mut s = String::new();
+    for step in path {
+        match step {
+            PathStep::Key(k) => {
+                let plain = !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '$');
+                if plain {
+                    if !s.is_empty() {
+                        s.push('.');
+                    }
+                    s.push_str(k);
+                } else {
+                    s.push_str(&format!("[{}]", serde_json::Value::String(k.clone())));
+                }
+            }
+            PathStep::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    if s.is_empty() {
+        s.push_str("(body)");
+    }
+    s
+}
+
+/// The noise key that selects this path in every array element
+/// (`items[].created_at`), as a user would write it in keploy.yml.
+pub fn noise_key(path: &[PathStep]) -> String {
+    let mut s = String::new();
+    for step in path {
+        match step {
+            PathStep::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            PathStep::Index(_) => s.push_str("[]"),
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::noise::{BodySelector, ValueRule};
+    use serde_json::json;
+
+    fn paths(d: &[JsonDiff]) -> Vec<String> {
+        d.iter().map(|x| display_path(&x.path)).collect()
+    }
+
+    #[test]
+    fn key_order_never_matters_and_arrays_compare_in_order() {
+        let noise = NoiseRules::default();
+        let a = json!({"a": 1, "b": [1, 2]});
+        let b: Value = serde_json::from_str(r#"{"b": [1, 2], "a": 1}"#).expect("json");
+        assert!(diff(&a, &b, &noise).is_empty());
+        let c = json!({"a": 1, "b": [2, 1]});
+        assert_eq!(paths(&diff(&a, &c, &noise)), ["b[0]", "b[1]"]);
+    }
+
+    #[test]
+    fn missing_and_extra_keys_are_named() {
+        let noise = NoiseRules::default();
+        let e = json!({"user": {"name": "Ada", "city": "London"}});
+        let a = json!({"user": {"name": "Ada", "zip": "N1"}});
+        assert_eq!(paths(&diff(&e, &a, &noise)), ["user.city", "user.zip"]);
+    }
+
+    #[test]
+    fn noise_at_any_depth_covers_array_elements() {
+        let mut noise = NoiseRules::default();
+        noise.body.push((
+            BodySelector::parse("created_at").expect("parse"),
+            ValueRule::Any,
+        ));
+        let e = json!({"created_at": 1, "items": [{"created_at": 1, "n": 1}]});
+        let a = json!({"created_at": 2, "items": [{"created_at": 2, "n": 2}]});
+        assert_eq!(paths(&diff(&e, &a, &noise)), ["items[0].n"]);
+    }
+
+    #[test]
+    fn noise_keys_replace_indices_with_brackets() {
+        let path = [
+            PathStep::Key("items".into()),
+            PathStep::Index(3),
+            PathStep::Key("id".into()),
+        ];
+        assert_eq!(noise_key(&path), "items[].id");
+        assert_eq!(display_path(&path), "items[3].id");
+    }
+}

@@ -1,0 +1,355 @@
+//! Deciding whether an actual response still matches the recording.
+//!
+//! - `noise`: what may vary (keploy.yml and each test's assertions).
+//! - `json`: structural JSON diff with paths.
+//! - `body`: stored bodies to bytes, compressed bodies to content.
+//!
+//! Compared: the status code; every header present in the recording
+//! (hop-by-hop headers and Content-Length are forgiven when the bodies
+//! match, since they describe the transfer, not the content); the body as
+//! JSON when both sides parse, otherwise as text or bytes, always after
+//! undoing any Content-Encoding.
+
+pub mod body;
+pub mod json;
+pub mod noise;
+
+use recplay_proxy::testset::HttpResponse;
+use sha2::{Digest, Sha256};
+
+use noise::NoiseRules;
+
+/// Headers that describe one hop's transfer rather than the content.
+const TRANSFER_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
+
+pub fn is_transfer_header(name: &str) -> bool {
+    TRANSFER_HEADERS
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// A response as the app sent it during replay.
+#[derive(Debug, Clone, Default)]
+pub struct ActualResponse {
+    pub status: u16,
+    pub status_message: String,
+    /// In arrival order, names as received.
+    pub headers: Vec<(String, String)>,
+    /// Bytes as they came over the wire (possibly compressed).
+    pub wire_body: Vec<u8>,
+    /// `wire_body` with Content-Encoding undone (same bytes when there was
+    /// none or it could not be undone).
+    pub body: Vec<u8>,
+}
+
+impl ActualResponse {
+    /// All values of a header (case-insensitive), joined with `, ` as the
+    /// recording joins repeated headers.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let values: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        (!values.is_empty()).then(|| values.join(", "))
+    }
+}
+
+/// How a body was compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    Json,
+    Text,
+    Binary,
+}
+
+impl BodyKind {
+    /// The names Keploy's reports use.
+    pub fn keploy_name(self) -> &'static str {
+        match self {
+            BodyKind::Json => "JSON",
+            BodyKind::Text => "PLAIN",
+            BodyKind::Binary => "BINARY",
+        }
+    }
+}
+
+/// One thing that differs and is not noise.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Difference {
+    Status {
+        expected: u16,
+        actual: u16,
+    },
+    Header {
+        name: String,
+        expected: Option<String>,
+        actual: Option<String>,
+    },
+    /// `path` is `items[2].id` for JSON, `(body)` for a whole text or
+    /// binary body. Values are JSON text for JSON bodies.
+    Body {
+        path: String,
+        expected: Option<String>,
+        actual: Option<String>,
+    },
+}
+
+/// The verdict for one test.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub body_kind: BodyKind,
+    pub differences: Vec<Difference>,
+}
+
+impl Comparison {
+    pub fn passed(&self) -> bool {
+        self.differences.is_empty()
+    }
+}
+
+/// Compares `actual` against the recorded `expected` under `noise`.
+pub fn compare(expected: &HttpResponse, actual: &ActualResponse, noise: &NoiseRules) -> Comparison {
+    let mut differences = Vec::new();
+    if expected.status_code != actual.status {
+        differences.push(Difference::Status {
+            expected: expected.status_code,
+            actual: actual.status,
+        });
+    }
+    let (body_kind, body_diffs) = compare_bodies(expected, actual, noise);
+    let bodies_match = body_diffs.is_empty();
+    for (name, recorded) in &expected.header {
+        if bodies_match && is_transfer_header(name) {
+            continue;
+        }
+        let expected_value = expected
+            .body
+            .header_repeated
+            .get(name)
+            .map(|vs| vs.join(", "))
+            .unwrap_or_else(|| recorded.clone());
+        let actual_value = actual.header(name);
+        if actual_value.as_deref() == Some(expected_value.as_str()) {
+            continue;
+        }
+        if noise
+            .header(name)
+            .is_some_and(|rule| rule.ignores(actual_value.as_deref()))
+        {
+            continue;
+        }
+        differences.push(Difference::Header {
+            name: name.clone(),
+            expected: Some(expected_value),
+            actual: actual_value,
+        });
+    }
+    differences.extend(body_diffs);
+    Comparison {
+        body_kind,
+        differences,
+    }
+}
+
+fn compare_bodies(
+    expected: &HttpResponse,
+    actual: &ActualResponse,
+    noise: &NoiseRules,
+) -> (BodyKind, Vec<Difference>) {
+    let whole =
+        |actual_text: Option<&str>| noise.body_rules(&[]).any(|rule| rule.ignores(actual_text));
+    if let Some(cut) = &expected.body.body_truncated {
+        // Only the size and digest of a body past the recording cap are known.
+        let digest = hex_sha256(&actual.wire_body);
+        if digest == cut.sha256 || whole(None) {
+            return (BodyKind::Binary, Vec::new());
+        }
+        return (
+            BodyKind::Binary,
+            vec![Difference::Body {
+                path: "(body)".to_string(),
+                expected: Some(format!("{} bytes, sha256 {}", cut.size, cut.sha256)),
+                actual: Some(format!("{} bytes, sha256 {digest}", actual.body.len())),
+            }],
+        );
+    }
+    let expected_bytes = match body::stored_bytes(&expected.body) {
+        Ok(b) => b,
+        Err(e) => {
+            return (
+                BodyKind::Binary,
+                vec![Difference::Body {
+                    path: "(body)".to_string(),
+                    expected: Some(format!("unreadable recorded body: {e:#}")),
+                    actual: Some(format!("{} bytes", actual.body.len())),
+                }],
+            )
+        }
+    };
+    if let (Ok(e), Ok(a)) = (
+        serde_json::from_slice::<serde_json::Value>(&expected_bytes),
+        serde_json::from_slice::<serde_json::Value>(&actual.body),
+    ) {
+        let diffs = json::diff(&e, &a, noise)
+            .into_iter()
+            .map(|d| Difference::Body {
+                path: json::display_path(&d.path),
+                expected: d.expected.map(|v| v.to_string()),
+                actual: d.actual.map(|v| v.to_string()),
+            })
+            .collect();
+        return (BodyKind::Json, diffs);
+    }
+    match (
+        std::str::from_utf8(&expected_bytes),
+        std::str::from_utf8(&actual.body),
+    ) {
+        (Ok(e), Ok(a)) => {
+            if e == a || whole(Some(a)) {
+                (BodyKind::Text, Vec::new())
+            } else {
+                (
+                    BodyKind::Text,
+                    vec![Difference::Body {
+                        path: "(body)".to_string(),
+                        expected: Some(e.to_string()),
+                        actual: Some(a.to_string()),
+                    }],
+                )
+            }
+        }
+        _ => {
+            if expected_bytes == actual.body || whole(None) {
+                (BodyKind::Binary, Vec::new())
+            } else {
+                (
+                    BodyKind::Binary,
+                    vec![Difference::Body {
+                        path: "(body)".to_string(),
+                        expected: Some(describe_bytes(&expected_bytes)),
+                        actual: Some(describe_bytes(&actual.body)),
+                    }],
+                )
+            }
+        }
+    }
+}
+
+fn describe_bytes(b: &[u8]) -> String {
+    format!("{} bytes, sha256 {}", b.len(), hex_sha256(b))
+}
+
+fn hex_sha256(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::noise::{BodySelector, ValueRule};
+    use super::*;
+
+    fn recorded(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+        let mut r = HttpResponse {
+            status_code: status,
+            ..Default::default()
+        };
+        for (k, v) in headers {
+            r.header.insert(k.to_string(), v.to_string());
+        }
+        r.body.body = body.to_string();
+        r
+    }
+
+    fn actual(status: u16, headers: &[(&str, &str)], body: &str) -> ActualResponse {
+        ActualResponse {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            wire_body: body.as_bytes().to_vec(),
+            body: body.as_bytes().to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn transfer_headers_are_forgiven_only_when_bodies_match() {
+        let e = recorded(
+            200,
+            &[("Content-Length", "7"), ("Transfer-Encoding", "chunked")],
+            "{\"a\":1}",
+        );
+        let same = actual(200, &[("content-length", "8")], "{\"a\": 1}");
+        assert!(compare(&e, &same, &NoiseRules::default()).passed());
+        let other = actual(200, &[("content-length", "7")], "{\"a\":2}");
+        let c = compare(&e, &other, &NoiseRules::default());
+        let names: Vec<_> = c
+            .differences
+            .iter()
+            .filter_map(|d| match d {
+                Difference::Header { name, .. } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, ["Transfer-Encoding"]);
+    }
+
+    #[test]
+    fn header_noise_with_a_regex_excuses_only_matching_values() {
+        let e = recorded(200, &[("X-Version", "1.0")], "");
+        let mut noise = NoiseRules::default();
+        noise.headers.insert(
+            "x-version".into(),
+            ValueRule::Matching(vec![regex::Regex::new(r"^1\.\d+$").expect("re")]),
+        );
+        assert!(compare(&e, &actual(200, &[("x-version", "1.7")], ""), &noise).passed());
+        assert!(!compare(&e, &actual(200, &[("x-version", "2.0")], ""), &noise).passed());
+        assert!(!compare(&e, &actual(200, &[], ""), &noise).passed());
+    }
+
+    #[test]
+    fn text_bodies_compare_whole_and_whole_body_noise_excuses_them() {
+        let e = recorded(200, &[], "hello\nworld\n");
+        let a = actual(200, &[], "hello\nthere\n");
+        let c = compare(&e, &a, &NoiseRules::default());
+        assert_eq!(c.body_kind, BodyKind::Text);
+        assert!(!c.passed());
+        let mut noise = NoiseRules::default();
+        noise.body.push((BodySelector::Whole, ValueRule::Any));
+        assert!(compare(&e, &a, &noise).passed());
+    }
+
+    #[test]
+    fn status_changes_fail() {
+        let c = compare(
+            &recorded(200, &[], ""),
+            &actual(500, &[], ""),
+            &NoiseRules::default(),
+        );
+        assert_eq!(
+            c.differences,
+            [Difference::Status {
+                expected: 200,
+                actual: 500
+            }]
+        );
+    }
+}

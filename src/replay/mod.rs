@@ -1,0 +1,424 @@
+//! `recplay test`: replay recorded test sets against the app.
+//!
+//! - `request`: recorded request → wire request; response → [`ActualResponse`].
+//! - `observer`: hooks for the parts that ride along (mock database, coverage).
+//! - `outcome`: per-test and per-set results handed to the reports.
+//! - `detect_noise`: `--detect-noise` proposals.
+//!
+//! For each test set: load it (every problem named), start the app with
+//! the observers' environment, wait until it is ready, replay every test in
+//! recorded order, compare, stop the app, write the set's report. Exit code
+//! 0 when everything passed, 1 when anything failed; errors that stop the
+//! run (no test sets, a bad config, an app that never got ready) surface as
+//! `Err`, which main turns into exit code 2.
+
+pub mod detect_noise;
+pub mod observer;
+pub mod outcome;
+pub mod request;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use chrono::Utc;
+use recplay_proxy::testset::store::list_test_sets;
+use recplay_proxy::testset::LoadedTestSet;
+use recplay_proxy::window::TestWindows;
+
+use crate::app::{wait_ready, AppProcess, Readiness};
+use crate::cli::TestArgs;
+use crate::compare::noise::{origin_of, with_test_noise, ConfigNoise, NoiseRules};
+use crate::compare::{compare, ActualResponse};
+use crate::config::KeployConfig;
+use crate::report;
+use observer::{ExtraFields, ObserverContext, ReplayObserver};
+use outcome::{SetOutcome, TestOutcome};
+use request::{Replayer, Target};
+
+/// Grace the app gets between SIGTERM and SIGKILL at the end of a set.
+const APP_STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs `recplay test`. SIGINT or SIGTERM ends the run at once: dropping
+/// the run drops the app process, which kills its process group.
+pub async fn run(args: TestArgs) -> Result<ExitCode> {
+    tokio::select! {
+        result = run_to_end(args) => result,
+        signal = interrupted() => bail!("interrupted by {signal}; the app was stopped and this run's reports are incomplete"),
+    }
+}
+
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        },
+        _ => std::future::pending().await,
+    }
+}
+
+async fn run_to_end(mut args: TestArgs) -> Result<ExitCode> {
+    let config_path = args.config.clone().or_else(|| {
+        Path::new("keploy.yml")
+            .is_file()
+            .then(|| "keploy.yml".into())
+    });
+    let config = KeployConfig::load_or_default(config_path.as_deref())?;
+    let noise = ConfigNoise::from_config(
+        &config.test.global_noise,
+        &origin_of(config_path.as_deref()),
+    )?;
+    apply_config(&mut args, &config);
+    let target = Target::parse(&args.http_target)?;
+    let sets = load_sets(&args.path, &args.test_sets)?;
+
+    let windows = TestWindows::new();
+    let observers = observer::observers_for(&ObserverContext {
+        args: &args,
+        windows: &windows,
+    })?;
+    let run_dir = report::next_run_dir(&args.path)?;
+    let replayer = Replayer::new(target.clone(), Duration::from_secs(args.api_timeout.max(1)));
+    let total: usize = sets.iter().map(|s| s.tests.len()).sum();
+    let bar = report::terminal::progress(total);
+    let mut outcomes = Vec::new();
+    let mut proposals = BTreeMap::new();
+
+    for set in sets {
+        let set_noise = noise.for_set(&set.name).clone();
+        let test_noise = per_test_noise(&set, &set_noise)?;
+        bar.set_message(set.name.clone());
+        let ctx = SetRun {
+            args: &args,
+            target: &target,
+            replayer: &replayer,
+            observers: &observers,
+            windows: &windows,
+            bar: &bar,
+        };
+        let (outcome, proposal) = ctx.run_set(set, test_noise).await?;
+        report::yaml::write_set_report(&run_dir, &outcome)?;
+        if let Some(p) = proposal {
+            proposals.insert(outcome.name.clone(), p);
+        }
+        outcomes.push(outcome);
+    }
+    bar.finish_and_clear();
+
+    let mut run_extra = ExtraFields::new();
+    for o in &observers {
+        match o.after_run().await {
+            Ok(fields) => run_extra.extend(fields),
+            Err(e) => {
+                tracing::warn!("{}: {e:#}", o.name());
+                run_extra.insert(
+                    format!("{}_error", o.name()),
+                    serde_yaml::Value::String(format!("{e:#}")),
+                );
+            }
+        }
+    }
+    report::yaml::write_run_report(&run_dir, &outcomes, &run_extra)?;
+    if let Some(junit) = &args.junit {
+        report::junit::write(junit, &outcomes)?;
+    }
+    print!(
+        "{}",
+        report::terminal::render_run(&outcomes, report::terminal::Palette::detect())
+    );
+    println!("reports: {}", run_dir.display());
+    if args.detect_noise {
+        match detect_noise::render(&proposals) {
+            Some(text) => {
+                let path = run_dir.join("noise-proposal.yaml");
+                recplay_proxy::testset::store::write_atomically(&path, text.as_bytes())
+                    .with_context(|| format!("could not write {}", path.display()))?;
+                println!(
+                    "\nThese fields changed between two replays of the same test; to ignore them, add to keploy.yml (also in {}):\n{text}",
+                    path.display()
+                );
+            }
+            None => println!("\nNo field changed between two replays of the same test."),
+        }
+    }
+    let all_passed = outcomes.iter().all(SetOutcome::passed);
+    Ok(if all_passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// keploy.yml fills in what the command line left at its default.
+fn apply_config(args: &mut TestArgs, config: &KeployConfig) {
+    if args.command.is_none() {
+        args.command.clone_from(&config.command);
+    }
+    if let Some(path) = &config.path {
+        if args.path == Path::new("keploy") {
+            args.path = path.into();
+        }
+    }
+    if let Some(delay) = config.test.delay {
+        if args.delay == DEFAULT_DELAY {
+            args.delay = delay;
+        }
+    }
+    if let Some(timeout) = config.test.api_timeout {
+        if args.api_timeout == DEFAULT_API_TIMEOUT {
+            args.api_timeout = timeout;
+        }
+    }
+}
+
+/// The defaults declared in cli.rs, so keploy.yml can fill them in.
+const DEFAULT_DELAY: u64 = 60;
+const DEFAULT_API_TIMEOUT: u64 = 30;
+
+/// Lists and loads the selected test sets, naming every file that did not
+/// load (those count as failures of their set).
+fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<LoadedTestSet>> {
+    if !path.is_dir() {
+        bail!(
+            "{} does not exist or is not a directory; record a test set first (recplay record) or pass --path DIR",
+            path.display()
+        );
+    }
+    let dirs = list_test_sets(path)
+        .with_context(|| format!("could not list the test sets in {}", path.display()))?;
+    let wanted: Vec<&str> = wanted
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    for name in &wanted {
+        if !dirs.iter().any(|d| d.name() == *name) {
+            let known: Vec<String> = dirs.iter().map(|d| d.name()).collect();
+            bail!(
+                "--test-sets names {name}, which is not in {} (found: {}); check the name",
+                path.display(),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            );
+        }
+    }
+    let mut sets = Vec::new();
+    for dir in dirs {
+        if !wanted.is_empty() && !wanted.contains(&dir.name().as_str()) {
+            continue;
+        }
+        let set = dir
+            .load()
+            .with_context(|| format!("could not load {}", dir.root().display()))?;
+        for p in &set.problems {
+            tracing::warn!("{}: could not load {}: {}", set.name, p.location, p.message);
+        }
+        sets.push(set);
+    }
+    if sets.is_empty() {
+        bail!(
+            "no test sets (test-set-N directories) in {}; record one first (recplay record) or pass --path DIR",
+            path.display()
+        );
+    }
+    Ok(sets)
+}
+
+/// Each test's noise: its set's rules plus its own assertions, validated
+/// before anything runs so a bad regex is a start-up error.
+fn per_test_noise(set: &LoadedTestSet, base: &NoiseRules) -> Result<Vec<NoiseRules>> {
+    set.tests
+        .iter()
+        .map(|t| {
+            let origin = format!("{}/tests/{}.yaml", set.name, t.name);
+            with_test_noise(base, &t.spec.assertions.noise, &origin)
+        })
+        .collect()
+}
+
+/// Everything one test set's run needs.
+struct SetRun<'a> {
+    args: &'a TestArgs,
+    target: &'a Target,
+    replayer: &'a Replayer,
+    observers: &'a [Box<dyn ReplayObserver>],
+    windows: &'a TestWindows,
+    bar: &'a indicatif::ProgressBar,
+}
+
+impl SetRun<'_> {
+    async fn run_set(
+        &self,
+        set: LoadedTestSet,
+        noise: Vec<NoiseRules>,
+    ) -> Result<(SetOutcome, Option<detect_noise::SetProposal>)> {
+        let started = Utc::now();
+        let mut env = Vec::new();
+        for o in self.observers {
+            let extra = o.before_app_start(&set).await.with_context(|| {
+                format!("{} could not prepare {} for the app", o.name(), set.name)
+            })?;
+            env.extend(extra);
+        }
+        let mut app = match &self.args.command {
+            Some(cmd) => Some(AppProcess::spawn(cmd, &env)?),
+            None => None,
+        };
+        self.wait_until_ready(&mut app).await?;
+        let base_url = self.target.base_url();
+        for o in self.observers {
+            if let Err(e) = o.warm_up(&set.name, &base_url).await {
+                tracing::warn!("{}: warm-up failed: {e:#}", o.name());
+            }
+        }
+
+        let mut tests = Vec::with_capacity(set.tests.len());
+        let mut proposal = self
+            .args
+            .detect_noise
+            .then(detect_noise::SetProposal::default);
+        let LoadedTestSet {
+            name,
+            tests: cases,
+            problems,
+            ..
+        } = set;
+        for (case, rules) in cases.into_iter().zip(noise) {
+            let outcome = self.run_test(&name, case, &rules, proposal.as_mut()).await;
+            self.bar.inc(1);
+            tests.push(outcome);
+        }
+
+        if let Some(app) = app {
+            if let Err(e) = app.stop(APP_STOP_GRACE).await {
+                tracing::warn!("could not stop the app cleanly: {e:#}");
+            }
+        }
+        let mut extras = ExtraFields::new();
+        for o in self.observers {
+            match o.after_test_set(&name).await {
+                Ok(fields) => extras.extend(fields),
+                Err(e) => {
+                    extras.insert(
+                        format!("{}_error", o.name()),
+                        serde_yaml::Value::String(format!("{e:#}")),
+                    );
+                }
+            }
+        }
+        let dir = self.args.path.join(&name);
+        Ok((
+            SetOutcome {
+                name,
+                dir,
+                tests,
+                problems,
+                error: None,
+                started,
+                completed: Utc::now(),
+                extras,
+            },
+            proposal,
+        ))
+    }
+
+    async fn wait_until_ready(&self, app: &mut Option<AppProcess>) -> Result<()> {
+        let timeout = Duration::from_secs(self.args.delay);
+        let readiness = match &self.args.health_url {
+            Some(url) => Readiness::HealthUrl(url),
+            None => Readiness::Port(&self.target.authority),
+        };
+        wait_ready(app, readiness, timeout).await.with_context(|| {
+            if self.args.command.is_none() {
+                format!(
+                    "the app at {} is not reachable; start it first or pass -c CMD so recplay starts it",
+                    self.target.authority
+                )
+            } else {
+                "the app did not become ready".to_string()
+            }
+        })
+    }
+
+    async fn run_test(
+        &self,
+        set: &str,
+        case: recplay_proxy::testset::HttpTestCase,
+        noise: &NoiseRules,
+        proposal: Option<&mut detect_noise::SetProposal>,
+    ) -> TestOutcome {
+        let mut extras = ExtraFields::new();
+        let started = Utc::now();
+        let first = self.exchange(set, &case, &mut extras).await;
+        if let (Some(proposal), Ok(first)) = (proposal, &first) {
+            let mut ignored = ExtraFields::new();
+            if let Ok(second) = self.exchange(set, &case, &mut ignored).await {
+                proposal.learn(&case.name, first, &second);
+            }
+        }
+        let completed = Utc::now();
+        let (actual, error, comparison) = match first {
+            Ok(actual) => {
+                let cmp = compare(&case.spec.resp, &actual, noise);
+                (Some(actual), None, Some(cmp))
+            }
+            Err(e) => (None, Some(format!("{e:#}")), None),
+        };
+        TestOutcome {
+            noise: case.spec.assertions.noise.clone(),
+            case,
+            started,
+            completed,
+            actual,
+            error,
+            comparison,
+            extras,
+        }
+    }
+
+    /// One request/response inside the test's window, with the observers'
+    /// hooks around it.
+    async fn exchange(
+        &self,
+        set: &str,
+        case: &recplay_proxy::testset::HttpTestCase,
+        extras: &mut ExtraFields,
+    ) -> Result<ActualResponse> {
+        let test = case.name.as_str();
+        for o in self.observers {
+            if let Err(e) = o.before_test(set, test).await {
+                tracing::warn!("{}: before {set}/{test}: {e:#}", o.name());
+                extras.insert(
+                    format!("{}_error", o.name()),
+                    serde_yaml::Value::String(format!("{e:#}")),
+                );
+            }
+        }
+        self.windows.open(test, Utc::now());
+        let result = self.replayer.send(&case.spec.req).await;
+        self.windows.close(test, Utc::now());
+        for o in self.observers {
+            match o.after_test(set, test).await {
+                Ok(fields) => extras.extend(fields),
+                Err(e) => {
+                    tracing::warn!("{}: after {set}/{test}: {e:#}", o.name());
+                    extras.insert(
+                        format!("{}_error", o.name()),
+                        serde_yaml::Value::String(format!("{e:#}")),
+                    );
+                }
+            }
+        }
+        result
+    }
+}

@@ -1,0 +1,105 @@
+//! Hooks into a replay run for the parts that ride along with it (the
+//! PostgreSQL mock server, per-test coverage) without the runner knowing
+//! them.
+//!
+//! Order of calls for each test set:
+//! `before_app_start` (all observers) → the app starts → `warm_up` →
+//! for each test: `before_test` → request/response (inside a
+//! [`TestWindows`] window named after the test) → `after_test` →
+//! after the last set: `after_run`.
+//!
+//! Errors from `before_app_start` stop the run (the app cannot work without
+//! what the observer provides). Errors from the other hooks are logged and
+//! stored in the report under `<observer>_error`, and the run goes on: a
+//! coverage hiccup must not hide the test results.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use anyhow::Result;
+use recplay_proxy::testset::LoadedTestSet;
+use recplay_proxy::window::TestWindows;
+
+use crate::cli::TestArgs;
+
+/// A boxed future, so the trait stays dyn-compatible.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Extra report fields: stored under the test (from `after_test`) or at the
+/// top of the run report (from `after_run`), keyed by field name.
+pub type ExtraFields = BTreeMap<String, serde_yaml::Value>;
+
+/// Something that takes part in a replay run. Every hook has a default that
+/// does nothing, so an observer implements only what it needs.
+pub trait ReplayObserver: Send + Sync {
+    /// Short name used in logs and in `<name>_error` report fields.
+    fn name(&self) -> &str;
+
+    /// Before the app starts for a test set: start whatever the app must
+    /// reach (a mock database) and return extra environment variables for
+    /// the app process.
+    fn before_app_start<'a>(
+        &'a self,
+        set: &'a LoadedTestSet,
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>>> {
+        let _ = set;
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Once the app is ready, before the first test of the set (`target` is
+    /// the app's base URL).
+    fn warm_up<'a>(&'a self, set: &'a str, target: &'a str) -> BoxFuture<'a, Result<()>> {
+        let _ = (set, target);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Just before a test's request is sent.
+    fn before_test<'a>(&'a self, set: &'a str, test: &'a str) -> BoxFuture<'a, Result<()>> {
+        let _ = (set, test);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Once the test's response is complete; the fields returned are stored
+    /// under the test in the report.
+    fn after_test<'a>(&'a self, set: &'a str, test: &'a str) -> BoxFuture<'a, Result<ExtraFields>> {
+        let _ = (set, test);
+        Box::pin(async { Ok(ExtraFields::new()) })
+    }
+
+    /// After the app of a test set has stopped.
+    fn after_test_set<'a>(&'a self, set: &'a str) -> BoxFuture<'a, Result<ExtraFields>> {
+        let _ = set;
+        Box::pin(async { Ok(ExtraFields::new()) })
+    }
+
+    /// At the end of the run; the fields returned go into the run report.
+    fn after_run(&self) -> BoxFuture<'_, Result<ExtraFields>> {
+        Box::pin(async { Ok(ExtraFields::new()) })
+    }
+}
+
+/// What the observers may use from the run: the flags and the registry of
+/// which test is in flight (the runner opens a window named after each test
+/// around its request and response).
+pub struct ObserverContext<'a> {
+    pub args: &'a TestArgs,
+    /// The mock server reads this to know which test is in flight.
+    #[allow(dead_code)]
+    pub windows: &'a TestWindows,
+}
+
+/// The observers for this run, chosen from the flags. Observers are added
+/// here, one line each; the runner does not change.
+pub fn observers_for(ctx: &ObserverContext<'_>) -> Result<Vec<Box<dyn ReplayObserver>>> {
+    let observers: Vec<Box<dyn ReplayObserver>> = Vec::new();
+    if ctx.args.pg_listen.is_some() {
+        tracing::warn!(
+            "--pg-listen is given but the PostgreSQL mock server is not part of this build"
+        );
+    }
+    if ctx.args.coverage {
+        tracing::warn!("--coverage is given but coverage collection is not part of this build");
+    }
+    Ok(observers)
+}

@@ -1,0 +1,98 @@
+//! JUnit XML: one `<testsuite>` per test set, one `<testcase>` per test,
+//! a `<failure>` carrying the same differences the terminal shows.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use recplay_proxy::testset::store::write_atomically;
+
+use super::terminal::describe_failure;
+use crate::replay::outcome::SetOutcome;
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // XML 1.0 cannot carry most control characters at all.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn seconds(d: chrono::TimeDelta) -> String {
+    format!("{:.3}", d.num_microseconds().unwrap_or(0) as f64 / 1e6)
+}
+
+/// Renders the whole run.
+pub fn render(sets: &[SetOutcome]) -> String {
+    let tests: usize = sets.iter().map(SetOutcome::total).sum();
+    let failures: usize = sets.iter().map(SetOutcome::failed_count).sum();
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        xml,
+        "<testsuites name=\"recplay\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">"
+    );
+    for set in sets {
+        let _ = writeln!(
+            xml,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\" time=\"{}\" timestamp=\"{}\">",
+            escape(&set.name),
+            set.total(),
+            set.failed_count(),
+            seconds(set.completed - set.started),
+            set.started.format("%Y-%m-%dT%H:%M:%S"),
+        );
+        for t in &set.tests {
+            let _ = write!(
+                xml,
+                "    <testcase classname=\"{}\" name=\"{}\" time=\"{}\"",
+                escape(&set.name),
+                escape(t.name()),
+                seconds(t.completed - t.started)
+            );
+            if t.passed() {
+                xml.push_str("/>\n");
+            } else {
+                let (summary, detail) = describe_failure(t);
+                let _ = writeln!(
+                    xml,
+                    ">\n      <failure message=\"{}\" type=\"mismatch\">{}</failure>\n    </testcase>",
+                    escape(&summary),
+                    escape(&detail)
+                );
+            }
+        }
+        for p in &set.problems {
+            let _ = writeln!(
+                xml,
+                "    <testcase classname=\"{}\" name=\"{}\" time=\"0\">\n      <failure message=\"could not load\" type=\"load\">{}</failure>\n    </testcase>",
+                escape(&set.name),
+                escape(&p.location),
+                escape(&p.message)
+            );
+        }
+        xml.push_str("  </testsuite>\n");
+    }
+    xml.push_str("</testsuites>\n");
+    xml
+}
+
+/// Writes the JUnit file atomically.
+pub fn write(path: &Path, sets: &[SetOutcome]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("could not create {}", dir.display()))?;
+    }
+    write_atomically(path, render(sets).as_bytes())
+        .with_context(|| format!("could not write the JUnit report {}", path.display()))
+}
