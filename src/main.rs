@@ -6,6 +6,7 @@
 //! - `app`: the app child process (start, readiness, stop).
 //! - `http_client`: the client used to reach the app.
 //! - `record`: `recplay record`.
+//! - `coverage`: per-test coverage, `recplay coverage export|gate`.
 
 use std::process::ExitCode;
 
@@ -14,6 +15,7 @@ use clap::Parser;
 mod app;
 mod cli;
 mod config;
+mod coverage;
 mod http_client;
 mod record;
 
@@ -43,9 +45,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         cli::Command::Record(args) => record::run(args).await,
         cli::Command::Test(_) => anyhow::bail!("recplay test is not available in this build"),
-        cli::Command::Coverage(_) => {
-            anyhow::bail!("recplay coverage is not available in this build")
-        }
+        cli::Command::Coverage(command) => coverage::command::run(command),
     }
 }
 
