@@ -2,6 +2,8 @@
 
 mod support;
 
+mod coverage;
+
 mod cluster {
     use crate::support::pg::PgCluster;
 

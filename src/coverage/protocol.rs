@@ -72,9 +72,8 @@ pub struct StaticFile {
     pub multiline: BTreeMap<u32, u32>,
 }
 
-/// Everything an agent may send.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// Everything an agent may send, told apart by its `type` field.
+#[derive(Debug, Clone)]
 pub enum AgentMessage {
     Hello(Hello),
     Delta {
@@ -85,13 +84,44 @@ pub enum AgentMessage {
         id: u64,
         files: BTreeMap<String, StaticFile>,
         /// Files that could not be parsed, with the reason.
-        #[serde(default)]
         skipped: BTreeMap<String, String>,
     },
     Error {
         id: Option<u64>,
         message: String,
     },
+}
+
+// serde's internally tagged enums buffer their content and then cannot read
+// the integer map keys `StaticFile` uses, so the tag is read first and the
+// body parsed as its own struct.
+#[derive(Deserialize)]
+struct Tag {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Deserialize)]
+struct DeltaBody {
+    id: u64,
+    #[serde(default)]
+    files: BTreeMap<String, FileDelta>,
+}
+
+#[derive(Deserialize)]
+struct StaticBody {
+    id: u64,
+    #[serde(default)]
+    files: BTreeMap<String, StaticFile>,
+    #[serde(default)]
+    skipped: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    id: Option<u64>,
+    message: String,
 }
 
 impl AgentMessage {
@@ -167,10 +197,41 @@ pub async fn read_message<R: AsyncBufRead + Unpin>(
 
 /// Parses one message, naming what was wrong with it.
 pub fn parse_message(line: &[u8]) -> Result<AgentMessage> {
-    serde_json::from_slice(line).with_context(|| {
+    let context = || {
         let preview = String::from_utf8_lossy(&line[..line.len().min(120)]).into_owned();
         format!("a coverage agent sent a message recplay cannot read: {preview:?}")
-    })
+    };
+    let tag: Tag = serde_json::from_slice(line).with_context(context)?;
+    let message = match tag.kind.as_str() {
+        "hello" => AgentMessage::Hello(serde_json::from_slice(line).with_context(context)?),
+        "delta" => {
+            let body: DeltaBody = serde_json::from_slice(line).with_context(context)?;
+            AgentMessage::Delta {
+                id: body.id,
+                files: body.files,
+            }
+        }
+        "static" => {
+            let body: StaticBody = serde_json::from_slice(line).with_context(context)?;
+            AgentMessage::Static {
+                id: body.id,
+                files: body.files,
+                skipped: body.skipped,
+            }
+        }
+        "error" => {
+            let body: ErrorBody = serde_json::from_slice(line).with_context(context)?;
+            AgentMessage::Error {
+                id: body.id,
+                message: body.message,
+            }
+        }
+        other => bail!(
+            "a coverage agent sent a message of unknown type {other:?}; \
+             it speaks a different protocol version than recplay"
+        ),
+    };
+    Ok(message)
 }
 
 #[cfg(test)]
@@ -224,6 +285,22 @@ mod tests {
         let mut reader = &b"not json\n"[..];
         let err = read_message(&mut reader, 1024).await.expect_err("bad json");
         assert!(format!("{err:#}").contains("cannot read"), "{err:#}");
+    }
+
+    #[test]
+    fn reads_a_static_description_with_numeric_keys() {
+        let line = br#"{"type":"static","id":9,"files":{"/a.py":{"lines":[1,2,4],"branches":{"2":[3,-1]},"multiline":{"5":4}}},"skipped":{"/b.py":"SyntaxError"}}"#;
+        match parse_message(line).expect("static") {
+            AgentMessage::Static { id, files, skipped } => {
+                assert_eq!(id, 9);
+                assert_eq!(files["/a.py"].branches[&2], vec![3, -1]);
+                assert_eq!(files["/a.py"].multiline[&5], 4);
+                assert_eq!(skipped["/b.py"], "SyntaxError");
+            }
+            other => panic!("expected static, got {other:?}"),
+        }
+        let err = parse_message(br#"{"type":"bye"}"#).expect_err("unknown type");
+        assert!(err.to_string().contains("unknown type"), "{err}");
     }
 
     #[test]

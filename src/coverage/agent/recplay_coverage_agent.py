@@ -78,6 +78,12 @@ class Agent:
             omit=self.omit,
             config_file=False,
         )
+        # Snapshots routinely find nothing new; that is not worth a warning
+        # in the app's log.
+        self.cov.set_option("run:disable_warnings", [
+            "no-data-collected", "module-not-measured", "module-not-imported",
+            "no-ctracer", "no-sysmon-context",
+        ])
         # Held by every snapshot and across fork(), so a child never inherits
         # coverage's data half-way through a snapshot.
         self.lock = threading.Lock()
