@@ -66,7 +66,7 @@ impl TestWindows {
         windows
             .iter()
             .rev()
-            .find(|w| w.opened <= at && w.closed.is_none_or(|c| at <= c))
+            .find(|w| w.opened <= at && w.closed.map_or(true, |c| at <= c))
             .map(|w| w.test.clone())
     }
 

@@ -202,7 +202,7 @@ impl RunCoverage {
     /// Everything known about one file, normalised to statements.
     pub fn file_detail(&self, path: &str) -> FileDetail {
         let described = self.statics.get(path);
-        let normalise = |hits: Option<&FileHits>| -> (BTreeSet<u32>, BTreeSet<(i32, i32)>) {
+        let normalise = |hits: Option<&FileHits>| -> TestHits {
             match hits {
                 None => Default::default(),
                 Some(h) => (
@@ -215,7 +215,7 @@ impl RunCoverage {
             }
         };
         let (startup_lines, startup_arcs) = normalise(self.startup.get(path));
-        let per_test: Vec<(BTreeSet<u32>, BTreeSet<(i32, i32)>)> = self
+        let per_test: Vec<TestHits> = self
             .tests
             .iter()
             .map(|t| normalise(t.files.get(path)))
@@ -257,6 +257,9 @@ fn first_arc_end(described: Option<&StaticFile>, end: i32) -> i32 {
     }
 }
 
+/// Lines and arcs of one file in one test, normalised to first lines.
+pub type TestHits = (BTreeSet<u32>, BTreeSet<(i32, i32)>);
+
 /// One file, with every line and arc mapped to its statement's first line.
 #[derive(Debug, Clone, Default)]
 pub struct FileDetail {
@@ -265,7 +268,7 @@ pub struct FileDetail {
     pub startup_lines: BTreeSet<u32>,
     pub startup_arcs: BTreeSet<(i32, i32)>,
     /// In the order of `RunCoverage::tests`.
-    pub per_test: Vec<(BTreeSet<u32>, BTreeSet<(i32, i32)>)>,
+    pub per_test: Vec<TestHits>,
     pub described: bool,
 }
 

@@ -267,7 +267,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_an_oversized_line_and_a_truncated_one() {
-        let long = vec![b'x'; 100];
+        let long = [b'x'; 100];
         let mut reader = &long[..];
         let err = read_message(&mut reader, 10).await.expect_err("too long");
         assert!(err.to_string().contains("over 10 bytes"), "{err}");
