@@ -6,13 +6,17 @@ socket named in RECPLAY_COVERAGE_SOCKET, says `hello`, then answers
 snapshot, and one `static` request with every source file's coverable lines
 and branches. Only `coverage` (coverage.py) must be installed in the app.
 
-Two ways of cutting coverage into snapshots, chosen by the tracing engine:
+How snapshots are cut depends on the tracing engine:
 - C or Python tracer (Python <= 3.13): a stop/erase/start cycle loses every
   line run afterwards on threads that already exist, because their tracer
-  keeps writing into the discarded data. Dynamic contexts work: each snapshot
-  switches to a fresh context label and reads back the previous label.
+  keeps writing into the discarded data. What works is what switch_context
+  does: flush the tracer's per-file sets and empty them in place. Mode
+  "drain" does exactly that into an in-memory sink (a few milliseconds);
+  mode "context" (fallback when the collector looks different) switches to
+  a fresh context label and reads the previous one back from coverage.py's
+  in-memory SQLite store.
 - sys.monitoring (Python 3.14+): a line reports once and is then disabled, so
-  a new context label would never see it again; restarting (stop, read,
+  a new context label would never see it again; mode "restart" (stop, read,
   erase, start) re-arms the events, and sys.monitoring covers all threads.
 """
 
@@ -28,6 +32,8 @@ PROTOCOL_VERSION = 1
 SOCKET_ENV = "RECPLAY_COVERAGE_SOCKET"
 ROOT_ENV = "RECPLAY_COVERAGE_ROOT"
 BRANCH_ENV = "RECPLAY_COVERAGE_BRANCH"
+# Forces a snapshot mode ("drain", "context"; "restart" only with sysmon).
+MODE_ENV = "RECPLAY_COVERAGE_MODE"
 
 # Third-party code and environments are not the app's source.
 SKIPPED_DIRS = {"site-packages", "dist-packages", "__pycache__", "node_modules"}
@@ -63,6 +69,55 @@ def activate():
     _agent = agent
 
 
+class _Sink:
+    """Takes what coverage.py's collector flushes (CoverageData's add_*
+    interface) and hands it out once per snapshot."""
+
+    def __init__(self):
+        self.lines = {}
+        self.arcs = {}
+
+    def add_lines(self, line_data):
+        for path, lines in line_data.items():
+            if lines:
+                self.lines.setdefault(path, set()).update(lines)
+
+    def add_arcs(self, arc_data):
+        for path, arcs in arc_data.items():
+            if arcs:
+                self.arcs.setdefault(path, set()).update(arcs)
+
+    def add_file_tracers(self, file_tracers):
+        pass
+
+    def set_context(self, context):
+        return None
+
+    def take(self):
+        files = {}
+        for path, lines in self.lines.items():
+            files[path] = {"lines": sorted(lines)}
+        for path, arcs in self.arcs.items():
+            lines = {n for arc in arcs for n in arc if n > 0}
+            files[path] = {"lines": sorted(lines), "arcs": [list(arc) for arc in sorted(arcs)]}
+        self.lines = {}
+        self.arcs = {}
+        return files
+
+
+class _NoHash:
+    def update(self, value):
+        pass
+
+
+def _skip_hashing(data):
+    # coverage.py hashes every line and arc it stores, in Python, to name
+    # data files; in-memory snapshots never need that hash, and it was most
+    # of a snapshot's cost.
+    if hasattr(data, "_hasher"):
+        data._hasher = _NoHash()
+
+
 class Agent:
     def __init__(self, socket_path, coverage_module):
         self.socket_path = socket_path
@@ -95,9 +150,15 @@ class Agent:
 
     def begin(self):
         self.cov.start()
+        _skip_hashing(self.cov.get_data())
         self.engine = self._detect_engine()
-        self.mode = "restart" if self.engine == "sysmon" else "context"
-        if self.mode == "context":
+        forced = os.environ.get(MODE_ENV, "")
+        if self.engine == "sysmon":
+            self.mode = "restart"
+        elif forced != "context" and self._install_sink():
+            self.mode = "drain"
+        else:
+            self.mode = "context"
             self.label = self._next_label()
             self.cov.switch_context(self.label)
         if hasattr(os, "register_at_fork"):
@@ -120,6 +181,19 @@ class Agent:
         if name in known:
             return known[name]
         return "sysmon" if sys.version_info >= (3, 14) else "ctrace"
+
+    def _install_sink(self):
+        # The tracer flushes its per-file sets into `collector.covdata` and
+        # then empties them in place, the way switch_context does, so threads
+        # that already exist keep recording. Flushing into a plain in-memory
+        # sink instead of coverage.py's SQLite store keeps a snapshot to a
+        # few milliseconds; the sink has CoverageData's add_* interface.
+        collector = getattr(self.cov, "_collector", None)
+        if collector is None or not hasattr(collector, "flush_data") or not hasattr(collector, "covdata"):
+            return False
+        self.sink = _Sink()
+        collector.covdata = self.sink
+        return True
 
     def _next_label(self):
         self.sequence += 1
@@ -213,9 +287,15 @@ class Agent:
 
     def snapshot(self):
         with self.lock:
+            if self.mode == "drain":
+                return self._snapshot_by_draining()
             if self.mode == "restart":
                 return self._snapshot_by_restart()
             return self._snapshot_by_context()
+
+    def _snapshot_by_draining(self):
+        self.cov._collector.flush_data()
+        return self.sink.take()
 
     def _snapshot_by_context(self):
         finished = self.label
@@ -223,9 +303,15 @@ class Agent:
         self.cov.switch_context(self.label)  # flushes what ran into `finished`
         data = self.cov.get_data()
         try:
-            return self._read_context_fast(data, finished)
+            files = self._read_context_fast(data, finished)
         except Exception:
-            return self._read_context_portable(data, finished)
+            files = self._read_context_portable(data, finished)
+        # Keep the in-memory database to the current interval, so reading
+        # costs what the test ran, not what the whole run has. Later flushes
+        # go on under the new label.
+        data.erase()
+        _skip_hashing(data)
+        return files
 
     def _snapshot_by_restart(self):
         self.cov.stop()
