@@ -127,6 +127,14 @@ impl CoverageCollector {
         Ok(env)
     }
 
+    /// The source root the agents reported (for relative paths).
+    pub fn root(&self) -> Option<String> {
+        lock(&self.shared.hellos)
+            .iter()
+            .find_map(|h| h.root.clone())
+            .or_else(|| self.options.root.as_ref().map(|r| r.display().to_string()))
+    }
+
     /// The socket agents connect to.
     pub fn socket_path(&self) -> &Path {
         &self.socket_path
@@ -154,10 +162,14 @@ impl CoverageCollector {
 
     /// Call after the warm-up request and before the first test: what ran
     /// so far (start-up, lazy imports) is kept as outside-test coverage
-    /// instead of being charged to the first test.
+    /// instead of being charged to the first test. Also waits for the
+    /// one-time walk of the source tree, so that it neither competes with
+    /// the tests for CPU nor delays the end of the run.
     pub async fn warm_up(&mut self) -> Result<()> {
         let round = self.snapshot_round().await;
         merge_map(&mut self.startup, &round.files);
+        let described = self.statics().await;
+        tracing::debug!(files = described.len(), "coverage: source tree described");
         Ok(())
     }
 

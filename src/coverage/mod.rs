@@ -6,6 +6,7 @@
 //! - `protocol`: the agent wire protocol (newline-delimited JSON, versioned).
 //! - `agent`: the Python agent shipped inside the binary, and its injection.
 //! - `collector`: the socket server the replayer drives (`CoverageCollector`).
+//! - `session`: the collector behind the replay runner's observer hooks.
 //! - `model`: per-test and per-run coverage, and the figures derived from it.
 //! - `store`: `reports/test-run-N/coverage.json`.
 //! - `export`: Cobertura XML, LCOV, coverage.py JSON.
@@ -26,5 +27,7 @@ pub mod gate;
 pub mod model;
 #[allow(dead_code)]
 pub mod protocol;
+#[allow(dead_code)]
+pub mod session;
 #[allow(dead_code)]
 pub mod store;

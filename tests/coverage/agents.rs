@@ -150,3 +150,52 @@ fn snapshots_survive_agents_that_die_or_misbehave() {
         drop(future);
     });
 }
+
+#[test]
+fn a_session_reports_per_test_fields_and_writes_the_run_file() {
+    use super::recplay_coverage::session::CoverageSession;
+    use super::recplay_coverage::store;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let keploy = tempfile::tempdir().expect("tempdir");
+        // The runner creates the run directory before the tests.
+        let run_dir = store::reports_dir(keploy.path()).join("test-run-3");
+        std::fs::create_dir_all(&run_dir).expect("mkdir");
+        let session = CoverageSession::start(keploy.path(), CollectorOptions::default())
+            .await
+            .expect("start");
+        let socket = session
+            .app_env()
+            .into_iter()
+            .find(|(k, _)| k == "RECPLAY_COVERAGE_SOCKET")
+            .map(|(_, v)| std::path::PathBuf::from(v))
+            .expect("socket variable");
+        tokio::spawn(answering_agent(socket, 200, 3));
+        assert_eq!(session.wait_for_agents(1, Duration::from_secs(5)).await, 1);
+        session.warm_up().await.expect("warm-up");
+        let fields = session
+            .after_test("test-set-0", "test-1")
+            .await
+            .expect("after_test");
+        let yaml = serde_yaml::to_string(&fields).expect("yaml");
+        assert!(yaml.contains("lines_covered: 1"), "{yaml}");
+        assert!(
+            yaml.contains("a.py:"),
+            "paths are relative to the agent's root: {yaml}"
+        );
+        let run = session.after_run().await.expect("after_run");
+        let yaml = serde_yaml::to_string(&run).expect("yaml");
+        assert!(
+            yaml.contains("line_percent: 25.0") && yaml.contains("data: test-run-3/coverage.json"),
+            "{yaml}"
+        );
+        let (name, stored) = store::load_run(keploy.path(), None).expect("coverage.json");
+        assert_eq!(name, "test-run-3");
+        assert_eq!(stored.tests[0].test, "test-set-0/test-1");
+    });
+}

@@ -13,6 +13,7 @@ mod recplay_coverage {
     pub mod export;
     pub mod model;
     pub mod protocol;
+    pub mod session;
     pub mod store;
 }
 
