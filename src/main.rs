@@ -10,6 +10,7 @@
 //! - `replay`: `recplay test` (the runner and its observer hooks).
 //! - `compare`: noise-aware comparison of responses.
 //! - `report`: YAML, JUnit and terminal reports of a replay run.
+//! - `coverage`: per-test coverage, `recplay coverage export|gate`.
 
 use std::process::ExitCode;
 
@@ -19,6 +20,7 @@ mod app;
 mod cli;
 mod compare;
 mod config;
+mod coverage;
 mod http_client;
 mod record;
 mod record_pg;
@@ -51,9 +53,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         cli::Command::Record(args) => record::run(args).await,
         cli::Command::Test(args) => replay::run(args).await,
-        cli::Command::Coverage(_) => {
-            anyhow::bail!("recplay coverage is not available in this build")
-        }
+        cli::Command::Coverage(command) => coverage::command::run(command),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod coverage;
 mod replay;
 
 mod cluster {

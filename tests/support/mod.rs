@@ -6,5 +6,6 @@ pub mod demo_app;
 pub mod http;
 pub mod pg;
 pub mod pg_replay;
+pub mod python;
 pub mod recplay;
 pub mod upstream;
