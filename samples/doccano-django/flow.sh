@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# doccano 1.8.4 on PostgreSQL, recorded and replayed with recplay.
+#
+# Everything runs natively: a venv with doccano from PyPI, a throwaway
+# PostgreSQL 15 cluster on a free 127.0.0.1 port, gunicorn with 2 workers.
+# Run-time state (venv, cluster, logs, test sets) lives under .work/ next to
+# this script (override with DOCCANO_WORK); it is git-ignored.
+#
+# Subcommands (see README.md for the details and timings):
+#   setup                 venv + cluster + migrations + admin user (idempotent)
+#   serve                 run doccano under gunicorn on the real cluster (foreground)
+#   bootstrap [timeout]   log in, install the fixed token, wait for GET /v1/me = 200
+#   record-traffic [url]  drive the API and check every answer
+#   list-routes           the route table and the API coverage of the recorded tests
+#   record                recplay record around doccano + record-traffic
+#   replay [--collapse]   recplay test with the PG mock (cluster stopped) + --coverage
+#   coverage              per-test and total line coverage; Cobertura + LCOV exports
+#   all                   setup -> record -> replay -> coverage
+#   pg-start | pg-stop    start or stop the throwaway cluster
+set -euo pipefail
+
+SAMPLE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SAMPLE_DIR/../.." && pwd)
+WORK=${DOCCANO_WORK:-$SAMPLE_DIR/.work}
+VENV=$WORK/venv
+PG_DIR=$WORK/pg
+PG_DATA=$PG_DIR/data
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+STATE=$WORK/state.env
+PYTHON=${PYTHON:-python3}
+
+DOCCANO_VERSION=1.8.4
+DB_NAME=doccano
+DB_USER=doccano
+# A throwaway cluster bound to 127.0.0.1; the password only has to be
+# non-trivial enough to exercise SCRAM through the proxy.
+DB_PASSWORD=${DOCCANO_DB_PASSWORD:-doccano-sample-password}
+ADMIN_USER=${DOCCANO_ADMIN_USER:-admin}
+ADMIN_PASSWORD=${DOCCANO_ADMIN_PASSWORD:-doccano-admin-password}
+ADMIN_EMAIL=${DOCCANO_ADMIN_EMAIL:-admin@example.com}
+# The token every recorded request carries. It is written into
+# authtoken_token by bootstrap so that the Authorization header and the
+# token look-up query are the same at record and at replay time.
+FIXED_TOKEN=${DOCCANO_FIXED_TOKEN:-5ec0ded0c0ffee5ec0ded0c0ffee5ec0ded0c0ff}
+# doccano's SECRET_KEY must not change between record and replay (it seeds
+# nothing we compare, but a changing key would invalidate sessions).
+SECRET_KEY=${DOCCANO_SECRET_KEY:-recplay-doccano-sample-not-secret}
+KEPLOY_DIR=${KEPLOY_DIR:-$WORK/keploy}
+
+log() { printf '[flow %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { printf '[flow] error: %s\n' "$*" >&2; exit 1; }
+
+free_port() {
+    "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+# initdb and postgres refuse to run as root: as root they run as the
+# `postgres` OS user, in a directory that user owns.
+as_pg() {
+    if is_root; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+load_state() {
+    [ -f "$STATE" ] || die "no $STATE: run '$0 setup' first"
+    # shellcheck disable=SC1090
+    . "$STATE"
+    BACKEND_DIR=$("$VENV/bin/python" -c 'import backend, os; print(os.path.dirname(backend.__file__))')
+}
+
+database_url() { # host port
+    echo "postgres://${DB_USER}:${DB_PASSWORD}@$1:$2/${DB_NAME}?sslmode=disable"
+}
+
+# Environment doccano reads, for a database at host:port. One line of
+# NAME=value words, usable after `env`.
+doccano_env() { # host port
+    echo "DATABASE_URL=$(database_url "$1" "$2")" \
+        "DOCCANO_HOME=$WORK/home" \
+        "MEDIA_ROOT=$WORK/home/media" \
+        "DJANGO_SETTINGS_MODULE=config.settings.production" \
+        "SECRET_KEY=$SECRET_KEY" \
+        "DEBUG=False" \
+        "PYTHONUNBUFFERED=1"
+}
+
+# The gunicorn command line for doccano with its database at host:port,
+# listening on 127.0.0.1:app_port.
+gunicorn_command() { # host port app_port
+    echo "env $(doccano_env "$1" "$2") $VENV/bin/gunicorn" \
+        "--chdir $BACKEND_DIR --bind 127.0.0.1:$3 --workers 2 --timeout 120" \
+        "--access-logfile - config.wsgi"
+}
+
+manage() {
+    # shellcheck disable=SC2046
+    (cd "$BACKEND_DIR" && env $(doccano_env 127.0.0.1 "$PG_PORT") "$VENV/bin/python" manage.py "$@")
+}
+
+psql_admin() {
+    as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_DIR" -p "$PG_PORT" -U postgres "$@"
+}
+
+pg_running() {
+    [ -f "$PG_DATA/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1
+}
+
+cmd_pg_start() {
+    load_state
+    if pg_running; then
+        return 0
+    fi
+    log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR -c fsync=off" \
+        start >/dev/null || die "PostgreSQL did not start; see $PG_DIR/server.log"
+}
+
+cmd_pg_stop() {
+    load_state
+    if pg_running; then
+        log "stopping PostgreSQL"
+        as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null
+    fi
+}
+
+setup_venv() {
+    if [ -x "$VENV/bin/gunicorn" ] && [ -x "$VENV/bin/coverage" ] &&
+        "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('doccano') != '$DOCCANO_VERSION')" 2>/dev/null; then
+        log "venv ready ($VENV)"
+        return 0
+    fi
+    log "creating the venv with doccano==$DOCCANO_VERSION (about 1-2 minutes)"
+    "$PYTHON" -m venv "$VENV"
+    # doccano 1.8.4 pins neither numpy nor marshmallow from above, and the
+    # current majors break it; psycopg2 must be named or it is not installed.
+    "$VENV/bin/pip" install -q --disable-pip-version-check \
+        "doccano==$DOCCANO_VERSION" 'numpy<2' 'marshmallow<4' psycopg2-binary gunicorn coverage
+}
+
+setup_cluster() {
+    [ -x "$PG_BIN/initdb" ] || die "no $PG_BIN/initdb: install postgresql-15 (apt-get install postgresql-15) or set PG_BIN"
+    if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+        log "initdb in $PG_DATA"
+        rm -rf "$PG_DIR"
+        mkdir -p "$PG_DIR"
+        is_root && chown postgres:postgres "$PG_DIR"
+        as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >/dev/null
+        # The superuser only on the socket; the app user over TCP with SCRAM.
+        printf 'local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n' |
+            as_pg tee "$PG_DATA/pg_hba.conf" >/dev/null
+        echo "PG_PORT=$(free_port)" >"$STATE"
+        echo "APP_PORT=$(free_port)" >>"$STATE"
+    fi
+    cmd_pg_start
+    if ! psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname='$DB_USER'" | grep -q 1; then
+        log "creating role and database $DB_NAME"
+        psql_admin -c "SET password_encryption = 'scram-sha-256'" \
+            -c "CREATE ROLE $DB_USER LOGIN PASSWORD '$DB_PASSWORD'"
+        psql_admin -c "CREATE DATABASE $DB_NAME OWNER $DB_USER"
+    fi
+}
+
+cmd_setup() {
+    local t0=$SECONDS
+    mkdir -p "$WORK/home/media"
+    setup_venv
+    [ -f "$STATE" ] || rm -rf "$PG_DIR"
+    setup_cluster
+    load_state
+    log "migrations"
+    manage migrate --noinput >"$WORK/migrate.log" 2>&1 || die "migrate failed; see $WORK/migrate.log"
+    manage create_roles >>"$WORK/migrate.log" 2>&1 || die "create_roles failed; see $WORK/migrate.log"
+    if [ "$(psql_admin -d "$DB_NAME" -tAc "SELECT count(*) FROM auth_user WHERE username='$ADMIN_USER'")" = 0 ]; then
+        log "creating the admin user $ADMIN_USER"
+        manage create_admin --noinput --username "$ADMIN_USER" --password "$ADMIN_PASSWORD" \
+            --email "$ADMIN_EMAIL" >>"$WORK/migrate.log" 2>&1 || die "create_admin failed; see $WORK/migrate.log"
+    fi
+    log "setup done in $((SECONDS - t0))s: PostgreSQL on 127.0.0.1:$PG_PORT, doccano will use port $APP_PORT"
+}
+
+cmd_serve() {
+    load_state
+    cmd_pg_start
+    exec sh -c "$(gunicorn_command 127.0.0.1 "$PG_PORT" "${1:-$APP_PORT}")"
+}
+
+install_fixed_token() {
+    psql_admin -d "$DB_NAME" -c "
+        DELETE FROM authtoken_token WHERE key = '$FIXED_TOKEN'
+            AND user_id <> (SELECT id FROM auth_user WHERE username = '$ADMIN_USER');
+        INSERT INTO authtoken_token (key, created, user_id)
+            SELECT '$FIXED_TOKEN', now(), id FROM auth_user WHERE username = '$ADMIN_USER'
+        ON CONFLICT (user_id) DO UPDATE SET key = EXCLUDED.key;" >/dev/null
+}
+
+# bootstrap [timeout] — against DOCCANO_URL (default: doccano's own port).
+cmd_bootstrap() {
+    load_state
+    local timeout=${1:-120} base=${DOCCANO_URL:-http://127.0.0.1:$APP_PORT}
+    log "bootstrap against $base (timeout ${timeout}s)"
+    "$VENV/bin/python" "$SAMPLE_DIR/traffic.py" login --base "$base" --timeout "$timeout" \
+        --user "$ADMIN_USER" --password-env DOCCANO_ADMIN_PASSWORD_VALUE \
+        </dev/null || die "could not log in as $ADMIN_USER at $base"
+    install_fixed_token
+    "$VENV/bin/python" "$SAMPLE_DIR/traffic.py" wait-me --base "$base" --timeout "$timeout" \
+        --token "$FIXED_TOKEN" || die "GET /v1/me with the fixed token never answered 200 at $base"
+    log "doccano is ready at $base"
+}
+
+cmd_record_traffic() {
+    load_state
+    local base=${1:-${DOCCANO_URL:-http://127.0.0.1:$APP_PORT}}
+    "$VENV/bin/python" "$SAMPLE_DIR/traffic.py" drive --base "$base" --token "$FIXED_TOKEN"
+}
+
+cmd_list_routes() {
+    load_state
+    # shellcheck disable=SC2046
+    (cd "$BACKEND_DIR" && env $(doccano_env 127.0.0.1 "$PG_PORT") "$VENV/bin/python" \
+        "$SAMPLE_DIR/routes.py" --keploy "$KEPLOY_DIR" "$@")
+}
+
+export DOCCANO_ADMIN_PASSWORD_VALUE=$ADMIN_PASSWORD
+
+main() {
+    local sub=${1:-}
+    [ $# -gt 0 ] && shift
+    case "$sub" in
+    setup) cmd_setup "$@" ;;
+    serve) cmd_serve "$@" ;;
+    bootstrap) cmd_bootstrap "$@" ;;
+    record-traffic) cmd_record_traffic "$@" ;;
+    list-routes) cmd_list_routes "$@" ;;
+    pg-start) cmd_pg_start ;;
+    pg-stop) cmd_pg_stop ;;
+    *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$sub" ] || die "unknown subcommand '$sub'" ;;
+    esac
+}
+
+main "$@"
