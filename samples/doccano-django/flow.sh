@@ -199,15 +199,23 @@ install_fixed_token() {
         ON CONFLICT (user_id) DO UPDATE SET key = EXCLUDED.key;" >/dev/null
 }
 
-# bootstrap [timeout] — against DOCCANO_URL (default: doccano's own port).
-cmd_bootstrap() {
-    load_state
+# Logs in as the admin (the app and its database answer) and installs the
+# fixed token. Against DOCCANO_URL (default: doccano's own port).
+cmd_bootstrap_login() {
     local timeout=${1:-120} base=${DOCCANO_URL:-http://127.0.0.1:$APP_PORT}
     log "bootstrap against $base (timeout ${timeout}s)"
     "$VENV/bin/python" "$SAMPLE_DIR/traffic.py" login --base "$base" --timeout "$timeout" \
         --user "$ADMIN_USER" --password-env DOCCANO_ADMIN_PASSWORD_VALUE \
         </dev/null || die "could not log in as $ADMIN_USER at $base"
     install_fixed_token
+}
+
+# bootstrap [timeout] — log in, install the fixed token, and wait until
+# GET /v1/me with it answers 200: the readiness signal traffic waits for.
+cmd_bootstrap() {
+    load_state
+    local timeout=${1:-120} base=${DOCCANO_URL:-http://127.0.0.1:$APP_PORT}
+    cmd_bootstrap_login "$timeout"
     "$VENV/bin/python" "$SAMPLE_DIR/traffic.py" wait-me --base "$base" --timeout "$timeout" \
         --token "$FIXED_TOKEN" || die "GET /v1/me with the fixed token never answered 200 at $base"
     log "doccano is ready at $base"
@@ -226,6 +234,138 @@ cmd_list_routes() {
         "$SAMPLE_DIR/routes.py" --keploy "$KEPLOY_DIR" "$@")
 }
 
+
+# The recplay binary: RECPLAY_BIN, or a debug build of this repository.
+recplay_bin() {
+    if [ -n "${RECPLAY_BIN:-}" ]; then
+        [ -x "$RECPLAY_BIN" ] || die "RECPLAY_BIN=$RECPLAY_BIN is not an executable"
+        echo "$RECPLAY_BIN"
+        return 0
+    fi
+    log "building recplay (cargo build) in $REPO_ROOT"
+    (cd "$REPO_ROOT" && cargo build --quiet --bin recplay) >&2 || die "cargo build of recplay failed"
+    local target=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
+    echo "$target/debug/recplay"
+}
+
+test_sets() { # the test-set-* directory names under KEPLOY_DIR, one a line
+    [ -d "$KEPLOY_DIR" ] || return 0
+    find "$KEPLOY_DIR" -mindepth 1 -maxdepth 1 -type d -name 'test-set-*' -printf '%f\n' | sort -V
+}
+
+# record — recplay record around doccano (its DATABASE_URL on recplay's PG
+# proxy); bootstrap waits for readiness, record-traffic runs through the
+# HTTP proxy, then SIGINT stops recplay, which must exit 0 having written
+# tests and mocks.
+cmd_record() {
+    local t0=$SECONDS bin http_port pg_proxy_port before rec_pid rc=0
+    load_state
+    bin=$(recplay_bin)
+    cmd_pg_start
+    mkdir -p "$KEPLOY_DIR"
+    before=$(test_sets)
+    http_port=$(free_port)
+    pg_proxy_port=$(free_port)
+    log "recplay record: HTTP proxy 127.0.0.1:$http_port -> doccano 127.0.0.1:$APP_PORT," \
+        "PG proxy 127.0.0.1:$pg_proxy_port -> 127.0.0.1:$PG_PORT; log in $WORK/record.log"
+    "$bin" record --path "$KEPLOY_DIR" \
+        --http-listen "127.0.0.1:$http_port" --http-upstream "http://127.0.0.1:$APP_PORT" \
+        --pg-listen "127.0.0.1:$pg_proxy_port" --pg-upstream "127.0.0.1:$PG_PORT" \
+        -c "$(gunicorn_command 127.0.0.1 "$pg_proxy_port" "$APP_PORT")" \
+        >"$WORK/record.log" 2>&1 &
+    rec_pid=$!
+    # Logging in goes to doccano directly (the admin password must not be
+    # recorded); the readiness wait on GET /v1/me goes through the proxy.
+    if ! (DOCCANO_URL="http://127.0.0.1:$APP_PORT" cmd_bootstrap_login 180 &&
+        "$VENV/bin/python" "$SAMPLE_DIR/traffic.py" wait-me --base "http://127.0.0.1:$http_port" \
+            --timeout 60 --token "$FIXED_TOKEN" &&
+        cmd_record_traffic "http://127.0.0.1:$http_port"); then
+        rc=1
+    fi
+    kill -INT "$rec_pid" 2>/dev/null || true
+    local rec_rc=0
+    wait "$rec_pid" || rec_rc=$?
+    [ "$rc" = 0 ] || { tail -20 "$WORK/record.log" >&2; die "record-traffic failed while recording (recplay log: $WORK/record.log)"; }
+    [ "$rec_rc" = 0 ] || { tail -20 "$WORK/record.log" >&2; die "recplay record exited with $rec_rc after SIGINT (log: $WORK/record.log)"; }
+    local set
+    set=$(comm -13 <(echo "$before") <(test_sets) | tail -1)
+    [ -n "$set" ] || die "recplay record wrote no new test set under $KEPLOY_DIR"
+    local tests mocks
+    tests=$(find "$KEPLOY_DIR/$set/tests" -name '*.yaml' 2>/dev/null | wc -l)
+    [ "$tests" -gt 0 ] || die "$KEPLOY_DIR/$set has no recorded tests"
+    [ -s "$KEPLOY_DIR/$set/mocks.yaml" ] || die "$KEPLOY_DIR/$set has no mocks.yaml"
+    mocks=$(grep -c '^kind: Postgres' "$KEPLOY_DIR/$set/mocks.yaml" || true)
+    echo "$set" >"$WORK/last-test-set"
+    log "recorded $set: $tests tests, $mocks PostgreSQL mocks in $((SECONDS - t0))s"
+}
+
+render_config() { # writes the keploy.yml replay uses and prints its path
+    local out=$WORK/keploy.yml
+    cp "$SAMPLE_DIR/keploy.yml.template" "$out"
+    echo "$out"
+}
+
+# replay [--collapse] [--no-coverage] [--test-sets a,b] — recplay test with
+# the database served from mocks.yaml (the real cluster is stopped first).
+cmd_replay() {
+    local t0=$SECONDS bin mock_port app_port config rc=0
+    local extra=() coverage=(--coverage) mode=default
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        --collapse) extra+=(--pg-matcher collapse-literals); mode=collapse ;;
+        --no-coverage) coverage=() ;;
+        --test-sets) extra+=(--test-sets "$2"); shift ;;
+        *) die "replay: unknown option '$1' (known: --collapse, --no-coverage, --test-sets LIST)" ;;
+        esac
+        shift
+    done
+    load_state
+    bin=$(recplay_bin)
+    [ -n "$(test_sets)" ] || die "no test sets under $KEPLOY_DIR: run '$0 record' first"
+    cmd_pg_stop
+    config=$(render_config)
+    mock_port=$(free_port)
+    app_port=$(free_port)
+    log "recplay test ($mode matcher): PG mock on 127.0.0.1:$mock_port, doccano on 127.0.0.1:$app_port;" \
+        "log in $WORK/replay.log"
+    "$bin" test --path "$KEPLOY_DIR" --config "$config" \
+        --http-target "http://127.0.0.1:$app_port" --delay 120 \
+        -c "$(gunicorn_command 127.0.0.1 "$mock_port" "$app_port")" \
+        --pg-listen "127.0.0.1:$mock_port" "${coverage[@]}" "${extra[@]}" \
+        >"$WORK/replay.log" 2>&1 || rc=$?
+    log "recplay test exited with $rc after $((SECONDS - t0))s"
+    local check=(--expect-pass)
+    [ "$mode" = collapse ] && check=(--expect-polymorphic-failure)
+    "$VENV/bin/python" "$SAMPLE_DIR/check_report.py" --keploy "$KEPLOY_DIR" "${check[@]}" --exit-code "$rc" ||
+        { tail -30 "$WORK/replay.log" >&2; die "replay ($mode matcher) did not give the expected result (log: $WORK/replay.log)"; }
+}
+
+# coverage — per-test and total line coverage of doccano's backend from the
+# latest run, and its Cobertura/LCOV exports.
+cmd_coverage() {
+    local bin out=$WORK/coverage
+    load_state
+    bin=$(recplay_bin)
+    mkdir -p "$out"
+    "$bin" coverage export --path "$KEPLOY_DIR" --format lcov -o "$out/lcov.info" ||
+        die "recplay coverage export --format lcov failed (did replay run with --coverage?)"
+    "$bin" coverage export --path "$KEPLOY_DIR" --format cobertura -o "$out/cobertura.xml" ||
+        die "recplay coverage export --format cobertura failed"
+    "$VENV/bin/python" "$SAMPLE_DIR/coverage_summary.py" --lcov "$out/lcov.info" --source "$BACKEND_DIR" ||
+        die "no coverage of doccano's backend in $out/lcov.info"
+    log "wrote $out/lcov.info and $out/cobertura.xml"
+    cmd_list_routes --quiet
+}
+
+cmd_all() {
+    local t0=$SECONDS
+    cmd_setup
+    cmd_record
+    cmd_replay
+    cmd_coverage
+    log "all done in $((SECONDS - t0))s"
+}
+
 export DOCCANO_ADMIN_PASSWORD_VALUE=$ADMIN_PASSWORD
 
 main() {
@@ -237,6 +377,10 @@ main() {
     bootstrap) cmd_bootstrap "$@" ;;
     record-traffic) cmd_record_traffic "$@" ;;
     list-routes) cmd_list_routes "$@" ;;
+    record) cmd_record "$@" ;;
+    replay) cmd_replay "$@" ;;
+    coverage) cmd_coverage "$@" ;;
+    all) cmd_all "$@" ;;
     pg-start) cmd_pg_start ;;
     pg-stop) cmd_pg_stop ;;
     *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$sub" ] || die "unknown subcommand '$sub'" ;;

@@ -162,7 +162,8 @@ def drive(c, run_id):
         check_resourcetype(f"POST /v1/projects ({spec['resourcetype']})", p, spec["resourcetype"])
         created.append((spec, p["id"]))
 
-    listing = c.call("GET", "/v1/projects?limit=50")
+    c.call("GET", "/v1/projects")
+    listing = c.call("GET", "/v1/projects?limit=10&offset=0&ordering=-created_at")
     by_id = {p["id"]: p for p in listing.get("results", [])}
     for spec, pid in created:
         if pid not in by_id:
