@@ -2,7 +2,7 @@
 
 Reads keploy/reports/test-run-<N>/*-report.yaml (the highest N) in Keploy's
 report schema: `tests:` entries with `status`, `test_case_id`/`name`, `req`
-(method, url) and `res` (the actual response). The polymorphic answers are
+(method, url) and `resp` (the actual response; Keploy's `res` is read too). The polymorphic answers are
 the project ones: POST/GET/PATCH /v1/projects[/<id>]. For each, the
 `resourcetype` of every project in the actual response is compared with the
 recorded response's.
@@ -15,6 +15,7 @@ recorded response's.
 """
 
 import argparse
+import base64
 import glob
 import json
 import os
@@ -62,9 +63,16 @@ def resourcetypes(body):
 
 
 def actual_body(test):
-    res = test.get("res") or {}
+    # `resp` is recplay's name for the actual response; Keploy's is `res`.
+    res = test.get("resp") or test.get("res") or {}
     if "body" in res:
-        return res.get("body")
+        body = res.get("body")
+        if res.get("body_encoding") == "base64" and isinstance(body, str):
+            try:
+                return base64.b64decode(body).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                return None
+        return body
     # Fall back on the comparison result when the report keeps no response.
     for item in (test.get("result") or {}).get("body_result") or []:
         if isinstance(item, dict) and "actual" in item:
@@ -80,9 +88,14 @@ def recorded_test(keploy, test_set, test):
         path = os.path.join(keploy, test_set, "tests", f"{name}.yaml")
         if os.path.isfile(path):
             return load_yaml(path)
+    # recplay's test_case_path is the tests directory; Keploy's may be the file.
     path = test.get("test_case_path")
     if path and os.path.isfile(path):
         return load_yaml(path)
+    if path and os.path.isdir(path) and test.get("test_case_id"):
+        candidate = os.path.join(path, f"{test['test_case_id']}.yaml")
+        if os.path.isfile(candidate):
+            return load_yaml(candidate)
     return None
 
 
@@ -99,7 +112,9 @@ def main():
     if run is None:
         print(f"no reports under {args.keploy}/reports: recplay test wrote nothing", file=sys.stderr)
         return 1
-    reports = sorted(glob.glob(os.path.join(run, "*-report.yaml")))
+    reports = sorted(
+        p for p in glob.glob(os.path.join(run, "*-report.yaml")) if os.path.basename(p) != "run-report.yaml"
+    )
     if not reports:
         print(f"{run} holds no *-report.yaml", file=sys.stderr)
         return 1
@@ -113,7 +128,7 @@ def main():
         except (OSError, yaml.YAMLError) as e:
             print(f"{report_path} cannot be read: {e}", file=sys.stderr)
             return 1
-        test_set = os.path.basename(report_path)[: -len("-report.yaml")]
+        test_set = report.get("test_set") or os.path.basename(report_path)[: -len("-report.yaml")]
         for test in report.get("tests") or []:
             req = test.get("req") or {}
             method = str(req.get("method", "")).upper()

@@ -73,8 +73,10 @@ load_state() {
     BACKEND_DIR=$("$VENV/bin/python" -c 'import backend, os; print(os.path.dirname(backend.__file__))')
 }
 
+# The password is not in the URL: libpq reads it from PGPASSWORD, so it
+# stays out of command lines, process listings and recplay's logs.
 database_url() { # host port
-    echo "postgres://${DB_USER}:${DB_PASSWORD}@$1:$2/${DB_NAME}?sslmode=disable"
+    echo "postgres://${DB_USER}@$1:$2/${DB_NAME}?sslmode=disable"
 }
 
 # Environment doccano reads, for a database at host:port. One line of
@@ -367,6 +369,7 @@ cmd_all() {
 }
 
 export DOCCANO_ADMIN_PASSWORD_VALUE=$ADMIN_PASSWORD
+export PGPASSWORD=$DB_PASSWORD
 
 main() {
     local sub=${1:-}
