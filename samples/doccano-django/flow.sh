@@ -250,6 +250,30 @@ recplay_bin() {
     echo "$target/debug/recplay"
 }
 
+port_free() { # port
+    "$PYTHON" -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
+}
+
+# Waits until 127.0.0.1:port accepts, failing early when the recplay
+# process (which starts the app) has exited.
+wait_for_app() { # pid port timeout logfile
+    local deadline=$((SECONDS + $3))
+    while [ $SECONDS -lt $deadline ]; do
+        if ! kill -0 "$1" 2>/dev/null; then
+            local rc=0
+            wait "$1" || rc=$?
+            tail -20 "$4" >&2
+            die "recplay exited with $rc before doccano came up (log: $4)"
+        fi
+        if "$PYTHON" -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$2" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.5
+    done
+    kill -INT "$1" 2>/dev/null || true
+    die "doccano did not listen on 127.0.0.1:$2 within $3s (log: $4)"
+}
+
 test_sets() { # the test-set-* directory names under KEPLOY_DIR, one a line
     [ -d "$KEPLOY_DIR" ] || return 0
     find "$KEPLOY_DIR" -mindepth 1 -maxdepth 1 -type d -name 'test-set-*' -printf '%f\n' | sort -V
@@ -266,6 +290,7 @@ cmd_record() {
     cmd_pg_start
     mkdir -p "$KEPLOY_DIR"
     before=$(test_sets)
+    port_free "$APP_PORT" || die "127.0.0.1:$APP_PORT (doccano's port) is taken: is '$0 serve' still running?"
     http_port=$(free_port)
     pg_proxy_port=$(free_port)
     log "recplay record: HTTP proxy 127.0.0.1:$http_port -> doccano 127.0.0.1:$APP_PORT," \
@@ -276,6 +301,7 @@ cmd_record() {
         -c "$(gunicorn_command 127.0.0.1 "$pg_proxy_port" "$APP_PORT")" \
         >"$WORK/record.log" 2>&1 &
     rec_pid=$!
+    wait_for_app "$rec_pid" "$APP_PORT" 180 "$WORK/record.log"
     # Logging in goes to doccano directly (the admin password must not be
     # recorded); the readiness wait on GET /v1/me goes through the proxy.
     if ! (DOCCANO_URL="http://127.0.0.1:$APP_PORT" cmd_bootstrap_login 180 &&
