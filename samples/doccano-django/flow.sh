@@ -311,18 +311,26 @@ cmd_record() {
         rc=1
     fi
     kill -INT "$rec_pid" 2>/dev/null || true
+    # recplay gives in-flight exchanges --grace (10 s) and stops the app;
+    # past a minute something is stuck.
+    local deadline=$((SECONDS + 60))
+    while kill -0 "$rec_pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.5; done
+    if kill -0 "$rec_pid" 2>/dev/null; then
+        kill -TERM "$rec_pid" 2>/dev/null || true
+        die "recplay record did not exit within 60s of SIGINT (log: $WORK/record.log)"
+    fi
     local rec_rc=0
     wait "$rec_pid" || rec_rc=$?
     [ "$rc" = 0 ] || { tail -20 "$WORK/record.log" >&2; die "record-traffic failed while recording (recplay log: $WORK/record.log)"; }
     [ "$rec_rc" = 0 ] || { tail -20 "$WORK/record.log" >&2; die "recplay record exited with $rec_rc after SIGINT (log: $WORK/record.log)"; }
     local set
-    set=$(comm -13 <(echo "$before") <(test_sets) | tail -1)
+    set=$(test_sets | grep -vxF -f <(printf '%s\n' "$before") | tail -1 || true)
     [ -n "$set" ] || die "recplay record wrote no new test set under $KEPLOY_DIR"
     local tests mocks
     tests=$(find "$KEPLOY_DIR/$set/tests" -name '*.yaml' 2>/dev/null | wc -l)
     [ "$tests" -gt 0 ] || die "$KEPLOY_DIR/$set has no recorded tests"
     [ -s "$KEPLOY_DIR/$set/mocks.yaml" ] || die "$KEPLOY_DIR/$set has no mocks.yaml"
-    mocks=$(grep -c '^kind: Postgres' "$KEPLOY_DIR/$set/mocks.yaml" || true)
+    mocks=$(grep -c '^kind:' "$KEPLOY_DIR/$set/mocks.yaml" || true)
     echo "$set" >"$WORK/last-test-set"
     log "recorded $set: $tests tests, $mocks PostgreSQL mocks in $((SECONDS - t0))s"
 }
