@@ -70,7 +70,34 @@ load_state() {
     [ -f "$STATE" ] || die "no $STATE: run '$0 setup' first"
     # shellcheck disable=SC1090
     . "$STATE"
-    BACKEND_DIR=$("$VENV/bin/python" -c 'import backend, os; print(os.path.dirname(backend.__file__))')
+    BACKEND_DIR=$WORK/app/backend
+    [ -f "$BACKEND_DIR/manage.py" ] || die "no $BACKEND_DIR: run '$0 setup' first"
+}
+
+# doccano's backend is the app's source tree, but pip puts it in
+# site-packages, which coverage tools (recplay's agent included) treat as
+# third-party code. Run it from a copy of its Python sources under .work/app
+# instead, as doccano's own container image does with /backend; the large
+# non-Python parts (the built client and collected static files) are linked.
+setup_app_copy() {
+    local site dest=$WORK/app/backend
+    site=$("$VENV/bin/python" -c 'import backend, os; print(os.path.dirname(backend.__file__))')
+    if [ -f "$dest/.doccano-version" ] && [ "$(cat "$dest/.doccano-version")" = "$DOCCANO_VERSION" ]; then
+        return 0
+    fi
+    log "copying doccano's backend sources to $dest"
+    rm -rf "$WORK/app"
+    mkdir -p "$WORK/app"
+    "$VENV/bin/python" - "$site" "$dest" <<'PY'
+import os, shutil, sys
+site, dest = sys.argv[1:]
+linked = {"client", "staticfiles"}
+shutil.copytree(site, dest, ignore=lambda d, names: [n for n in names if n == "__pycache__" or (d == site and n in linked)])
+for name in linked:
+    if os.path.exists(os.path.join(site, name)):
+        os.symlink(os.path.join(site, name), os.path.join(dest, name))
+PY
+    echo "$DOCCANO_VERSION" >"$dest/.doccano-version"
 }
 
 # The password is not in the URL: libpq reads it from PGPASSWORD, so it
@@ -93,8 +120,10 @@ doccano_env() { # host port
 
 # The gunicorn command line for doccano with its database at host:port,
 # listening on 127.0.0.1:app_port.
+# It starts in the backend directory: coverage agents loaded at interpreter
+# start-up take the working directory as the app's source root.
 gunicorn_command() { # host port app_port
-    echo "env $(doccano_env "$1" "$2") $VENV/bin/gunicorn" \
+    echo "cd $BACKEND_DIR && exec env $(doccano_env "$1" "$2") $VENV/bin/gunicorn" \
         "--chdir $BACKEND_DIR --bind 127.0.0.1:$3 --workers 2 --timeout 120" \
         "--access-logfile - config.wsgi"
 }
@@ -172,6 +201,7 @@ cmd_setup() {
     local t0=$SECONDS
     mkdir -p "$WORK/home/media"
     setup_venv
+    setup_app_copy
     [ -f "$STATE" ] || rm -rf "$PG_DIR"
     setup_cluster
     load_state
