@@ -34,6 +34,11 @@ def load_yaml(path):
         return yaml.safe_load(f)
 
 
+def run_number(keploy):
+    run = latest_run(keploy)
+    return int(run.rsplit("-", 1)[1]) if run else -1
+
+
 def latest_run(keploy):
     runs = glob.glob(os.path.join(keploy, "reports", "test-run-*"))
     runs = [r for r in runs if re.search(r"test-run-\d+$", r)]
@@ -106,11 +111,20 @@ def main():
     mode.add_argument("--expect-pass", action="store_true")
     mode.add_argument("--expect-polymorphic-failure", action="store_true")
     ap.add_argument("--exit-code", type=int, required=True, help="recplay test's exit code")
+    ap.add_argument(
+        "--newer-than",
+        type=int,
+        default=-1,
+        help="the highest test-run number that existed before this replay; an older report is stale",
+    )
     args = ap.parse_args()
 
     run = latest_run(args.keploy)
     if run is None:
         print(f"no reports under {args.keploy}/reports: recplay test wrote nothing", file=sys.stderr)
+        return 1
+    if int(run.rsplit("-", 1)[1]) <= args.newer_than:
+        print(f"recplay test wrote no new report (the latest is {run}, from an earlier run)", file=sys.stderr)
         return 1
     reports = sorted(
         p for p in glob.glob(os.path.join(run, "*-report.yaml")) if os.path.basename(p) != "run-report.yaml"

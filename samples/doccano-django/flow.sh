@@ -390,6 +390,9 @@ cmd_replay() {
     [ -n "$(test_sets)" ] || die "no test sets under $KEPLOY_DIR: run '$0 record' first"
     cmd_pg_stop
     config=$(render_config)
+    local runs_before
+    runs_before=$(find "$KEPLOY_DIR/reports" -maxdepth 1 -name 'test-run-*' -printf '%f\n' 2>/dev/null |
+        sed 's/^test-run-//' | grep -E '^[0-9]+$' | sort -n | tail -1 || true)
     mock_port=$(free_port)
     app_port=$(free_port)
     log "recplay test ($mode matcher): PG mock on 127.0.0.1:$mock_port, doccano on 127.0.0.1:$app_port;" \
@@ -402,6 +405,7 @@ cmd_replay() {
     log "recplay test exited with $rc after $((SECONDS - t0))s"
     local check=(--expect-pass)
     [ "$mode" = collapse ] && check=(--expect-polymorphic-failure)
+    check+=(--newer-than "${runs_before:--1}")
     "$VENV/bin/python" "$SAMPLE_DIR/check_report.py" --keploy "$KEPLOY_DIR" "${check[@]}" --exit-code "$rc" ||
         { tail -30 "$WORK/replay.log" >&2; die "replay ($mode matcher) did not give the expected result (log: $WORK/replay.log)"; }
 }

@@ -151,6 +151,14 @@ class CheckReportTest(unittest.TestCase):
         self.k.write_report(run=10)
         self.assertEqual(check(self.tmp.name, "--expect-pass", "--exit-code", "0").returncode, 1)
 
+    def test_a_stale_report_is_not_taken_for_this_run(self):
+        self.add_clean()
+        self.k.write_report(run=3)
+        r = check(self.tmp.name, "--expect-pass", "--exit-code", "0", "--newer-than", "3")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no new report", r.stderr)
+        self.assertEqual(check(self.tmp.name, "--expect-pass", "--exit-code", "0", "--newer-than", "2").returncode, 0)
+
 
 class CoverageSummaryTest(unittest.TestCase):
     def test_lines_are_counted_once_and_other_files_left_out(self):
