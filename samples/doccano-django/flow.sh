@@ -280,8 +280,10 @@ recplay_bin() {
     echo "$target/debug/recplay"
 }
 
+# SO_REUSEADDR as servers set it: connections of a previous run in
+# TIME_WAIT do not block the port, a listening socket does.
 port_free() { # port
-    "$PYTHON" -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
+    "$PYTHON" -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
 }
 
 # Waits until 127.0.0.1:port accepts, failing early when the recplay
@@ -394,7 +396,11 @@ cmd_replay() {
     runs_before=$(find "$KEPLOY_DIR/reports" -maxdepth 1 -name 'test-run-*' -printf '%f\n' 2>/dev/null |
         sed 's/^test-run-//' | grep -E '^[0-9]+$' | sort -n | tail -1 || true)
     mock_port=$(free_port)
-    app_port=$(free_port)
+    # doccano builds absolute URLs (pagination links, media URLs) from the
+    # Host it is asked as, which is its own address at record time: replay
+    # it on the same port so they compare equal.
+    app_port=$APP_PORT
+    port_free "$app_port" || die "127.0.0.1:$app_port (doccano's port) is taken: is '$0 serve' still running?"
     log "recplay test ($mode matcher): PG mock on 127.0.0.1:$mock_port, doccano on 127.0.0.1:$app_port;" \
         "log in $WORK/replay.log"
     "$bin" test --path "$KEPLOY_DIR" --config "$config" \
