@@ -165,7 +165,9 @@ class CoverageSummaryTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as src:
             for rel in ("projects/models.py", "projects/migrations/0001.py", "projects/tests/t.py"):
                 os.makedirs(os.path.dirname(os.path.join(src, rel)), exist_ok=True)
-                open(os.path.join(src, rel), "w").close()
+                with open(os.path.join(src, rel), "w") as f:
+                    # Four statements; the last spans lines 4-5.
+                    f.write("a = 1\nb = 2\nc = 3\nd = (4,\n     5)\n")
             models = os.path.join(src, "projects/models.py")
             lcov = os.path.join(src, "run.lcov")
             with open(lcov, "w") as f:
@@ -175,7 +177,7 @@ class CoverageSummaryTest(unittest.TestCase):
                     f"SF:{src}/projects/tests/t.py\nDA:1,1\nend_of_record\n"
                     "SF:/usr/lib/python3/os.py\nDA:1,1\nend_of_record\n"
                     f"TN:test_set_0_test_1\nSF:{models}\nDA:1,1\nDA:2,1\nend_of_record\n"
-                    f"TN:test_set_0_test_2\nSF:{models}\nDA:2,1\nDA:3,1\nend_of_record\n"
+                    f"TN:test_set_0_test_2\nSF:{models}\nDA:2,1\nDA:3,1\nDA:5,1\nend_of_record\n"
                 )
             r = subprocess.run(
                 [sys.executable, os.path.join(HERE, "coverage_summary.py"), "--lcov", lcov, "--source", src],
@@ -184,7 +186,25 @@ class CoverageSummaryTest(unittest.TestCase):
             )
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("test_set_0_test_1                        Covered 2/4 (50.0%)", r.stdout)
-            self.assertIn("Covered 3/4 (75.0%)", r.stdout.splitlines()[-1])
+            # Line 5 is inside the statement starting on line 4: it counts for it.
+            self.assertIn("test_set_0_test_2                        Covered 3/4 (75.0%)", r.stdout)
+            self.assertIn("Covered 4/4 (100.0%)", r.stdout.splitlines()[-1])
+
+    def test_files_the_export_leaves_out_still_count(self):
+        with tempfile.TemporaryDirectory() as src:
+            for rel in ("a.py", "b.py"):
+                with open(os.path.join(src, rel), "w") as f:
+                    f.write("x = 1\ny = 2\n")
+            lcov = os.path.join(src, "run.lcov")
+            with open(lcov, "w") as f:
+                f.write(f"TN:t1\nSF:{src}/a.py\nDA:1,1\nDA:2,0\nend_of_record\n")
+            r = subprocess.run(
+                [sys.executable, os.path.join(HERE, "coverage_summary.py"), "--lcov", lcov, "--source", src],
+                capture_output=True,
+                text=True,
+            )
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("Covered 1/4 (25.0%)", r.stdout.splitlines()[-1])
 
 
 if __name__ == "__main__":
