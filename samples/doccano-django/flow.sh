@@ -13,7 +13,8 @@
 #   record-traffic [url]  drive the API and check every answer
 #   list-routes           the route table and the API coverage of the recorded tests
 #   record                recplay record around doccano + record-traffic
-#   replay [--collapse]   recplay test with the PG mock (cluster stopped) + --coverage
+#   replay [--collapse] [--no-coverage] [--test-sets LIST]
+#                         recplay test with the PG mock (cluster stopped), --coverage
 #   coverage              per-test and total line coverage; Cobertura + LCOV exports
 #   all                   setup -> record -> replay -> coverage
 #   pg-start | pg-stop    start or stop the throwaway cluster
@@ -23,7 +24,9 @@ SAMPLE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SAMPLE_DIR/../.." && pwd)
 WORK=${DOCCANO_WORK:-$SAMPLE_DIR/.work}
 VENV=$WORK/venv
-PG_DIR=$WORK/pg
+# The cluster's directory; .work/pg may be a link to a directory under /tmp
+# (see make_pg_dir), so use the resolved path.
+PG_DIR=$(readlink -f "$WORK/pg" 2>/dev/null || echo "$WORK/pg")
 PG_DATA=$PG_DIR/data
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 STATE=$WORK/state.env
@@ -174,13 +177,36 @@ setup_venv() {
         "doccano==$DOCCANO_VERSION" 'numpy<2' 'marshmallow<4' psycopg2-binary gunicorn coverage
 }
 
+remove_pg_dir() {
+    [ -L "$WORK/pg" ] && rm -rf "$(readlink -f "$WORK/pg")"
+    rm -rf "$WORK/pg"
+}
+
+# The cluster lives in .work/pg, owned by `postgres` when running as root.
+# When that user cannot reach the checkout (a home directory of mode 700) or
+# the socket path would pass the 107-byte limit of Unix sockets, the cluster
+# goes to a private directory under /tmp and .work/pg links to it.
+make_pg_dir() {
+    remove_pg_dir
+    mkdir -p "$WORK"
+    local dir=$WORK/pg
+    if { is_root && ! runuser -u postgres -- test -x "$WORK"; } || [ ${#dir} -gt 80 ]; then
+        dir=$(mktemp -d /tmp/recplay-doccano-pg.XXXXXX)
+        ln -s "$dir" "$WORK/pg"
+        log "the cluster goes to $dir (linked from $WORK/pg)"
+    else
+        mkdir -p "$dir"
+    fi
+    if is_root; then chown postgres:postgres "$dir"; fi
+    PG_DIR=$dir
+    PG_DATA=$PG_DIR/data
+}
+
 setup_cluster() {
     [ -x "$PG_BIN/initdb" ] || die "no $PG_BIN/initdb: install postgresql-15 (apt-get install postgresql-15) or set PG_BIN"
     if [ ! -f "$PG_DATA/PG_VERSION" ]; then
         log "initdb in $PG_DATA"
-        rm -rf "$PG_DIR"
-        mkdir -p "$PG_DIR"
-        is_root && chown postgres:postgres "$PG_DIR"
+        make_pg_dir
         as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >/dev/null
         # The superuser only on the socket; the app user over TCP with SCRAM.
         printf 'local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n' |
@@ -202,7 +228,7 @@ cmd_setup() {
     mkdir -p "$WORK/home/media"
     setup_venv
     setup_app_copy
-    [ -f "$STATE" ] || rm -rf "$PG_DIR"
+    [ -f "$STATE" ] || remove_pg_dir
     setup_cluster
     load_state
     log "migrations"
@@ -460,7 +486,7 @@ main() {
     all) cmd_all "$@" ;;
     pg-start) cmd_pg_start ;;
     pg-stop) cmd_pg_stop ;;
-    *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; [ -z "$sub" ] || die "unknown subcommand '$sub'" ;;
+    *) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; [ -z "$sub" ] || die "unknown subcommand '$sub'" ;;
     esac
 }
 
