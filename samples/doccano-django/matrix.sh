@@ -46,7 +46,7 @@ release_bin() {
     [ -n "$ref" ] || die "samples/doccano-django/LATEST_RELEASE names no release commit: write the release's tag or commit hash on its first non-comment line, or set RECPLAY_RELEASE_BIN=/path/to/recplay"
     sha=$(git -C "$REPO_ROOT" rev-parse --verify --quiet "$ref^{commit}") ||
         die "LATEST_RELEASE names '$ref', which is not a commit of this repository (fetch it, or fix the file)"
-    if [ -d "$src" ] && [ "$(git -C "$src" rev-parse HEAD 2>/dev/null)" != "$sha" ]; then
+    if [ -d "$src" ]; then
         git -C "$REPO_ROOT" worktree remove --force "$src" >/dev/null 2>&1 || rm -rf "$src"
     fi
     git -C "$REPO_ROOT" worktree prune
@@ -58,6 +58,8 @@ release_bin() {
     log "building the release $ref (target dir $target)"
     CARGO_TARGET_DIR=$target cargo build --quiet --manifest-path "$src/Cargo.toml" --bin recplay >&2 ||
         die "cargo build of the release $ref failed"
+    # The binary is all the matrix needs; the target dir stays as a cache.
+    git -C "$REPO_ROOT" worktree remove --force "$src" >/dev/null 2>&1 || true
     echo "$target/debug/recplay"
 }
 
