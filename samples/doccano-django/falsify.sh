@@ -30,7 +30,7 @@ fi
 
 # Each replay writes its reports into a copy, so the recording stays clean.
 run_replay() { # name, flow.sh replay options...
-    local name=$1 dir=$WORK/falsify/$1
+    local dir=$WORK/falsify/$1
     shift
     rm -rf "$dir"
     mkdir -p "$dir"

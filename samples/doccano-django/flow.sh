@@ -71,8 +71,10 @@ as_pg() {
 
 load_state() {
     [ -f "$STATE" ] || die "no $STATE: run '$0 setup' first"
+    # Sets PG_PORT and APP_PORT.
     # shellcheck disable=SC1090
     . "$STATE"
+    : "${PG_PORT:?$STATE lacks PG_PORT}" "${APP_PORT:?$STATE lacks APP_PORT}"
     BACKEND_DIR=$WORK/app/backend
     [ -f "$BACKEND_DIR/manage.py" ] || die "no $BACKEND_DIR: run '$0 setup' first"
 }
