@@ -431,8 +431,11 @@ cmd_replay() {
     port_free "$app_port" || die "127.0.0.1:$app_port (doccano's port) is taken: is '$0 serve' still running?"
     log "recplay test ($mode matcher): PG mock on 127.0.0.1:$mock_port, doccano on 127.0.0.1:$app_port;" \
         "log in $WORK/replay.log"
+    # Readiness is gunicorn's port, which its master opens before the
+    # workers have loaded Django (10-15 s on a busy 2-core machine): the
+    # first request waits for them, hence the generous --api-timeout.
     "$bin" test --path "$KEPLOY_DIR" --config "$config" \
-        --http-target "http://127.0.0.1:$app_port" --delay 120 \
+        --http-target "http://127.0.0.1:$app_port" --delay 120 --api-timeout 120 \
         -c "$(gunicorn_command 127.0.0.1 "$mock_port" "$app_port")" \
         --pg-listen "127.0.0.1:$mock_port" "${coverage[@]}" "${extra[@]}" \
         >"$WORK/replay.log" 2>&1 || rc=$?
