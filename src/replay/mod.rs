@@ -14,6 +14,7 @@
 
 pub mod detect_noise;
 pub mod observer;
+pub mod observers;
 pub mod outcome;
 pub mod request;
 
@@ -83,7 +84,8 @@ async fn run_to_end(mut args: TestArgs) -> Result<ExitCode> {
     let observers = observer::observers_for(&ObserverContext {
         args: &args,
         windows: &windows,
-    })?;
+    })
+    .await?;
     let run_dir = report::next_run_dir(&args.path)?;
     let replayer = Replayer::new(target.clone(), Duration::from_secs(args.api_timeout.max(1)));
     let total: usize = sets.iter().map(|s| s.tests.len()).sum();

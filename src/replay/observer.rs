@@ -21,6 +21,7 @@ use anyhow::Result;
 use recplay_proxy::testset::LoadedTestSet;
 use recplay_proxy::window::TestWindows;
 
+use super::observers::{CoverageObserver, PgMockObserver};
 use crate::cli::TestArgs;
 
 /// A boxed future, so the trait stays dyn-compatible.
@@ -85,21 +86,24 @@ pub trait ReplayObserver: Send + Sync {
 pub struct ObserverContext<'a> {
     pub args: &'a TestArgs,
     /// The mock server reads this to know which test is in flight.
-    #[allow(dead_code)]
     pub windows: &'a TestWindows,
 }
 
 /// The observers for this run, chosen from the flags. Observers are added
 /// here, one line each; the runner does not change.
-pub fn observers_for(ctx: &ObserverContext<'_>) -> Result<Vec<Box<dyn ReplayObserver>>> {
-    let observers: Vec<Box<dyn ReplayObserver>> = Vec::new();
-    if ctx.args.pg_listen.is_some() {
-        tracing::warn!(
-            "--pg-listen is given but the PostgreSQL mock server is not part of this build"
-        );
+pub async fn observers_for(ctx: &ObserverContext<'_>) -> Result<Vec<Box<dyn ReplayObserver>>> {
+    let mut observers: Vec<Box<dyn ReplayObserver>> = Vec::new();
+    if let Some(listen) = ctx.args.pg_listen {
+        observers.push(Box::new(PgMockObserver::new(
+            listen,
+            ctx.args.pg_matcher.into(),
+            ctx.windows.clone(),
+        )));
     }
     if ctx.args.coverage {
-        tracing::warn!("--coverage is given but coverage collection is not part of this build");
+        observers.push(Box::new(
+            CoverageObserver::start(&ctx.args.path, ctx.args.health_url.clone()).await?,
+        ));
     }
     Ok(observers)
 }
