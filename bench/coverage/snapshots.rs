@@ -18,8 +18,8 @@ mod recplay_coverage {
     pub mod protocol;
 }
 
+// Its own `#![allow(dead_code)]` covers the helpers this bench leaves unused.
 #[path = "../../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::path::Path;
