@@ -120,7 +120,7 @@ fn replay_off(venv: &Path, app: &Path) -> Duration {
 /// each snapshot's time.
 fn replay_on(venv: &Path, app: &Path, rt: &tokio::runtime::Runtime) -> (Duration, Vec<Duration>) {
     let mut collector = rt
-        .block_on(CoverageCollector::start(CollectorOptions::default()))
+        .block_on(async { CoverageCollector::start(CollectorOptions::default()) })
         .expect("collector");
     let port = free_port();
     let mut command = gunicorn(venv, app, port);

@@ -223,7 +223,7 @@ fn replay_with_agent(
         .expect("runtime");
 
     let mut collector = rt
-        .block_on(CoverageCollector::start(CollectorOptions::default()))
+        .block_on(async { CoverageCollector::start(CollectorOptions::default()) })
         .expect("start the collector");
     let port = free_port();
     let mut command = Command::new(venv.join("bin/gunicorn"));
