@@ -18,8 +18,8 @@ mod recplay_coverage {
     pub mod protocol;
 }
 
+// Its own `#![allow(dead_code)]` covers the helpers this bench leaves unused.
 #[path = "../../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::path::Path;
@@ -120,7 +120,7 @@ fn replay_off(venv: &Path, app: &Path) -> Duration {
 /// each snapshot's time.
 fn replay_on(venv: &Path, app: &Path, rt: &tokio::runtime::Runtime) -> (Duration, Vec<Duration>) {
     let mut collector = rt
-        .block_on(CoverageCollector::start(CollectorOptions::default()))
+        .block_on(async { CoverageCollector::start(CollectorOptions::default()) })
         .expect("collector");
     let port = free_port();
     let mut command = gunicorn(venv, app, port);

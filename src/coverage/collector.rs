@@ -69,7 +69,8 @@ pub struct CoverageCollector {
 
 impl CoverageCollector {
     /// Writes the agent, binds the socket and starts accepting agents.
-    pub async fn start(options: CollectorOptions) -> Result<Self> {
+    /// Call from within a Tokio runtime (it spawns the accept loop).
+    pub fn start(options: CollectorOptions) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("recplay-cov-")
             .tempdir()

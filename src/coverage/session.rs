@@ -28,9 +28,9 @@ pub struct CoverageSession {
 
 impl CoverageSession {
     /// Starts listening; `keploy_dir` is the `--path` whose `reports/`
-    /// receives `coverage.json`.
-    pub async fn start(keploy_dir: &Path, options: CollectorOptions) -> Result<Self> {
-        let collector = CoverageCollector::start(options).await?;
+    /// receives `coverage.json`. Call from within a Tokio runtime.
+    pub fn start(keploy_dir: &Path, options: CollectorOptions) -> Result<Self> {
+        let collector = CoverageCollector::start(options)?;
         let env = collector.app_env()?;
         Ok(CoverageSession {
             keploy_dir: keploy_dir.to_path_buf(),

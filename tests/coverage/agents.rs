@@ -54,7 +54,7 @@ fn snapshots_survive_agents_that_die_or_misbehave() {
             snapshot_timeout: Duration::from_secs(2),
             ..Default::default()
         };
-        let mut collector = CoverageCollector::start(options).await.expect("start");
+        let mut collector = CoverageCollector::start(options).expect("start");
         let socket = collector.socket_path().to_path_buf();
         let env = collector.app_env().expect("env");
         assert!(env
@@ -166,9 +166,8 @@ fn a_session_reports_per_test_fields_and_writes_the_run_file() {
         // The runner creates the run directory before the tests.
         let run_dir = store::reports_dir(keploy.path()).join("test-run-3");
         std::fs::create_dir_all(&run_dir).expect("mkdir");
-        let session = CoverageSession::start(keploy.path(), CollectorOptions::default())
-            .await
-            .expect("start");
+        let session =
+            CoverageSession::start(keploy.path(), CollectorOptions::default()).expect("start");
         let socket = session
             .app_env()
             .into_iter()

@@ -52,19 +52,19 @@ fn fixture_copy() -> tempfile::TempDir {
     dir
 }
 
-fn gunicorn_args(port: u16) -> Vec<String> {
-    [
-        "-w",
-        "2",
-        "-k",
-        "sync",
-        "-b",
-        &format!("127.0.0.1:{port}"),
-        "app:application",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+fn gunicorn_args(port: u16, worker_class: &str) -> Vec<String> {
+    let bind = format!("127.0.0.1:{port}");
+    let mut args: Vec<String> = ["-w", "2", "-k", worker_class, "-b", bind.as_str()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if worker_class == "gthread" {
+        // Request threads are created on first use and then reused: later
+        // snapshots must keep seeing what these existing threads run.
+        args.extend(["--threads".to_string(), "2".to_string()]);
+    }
+    args.push("app:application".to_string());
+    args
 }
 
 /// Each `def` in views.py and the line numbers of its body.
@@ -123,7 +123,7 @@ fn measure_with_coverage_run(
         .args(["run", "--parallel-mode", "--branch"])
         .arg(format!("--include={}/*", app.display()))
         .args(["-m", "gunicorn"])
-        .args(gunicorn_args(port))
+        .args(gunicorn_args(port, "sync"))
         .current_dir(app)
         .env("COVERAGE_FILE", &data_file)
         .env_remove("PYTHONPATH");
@@ -195,10 +195,14 @@ fn per_test_coverage_under_gunicorn_matches_coverage_run() {
     let (expected, summary) = measure_with_coverage_run(&venv, &app);
     // "drain" is the agent's default with coverage.py's tracers; "context"
     // is its fallback through coverage.py's own contexts. Both must agree
-    // with coverage.py.
-    for mode in ["drain", "context"] {
-        let run = replay_with_agent(&venv, &app, mode, &expected, &summary);
-        if mode == "drain" {
+    // with coverage.py, with single-threaded and threaded workers.
+    for (mode, workers) in [
+        ("drain", "sync"),
+        ("drain", "gthread"),
+        ("context", "gthread"),
+    ] {
+        let run = replay_with_agent(&venv, &app, mode, workers, &expected, &summary);
+        if workers == "sync" {
             check_exports_and_gate(&venv, &app, &run);
         }
     }
@@ -208,6 +212,7 @@ fn replay_with_agent(
     venv: &Path,
     app: &Path,
     mode: &str,
+    workers: &str,
     expected: &BTreeMap<String, BTreeSet<u32>>,
     summary: &serde_json::Value,
 ) -> RunCoverage {
@@ -218,18 +223,18 @@ fn replay_with_agent(
         .expect("runtime");
 
     let mut collector = rt
-        .block_on(CoverageCollector::start(CollectorOptions::default()))
+        .block_on(async { CoverageCollector::start(CollectorOptions::default()) })
         .expect("start the collector");
     let port = free_port();
     let mut command = Command::new(venv.join("bin/gunicorn"));
     command
-        .args(gunicorn_args(port))
+        .args(gunicorn_args(port, workers))
         .current_dir(app)
         .env("RECPLAY_COVERAGE_MODE", mode);
     for (key, value) in collector.app_env().expect("app env") {
         command.env(key, value);
     }
-    let server = ServerProcess::spawn(command, app.join(format!("gunicorn-{mode}.log")));
+    let server = ServerProcess::spawn(command, app.join(format!("gunicorn-{mode}-{workers}.log")));
     // The master and both workers connect (the workers re-connect after fork).
     let agents = rt.block_on(collector.wait_for_agents(3, Duration::from_secs(30)));
     assert_eq!(agents, 3, "master + 2 workers; log:\n{}", server.log_text());
@@ -301,11 +306,10 @@ fn replay_with_agent(
     assert!(run.startup[&views].lines.is_superset(&bodies["health"]));
 
     // The union equals coverage.py's own measurement, line for line.
-    let (expected, summary) = measure_with_coverage_run(&venv, &app);
     assert_eq!(
-        union_lines(&run),
+        &union_lines(&run),
         expected,
-        "union of snapshots vs coverage run + combine"
+        "{mode}/{workers}: union of snapshots vs coverage run + combine"
     );
 
     // And so do the per-file figures, from the static description.
