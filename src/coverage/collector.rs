@@ -137,6 +137,7 @@ impl CoverageCollector {
     }
 
     /// The socket agents connect to.
+    #[allow(dead_code)] // The integration tests compile this module and use it.
     pub fn socket_path(&self) -> &Path {
         &self.socket_path
     }

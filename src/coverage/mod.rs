@@ -17,17 +17,11 @@
 //! of the crate, so the integration tests compile these modules directly.
 
 pub mod agent;
-// The replayer (`recplay test --coverage`) drives the collector.
-#[allow(dead_code)]
 pub mod collector;
 pub mod command;
 pub mod export;
 pub mod gate;
-#[allow(dead_code)]
 pub mod model;
-#[allow(dead_code)]
 pub mod protocol;
-#[allow(dead_code)]
 pub mod session;
-#[allow(dead_code)]
 pub mod store;

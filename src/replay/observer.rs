@@ -101,9 +101,10 @@ pub async fn observers_for(ctx: &ObserverContext<'_>) -> Result<Vec<Box<dyn Repl
         )));
     }
     if ctx.args.coverage {
-        observers.push(Box::new(
-            CoverageObserver::start(&ctx.args.path, ctx.args.health_url.clone()).await?,
-        ));
+        observers.push(Box::new(CoverageObserver::start(
+            &ctx.args.path,
+            ctx.args.health_url.clone(),
+        )?));
     }
     Ok(observers)
 }

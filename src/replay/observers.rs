@@ -154,9 +154,8 @@ pub struct CoverageObserver {
 const AGENT_CONNECT_WAIT: Duration = Duration::from_secs(5);
 
 impl CoverageObserver {
-    pub async fn start(keploy_dir: &std::path::Path, health_url: Option<String>) -> Result<Self> {
+    pub fn start(keploy_dir: &std::path::Path, health_url: Option<String>) -> Result<Self> {
         let session = CoverageSession::start(keploy_dir, CollectorOptions::default())
-            .await
             .context("starting the coverage collector (--coverage)")?;
         Ok(CoverageObserver {
             session,
