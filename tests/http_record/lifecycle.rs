@@ -149,7 +149,21 @@ fn kill_9_leaves_only_whole_test_files() {
             })
         })
         .collect();
-    while done.load(Ordering::Relaxed) < 100 {
+    // Kill while clients are busy and files are being written.
+    let tests_dir = keploy.path().join("test-set-0").join("tests");
+    let written = || {
+        std::fs::read_dir(&tests_dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".yaml"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while (done.load(Ordering::Relaxed) < 100 || written() < 20)
+        && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(10));
     }
     recplay.signal(libc::SIGKILL);
@@ -168,7 +182,7 @@ fn kill_9_leaves_only_whole_test_files() {
         set.problems
     );
     assert!(
-        set.tests.len() >= 50,
+        set.tests.len() >= 20,
         "only {} tests survived",
         set.tests.len()
     );
