@@ -78,7 +78,7 @@ fn sigterm_lets_in_flight_exchanges_finish_flushes_stops_the_app_and_exits_0() {
     websocket_round_trip(addr);
     let slow = std::thread::spawn(move || get(addr, "/slow?ms=1500"));
     std::thread::sleep(Duration::from_millis(400));
-    recplay.signal(libc::SIGTERM);
+    recplay.signal(nix::sys::signal::Signal::SIGTERM);
     let reply = slow.join().expect("slow client");
     assert!(
         reply.starts_with("HTTP/1.1 200"),
@@ -166,7 +166,7 @@ fn kill_9_leaves_only_whole_test_files() {
     {
         std::thread::sleep(Duration::from_millis(10));
     }
-    recplay.signal(libc::SIGKILL);
+    recplay.signal(nix::sys::signal::Signal::SIGKILL);
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.join().expect("worker");
@@ -245,7 +245,7 @@ fn a_50_mib_body_streams_both_ways_with_bounded_proxy_memory() {
     );
 
     let peak_kib = recplay.peak_rss_kib();
-    recplay.signal(libc::SIGTERM);
+    recplay.signal(nix::sys::signal::Signal::SIGTERM);
     let (status, stdout, stderr) = recplay.wait(Duration::from_secs(20));
     assert!(status.success(), "{stderr}");
     assert!(stdout.contains("recorded 2 tests"), "{stdout}");
