@@ -100,7 +100,14 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
 
     let mut recorders: Vec<RecorderTask> = Vec::new();
     if let Some(upstream) = &args.http_upstream {
-        recorders.push(spawn_http(&args, upstream, recording.clone()).await?);
+        match spawn_http(&args, upstream, recording.clone()).await {
+            Ok(task) => recorders.push(task),
+            Err(e) => {
+                // Nothing was recorded: do not leave an empty test set behind.
+                let _ = std::fs::remove_dir_all(recording.dir.root());
+                return Err(e);
+            }
+        }
     }
     if let Some(task) = crate::record_pg::spawn_pg(&args, recording.clone()).await? {
         recorders.push(task);

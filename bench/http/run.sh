@@ -11,6 +11,8 @@
 #
 # Usage: bench/http/run.sh            (environment overrides below)
 #   DURATION=10s CONNECTIONS=64 THREADS=2 BASE_PORT=18400 bench/http/run.sh
+#   KEPLOY_DIR=/dev/shm/recplay-bench bench/http/run.sh   (record onto tmpfs,
+#   to tell the proxy's cost from the file system's)
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
@@ -31,13 +33,14 @@ for tool in wrk "$NGINX" cargo; do
 done
 
 WORK=$(mktemp -d)
+KEPLOY_DIR=${KEPLOY_DIR:-$WORK/keploy}
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do
         kill "$pid" 2>/dev/null || true
     done
     wait 2>/dev/null || true
-    rm -rf "$WORK"
+    rm -rf "$WORK" "$KEPLOY_DIR"
 }
 trap cleanup EXIT
 
@@ -97,7 +100,7 @@ nginx_conf proxy auto "upstream app {
             proxy_set_header Connection \"\";
         }
     }"
-"$RECPLAY" record --path "$WORK/keploy" --http-listen "127.0.0.1:$RECPLAY_PORT" \
+"$RECPLAY" record --path "$KEPLOY_DIR" --http-listen "127.0.0.1:$RECPLAY_PORT" \
     --http-upstream "http://127.0.0.1:$UPSTREAM_PORT" >"$WORK/recplay.out" 2>"$WORK/recplay.err" &
 RECPLAY_PID=$!
 PIDS+=("$RECPLAY_PID")
@@ -135,10 +138,11 @@ measure recplay "$RECPLAY_PORT"
 
 kill -TERM "$RECPLAY_PID"
 wait "$RECPLAY_PID" || true
-RECORDED=$(find "$WORK/keploy" -name 'test-*.yaml' | wc -l)
+RECORDED=$(find "$KEPLOY_DIR" -name 'test-*.yaml' | wc -l)
 
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores, $(date -u +%Y-%m-%d)"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg), $(date -u +%Y-%m-%d)"
+echo "test files on: $(df --output=fstype "$KEPLOY_DIR" | tail -1)"
 echo
 echo "| path | requests/s | p50 ms | p99 ms | throughput vs nginx | p99 - nginx p99 (ms) |"
 echo "|---|---:|---:|---:|---:|---:|"

@@ -100,13 +100,9 @@ impl RecplayRecord {
             .expect("VmHWM line")
     }
 
-    pub fn signal(&self, signal: i32) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -{signal} failed");
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal)
+            .expect("signal recplay");
     }
 
     /// Waits for exit; returns status, the rest of stdout, and stderr.

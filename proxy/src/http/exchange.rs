@@ -21,13 +21,17 @@ use super::tee::CapturedBody;
 /// The request line and headers as the client sent them.
 #[derive(Debug, Clone)]
 pub struct RequestHead {
+    /// As sent.
     pub method: Method,
+    /// The client's HTTP version.
     pub version: Version,
     /// Absolute URL on the upstream, query string included.
     pub url: String,
     /// Path and query as the client sent them.
     pub path_and_query: String,
+    /// As received, hop-by-hop headers included.
     pub headers: HeaderMap,
+    /// When the request head arrived.
     pub received_at: DateTime<Utc>,
     /// The client's address.
     pub client: SocketAddr,
@@ -38,9 +42,13 @@ pub struct RequestHead {
 /// The status line and headers as the upstream sent them.
 #[derive(Debug, Clone)]
 pub struct ResponseHead {
+    /// As sent by the upstream.
     pub status: StatusCode,
+    /// The upstream's HTTP version.
     pub version: Version,
+    /// As received from the upstream.
     pub headers: HeaderMap,
+    /// When the response head arrived.
     pub received_at: DateTime<Utc>,
 }
 
@@ -49,9 +57,13 @@ pub struct ResponseHead {
 pub struct Exchange {
     /// The name [`ExchangeSink::request_arrived`] gave it.
     pub name: String,
+    /// The client's request head.
     pub request: RequestHead,
+    /// Capped copy of the request body.
     pub request_body: CapturedBody,
+    /// The upstream's response head.
     pub response: ResponseHead,
+    /// Capped copy of the response body.
     pub response_body: CapturedBody,
     /// When the last byte of the response went to the client.
     pub completed_at: DateTime<Utc>,

@@ -29,6 +29,7 @@ pub const DEFAULT_BODY_CAP: u64 = 10 * 1024 * 1024;
 /// How the proxy is set up.
 #[derive(Clone)]
 pub struct HttpProxyConfig {
+    /// Where every request goes.
     pub upstream: Upstream,
     /// Largest body kept whole in a recording.
     pub body_cap: u64,
