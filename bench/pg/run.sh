@@ -60,8 +60,9 @@ export PGSSLMODE=disable
 
 # recplay record, PostgreSQL only, into a scratch test-set directory.
 "$recplay" record --path "$work/keploy" --pg-listen "127.0.0.1:$rec_port" \
-    --pg-upstream "127.0.0.1:$pg_port" 2>"$work/recplay.log" &
-pids+=($!)
+    --pg-upstream "127.0.0.1:$pg_port" --grace 120 2>"$work/recplay.log" &
+recplay_pid=$!
+pids+=($recplay_pid)
 
 cat >"$work/pgbouncer.ini" <<INI
 [databases]
@@ -105,13 +106,20 @@ echo "pgbench -S, $CLIENTS clients, $THREADS threads, ${DURATION}s per run, scal
 echo
 echo "| mode | direct TPS | pgbouncer TPS | recplay record TPS | recplay / pgbouncer | recplay / direct |"
 echo "|---|---:|---:|---:|---:|---:|"
+transactions=0
 for mode in simple extended; do
     d=$(tps "$pg_port" "$mode")
     b=$(tps "$bouncer_port" "$mode")
     r=$(tps "$rec_port" "$mode")
+    transactions=$(awk -v t="$transactions" -v r="$r" -v s="$DURATION" 'BEGIN { printf "%.0f", t + r * s }')
     awk -v m="$mode" -v d="$d" -v b="$b" -v r="$r" \
         'BEGIN { printf "| %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", m, d, b, r, r / b, r / d }'
 done
-mocks=$(grep -c '^---$' "$work"/keploy/test-set-*/mocks.yaml 2>/dev/null || echo 0)
+# Stop recording (it finishes writing what it holds) before counting.
+kill -TERM "$recplay_pid"
+wait "$recplay_pid" || true
+mocks=$(cat "$work"/keploy/test-set-*/mocks.yaml | grep -c '^---$' || true)
+size=$(du -sh "$work"/keploy | cut -f1)
 echo
-echo "recplay recorded $mocks mocks during the run."
+echo "recplay wrote $mocks mocks ($size) for about $transactions transactions (one mock per"
+echo "select plus one per connection start-up)."

@@ -130,7 +130,9 @@ impl TestSetDir {
     /// Appends one document to mocks.yaml in a single write.
     pub fn append_mock(&self, mock: &PgMock) -> Result<(), StoreError> {
         let path = self.mocks_path();
-        let text = serde_yaml::to_string(mock).map_err(|e| StoreError::Serialise {
+        // The fast writer: one mock per database exchange must keep up with
+        // the traffic (see `yaml`); serde_yaml reads its output back.
+        let text = super::yaml::to_yaml(mock).map_err(|e| StoreError::Serialise {
             path: path.clone(),
             message: e.to_string(),
         })?;
