@@ -115,6 +115,13 @@ for mode in simple extended; do
     awk -v m="$mode" -v d="$d" -v b="$b" -v r="$r" \
         'BEGIN { printf "| %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", m, d, b, r, r / b, r / d }'
 done
+cpu_seconds() { # pid: user+system CPU seconds used so far
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+bouncer_pid=$(cat "$work/pgbouncer.pid" 2>/dev/null || echo "")
+echo
+echo "CPU used by the proxies over the whole run: recplay $(cpu_seconds "$recplay_pid") s," \
+    "pgbouncer $( [ -n "$bouncer_pid" ] && cpu_seconds "$bouncer_pid" || echo "?") s."
 # Stop recording (it finishes writing what it holds) before counting.
 kill -TERM "$recplay_pid"
 wait "$recplay_pid" || true

@@ -181,19 +181,43 @@ impl PgRecorder {
     }
 }
 
+/// Most mocks written in one go: bounds what a crash can lose to what had
+/// completed in the last few milliseconds.
+const WRITE_BATCH: usize = 256;
+
 /// The single writer: names mocks in the order they complete and appends
-/// each as one document, so a crash loses at most the exchange in flight.
+/// them as they arrive (several in one write when they queue up), so a crash
+/// loses at most the exchanges in flight and the batch being written.
 fn write_mocks(mut rx: tokio::sync::mpsc::Receiver<MockSpec>, test_set: &TestSetDir) -> (u64, u64) {
     let (mut written, mut failed) = (0u64, 0u64);
-    while let Some(spec) = rx.blocking_recv() {
-        let mock = PgMock::new(format!("mock-{}", written + failed + 1), spec);
-        match test_set.append_mock(&mock) {
-            Ok(()) => written += 1,
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(spec) = next {
+            let number = written + failed + batch.len() as u64 + 1;
+            batch.push(PgMock::new(format!("mock-{number}"), spec));
+            next = if batch.len() < WRITE_BATCH {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        match test_set.append_mocks(&batch) {
+            Ok(()) => written += batch.len() as u64,
             Err(e) => {
-                failed += 1;
-                tracing::error!("could not record {}: {e}", mock.name);
+                failed += batch.len() as u64;
+                tracing::error!(
+                    "could not record {} to {}: {e}",
+                    batch
+                        .iter()
+                        .map(|m| m.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    test_set.mocks_path().display()
+                );
             }
         }
+        batch.clear();
     }
     (written, failed)
 }
