@@ -40,52 +40,23 @@ pub async fn start_pg_recorder(
     } else {
         None
     };
-    let config = PgRecorderConfig {
+    let recorder = PgRecorder::bind(PgRecorderConfig {
         listen: args.pg_listen,
         upstream: upstream.clone(),
         client_tls,
         upstream_tls,
-    };
-    // The proxy runs on a thread of its own with a single-threaded runtime,
-    // as pgbouncer does: every connection's two directions are served by one
-    // event loop, which avoids handing wake-ups between worker threads on
-    // every message (measured as the largest cost under pgbench). Sockets
-    // are bound inside that runtime so their events are delivered there.
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the PostgreSQL recorder's runtime")?;
-    let root = test_set.root().display().to_string();
-    std::thread::Builder::new()
-        .name("recplay-pg".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let recorder = match PgRecorder::bind(config).await {
-                    Ok(recorder) => {
-                        let _ = bound_tx.send(Ok(recorder.local_addr()));
-                        recorder
-                    }
-                    Err(e) => {
-                        let _ = bound_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let result = recorder.run(test_set, windows, shutdown).await;
-                let _ = done_tx.send(result);
-            })
-        })
-        .context("starting the PostgreSQL recorder's thread")?;
-    let local = bound_rx
-        .await
-        .context("the PostgreSQL recorder's thread stopped unexpectedly")?
-        .context("starting the PostgreSQL recorder")?;
-    tracing::info!("recording PostgreSQL on {local} -> {upstream} into {root}");
+    })
+    .await
+    .context("starting the PostgreSQL recorder")?;
+    tracing::info!(
+        "recording PostgreSQL on {} -> {upstream} into {}",
+        recorder.local_addr(),
+        test_set.root().display()
+    );
     Ok(Some(tokio::spawn(async move {
-        let summary = done_rx
+        let summary = recorder
+            .run(test_set, windows, shutdown)
             .await
-            .context("the PostgreSQL recorder's thread stopped unexpectedly")?
             .context("recording PostgreSQL")?;
         tracing::info!(
             "PostgreSQL: {} connections, {} mocks recorded",
