@@ -86,7 +86,7 @@ fn record_through_recplay(upstream: &str, keploy_dir: &Path, steps: &[Step]) {
         );
         assert!(answer.status < 500 || step.path == "/status", "{answer:?}");
     }
-    recorder.signal(libc::SIGINT);
+    recorder.signal(nix::sys::signal::Signal::SIGINT);
     let (status, stdout, stderr) = recorder.wait(Duration::from_secs(30));
     assert!(
         status.success(),
