@@ -6,6 +6,7 @@
 //! - `app`: the app child process (start, readiness, stop).
 //! - `http_client`: the client used to reach the app.
 //! - `record`: `recplay record`.
+//! - `record_pg`: the PostgreSQL recorder inside `recplay record`.
 
 use std::process::ExitCode;
 
@@ -16,6 +17,7 @@ mod cli;
 mod config;
 mod http_client;
 mod record;
+mod record_pg;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

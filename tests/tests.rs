@@ -13,4 +13,5 @@ mod cluster {
 }
 
 mod falsification;
+mod pg_record;
 mod pg_replay;

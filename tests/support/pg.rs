@@ -42,7 +42,9 @@ pub struct PgCluster {
 #[derive(Clone, Copy)]
 pub enum TcpAuth {
     Trust,
-    /// scram-sha-256 for everyone but `postgres`, md5 for users named `md5*`.
+    /// Passwords for everyone but `postgres`: SCRAM-SHA-256 for users whose
+    /// password was stored with `password_encryption = 'scram-sha-256'`,
+    /// MD5 for those stored with `password_encryption = 'md5'`.
     Passwords,
 }
 
@@ -94,10 +96,13 @@ impl PgCluster {
         );
         let hba = match auth {
             TcpAuth::Trust => "local all all trust\nhost all all 127.0.0.1/32 trust\n".to_string(),
+            // `md5` in pg_hba means "SCRAM-SHA-256 when the stored password
+            // is a SCRAM secret, MD5 when it is an MD5 hash", so each user
+            // gets the method its password was created with. (A `/^md5`
+            // user regex would need PostgreSQL 16.)
             TcpAuth::Passwords => "local all all trust\n\
                  host all postgres 127.0.0.1/32 trust\n\
-                 host all /^md5 127.0.0.1/32 md5\n\
-                 host all all 127.0.0.1/32 scram-sha-256\n"
+                 host all all 127.0.0.1/32 md5\n"
                 .to_string(),
         };
         std::fs::write(data.join("pg_hba.conf"), hba).expect("write pg_hba.conf");
@@ -191,6 +196,32 @@ impl PgCluster {
 
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Turns on TLS for TCP clients with this certificate and key (PEM),
+    /// e.g. to test a proxy's TLS leg to the server.
+    pub fn enable_ssl(&self, cert_pem: &str, key_pem: &str) {
+        let data = self.dir.path().join("data");
+        let cert = data.join("test-server.crt");
+        let key = data.join("test-server.key");
+        std::fs::write(&cert, cert_pem).expect("write server certificate");
+        std::fs::write(&key, key_pem).expect("write server key");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .expect("key permissions");
+        if self.as_postgres_user {
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&cert)
+                .arg(&key)
+                .status()
+                .expect("chown");
+            assert!(status.success(), "chown of the TLS files failed");
+        }
+        self.psql("ALTER SYSTEM SET ssl_cert_file = 'test-server.crt'");
+        self.psql("ALTER SYSTEM SET ssl_key_file = 'test-server.key'");
+        self.psql("ALTER SYSTEM SET ssl = on");
+        self.psql("SELECT pg_reload_conf()");
     }
 
     /// Stops the server (fast shutdown), e.g. to prove replay needs no database.

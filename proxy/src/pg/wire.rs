@@ -157,20 +157,24 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    /// One byte (a tag, a target, a status).
     pub fn u8(&mut self, field: &'static str) -> Result<u8, ProtocolError> {
         Ok(self.take(1, field)?[0])
     }
 
+    /// A big-endian Int16.
     pub fn i16(&mut self, field: &'static str) -> Result<i16, ProtocolError> {
         let b = self.take(2, field)?;
         Ok(i16::from_be_bytes([b[0], b[1]]))
     }
 
+    /// A big-endian Int32.
     pub fn i32(&mut self, field: &'static str) -> Result<i32, ProtocolError> {
         let b = self.take(4, field)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
+    /// A big-endian Int32 read as unsigned (OIDs).
     pub fn u32(&mut self, field: &'static str) -> Result<u32, ProtocolError> {
         Ok(self.i32(field)? as u32)
     }

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# pgbench select-only TPS in one run: direct to PostgreSQL, through
+# `recplay record`, and through pgbouncer (session pooling), 10 clients,
+# -M simple and -M extended. Prints a Markdown table with ratios measured
+# against the baselines of this same run.
+#
+# Needs: PostgreSQL 15 server binaries, pgbench, pgbouncer (Debian packages
+# postgresql-15, postgresql-client-15, pgbouncer) and a release build
+# (`cargo build --release --bin recplay`). Runs as any user; as root, the
+# server and pgbouncer run as the `postgres` OS user.
+#
+# Environment: DURATION (seconds per run, default 10), CLIENTS (default 10),
+# THREADS (pgbench -j, default 2), SCALE (pgbench -i -s, default 1).
+set -euo pipefail
+
+DURATION=${DURATION:-10}
+CLIENTS=${CLIENTS:-10}
+THREADS=${THREADS:-2}
+SCALE=${SCALE:-1}
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+recplay="$root/target/release/recplay"
+[ -x "$recplay" ] || { echo "build first: cargo build --release --bin recplay" >&2; exit 2; }
+
+pgbin=""
+for d in /usr/lib/postgresql/15/bin /usr/lib/postgresql/16/bin; do
+    [ -x "$d/initdb" ] && { pgbin=$d; break; }
+done
+[ -n "$pgbin" ] || { echo "PostgreSQL server binaries not found" >&2; exit 2; }
+pgbench=$(command -v pgbench || echo "$pgbin/pgbench")
+pgbouncer=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+[ -x "$pgbouncer" ] || { echo "pgbouncer not found: apt-get install -y pgbouncer" >&2; exit 2; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+work=$(mktemp -d /tmp/recplay-bench-pg.XXXXXX)
+as_owner=()
+if [ "$(id -u)" = 0 ]; then
+    chown postgres:postgres "$work"
+    as_owner=(runuser -u postgres --)
+fi
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    "${as_owner[@]}" "$pgbin/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+pg_port=$(free_port)
+rec_port=$(free_port)
+bouncer_port=$(free_port)
+
+"${as_owner[@]}" "$pgbin/initdb" -D "$work/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >/dev/null
+"${as_owner[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/pg.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories=$work -c fsync=off -c max_connections=100" \
+    start >/dev/null
+export PGSSLMODE=disable
+"$pgbench" -i -q -s "$SCALE" -h 127.0.0.1 -p "$pg_port" -U postgres postgres >/dev/null 2>&1
+
+# recplay record, PostgreSQL only, into a scratch test-set directory.
+"$recplay" record --path "$work/keploy" --pg-listen "127.0.0.1:$rec_port" \
+    --pg-upstream "127.0.0.1:$pg_port" 2>"$work/recplay.log" &
+pids+=($!)
+
+cat >"$work/pgbouncer.ini" <<INI
+[databases]
+postgres = host=127.0.0.1 port=$pg_port dbname=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bouncer_port
+unix_socket_dir =
+auth_type = trust
+auth_file = $work/userlist.txt
+pool_mode = session
+max_client_conn = 100
+default_pool_size = 20
+logfile = $work/pgbouncer.log
+pidfile = $work/pgbouncer.pid
+INI
+echo '"postgres" ""' >"$work/userlist.txt"
+[ "$(id -u)" = 0 ] && chown postgres:postgres "$work/pgbouncer.ini" "$work/userlist.txt"
+"${as_owner[@]}" "$pgbouncer" "$work/pgbouncer.ini" >/dev/null 2>&1 &
+pids+=($!)
+
+wait_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on port $1" >&2
+    exit 1
+}
+wait_port "$rec_port"
+wait_port "$bouncer_port"
+
+tps() { # port mode
+    local out
+    out=$("$pgbench" -n -S -c "$CLIENTS" -j "$THREADS" -T "$DURATION" -M "$2" \
+        -h 127.0.0.1 -p "$1" -U postgres postgres 2>&1) || { echo "$out" >&2; exit 1; }
+    echo "$out" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p'
+}
+
+echo "pgbench -S, $CLIENTS clients, $THREADS threads, ${DURATION}s per run, scale $SCALE, $(nproc) CPUs"
+echo
+echo "| mode | direct TPS | pgbouncer TPS | recplay record TPS | recplay / pgbouncer | recplay / direct |"
+echo "|---|---:|---:|---:|---:|---:|"
+for mode in simple extended; do
+    d=$(tps "$pg_port" "$mode")
+    b=$(tps "$bouncer_port" "$mode")
+    r=$(tps "$rec_port" "$mode")
+    awk -v m="$mode" -v d="$d" -v b="$b" -v r="$r" \
+        'BEGIN { printf "| %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", m, d, b, r, r / b, r / d }'
+done
+mocks=$(grep -c '^---$' "$work"/keploy/test-set-*/mocks.yaml 2>/dev/null || echo 0)
+echo
+echo "recplay recorded $mocks mocks during the run."
