@@ -25,7 +25,7 @@
 //! served to every variant) so the test suite can prove it catches it.
 
 pub mod identity;
-pub mod index;
+mod index;
 pub mod lexer;
 pub mod usage;
 
@@ -68,7 +68,9 @@ pub enum Outcome {
     /// A recording answers; `fallback` says so when it is not an unused
     /// exact match.
     Answer {
+        /// The recording whose responses are replayed.
         mock: Arc<PgMock>,
+        /// Set when the answer is not an unused exact match.
         fallback: Option<Fallback>,
     },
     /// Nothing recorded answers.
