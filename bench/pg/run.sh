@@ -10,13 +10,15 @@
 # server and pgbouncer run as the `postgres` OS user.
 #
 # Environment: DURATION (seconds per run, default 10), CLIENTS (default 10),
-# THREADS (pgbench -j, default 2), SCALE (pgbench -i -s, default 1).
+# THREADS (pgbench -j, default 2), SCALE (pgbench -i -s, default 1), ROUNDS
+# (interleaved rounds per mode, median reported, default 3).
 set -euo pipefail
 
 DURATION=${DURATION:-10}
 CLIENTS=${CLIENTS:-10}
 THREADS=${THREADS:-2}
 SCALE=${SCALE:-1}
+ROUNDS=${ROUNDS:-3}
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 recplay="$root/target/release/recplay"
@@ -60,8 +62,9 @@ export PGSSLMODE=disable
 
 # recplay record, PostgreSQL only, into a scratch test-set directory.
 "$recplay" record --path "$work/keploy" --pg-listen "127.0.0.1:$rec_port" \
-    --pg-upstream "127.0.0.1:$pg_port" 2>"$work/recplay.log" &
-pids+=($!)
+    --pg-upstream "127.0.0.1:$pg_port" --grace 120 2>"$work/recplay.log" &
+recplay_pid=$!
+pids+=($recplay_pid)
 
 cat >"$work/pgbouncer.ini" <<INI
 [databases]
@@ -101,17 +104,47 @@ tps() { # port mode
     echo "$out" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p'
 }
 
-echo "pgbench -S, $CLIENTS clients, $THREADS threads, ${DURATION}s per run, scale $SCALE, $(nproc) CPUs"
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+echo "pgbench -S, $CLIENTS clients, $THREADS threads, ${DURATION}s per run, $ROUNDS rounds (median)," \
+    "scale $SCALE, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| mode | direct TPS | pgbouncer TPS | recplay record TPS | recplay / pgbouncer | recplay / direct |"
 echo "|---|---:|---:|---:|---:|---:|"
+rec_tx=0
+bouncer_tx=0
 for mode in simple extended; do
-    d=$(tps "$pg_port" "$mode")
-    b=$(tps "$bouncer_port" "$mode")
-    r=$(tps "$rec_port" "$mode")
+    ds="" bs="" rs=""
+    # Rounds interleave the three targets so drifting machine load hits all alike.
+    for _ in $(seq "$ROUNDS"); do
+        ds="$ds $(tps "$pg_port" "$mode")"
+        b=$(tps "$bouncer_port" "$mode")
+        r=$(tps "$rec_port" "$mode")
+        bs="$bs $b" rs="$rs $r"
+        rec_tx=$(awk -v t="$rec_tx" -v r="$r" -v s="$DURATION" 'BEGIN { printf "%.0f", t + r * s }')
+        bouncer_tx=$(awk -v t="$bouncer_tx" -v r="$b" -v s="$DURATION" 'BEGIN { printf "%.0f", t + r * s }')
+    done
+    d=$(echo "$ds" | median) b=$(echo "$bs" | median) r=$(echo "$rs" | median)
     awk -v m="$mode" -v d="$d" -v b="$b" -v r="$r" \
         'BEGIN { printf "| %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", m, d, b, r, r / b, r / d }'
 done
-mocks=$(grep -c '^---$' "$work"/keploy/test-set-*/mocks.yaml 2>/dev/null || echo 0)
+transactions=$rec_tx
+
+cpu_seconds() { # pid: user+system CPU seconds used so far
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+bouncer_pid=$(cat "$work/pgbouncer.pid" 2>/dev/null || echo "")
+rc=$(cpu_seconds "$recplay_pid")
+bc=$( [ -n "$bouncer_pid" ] && cpu_seconds "$bouncer_pid" || echo 0)
 echo
-echo "recplay recorded $mocks mocks during the run."
+awk -v rc="$rc" -v bc="$bc" -v rt="$rec_tx" -v bt="$bouncer_tx" 'BEGIN {
+    printf "Proxy CPU per transaction: recplay record %.0f us (%.1f s for %d), pgbouncer %.0f us (%.1f s for %d).\n",
+        rc / rt * 1e6, rc, rt, bc / bt * 1e6, bc, bt }'
+# Stop recording (it finishes writing what it holds) before counting.
+kill -TERM "$recplay_pid"
+wait "$recplay_pid" || true
+mocks=$(cat "$work"/keploy/test-set-*/mocks.yaml | grep -c '^---$' || true)
+size=$(du -sh "$work"/keploy | cut -f1)
+echo
+echo "recplay wrote $mocks mocks ($size) for about $transactions transactions (one mock per"
+echo "select plus one per connection start-up)."

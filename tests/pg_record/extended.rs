@@ -39,8 +39,13 @@ async fn binary_parameters_and_statements_prepared_in_an_earlier_exchange() {
     let recorded = rec.finish().await;
 
     let conn = recorded.connection(1);
-    // Start-up, prepare, two executions.
-    assert_eq!(conn.len(), 4, "{conn:#?}");
+    // Start-up, prepare, two executions, and the Close tokio-postgres sends
+    // when the statement is dropped if it got out before the connection did.
+    assert!(
+        conn.len() == 4
+            || (conn.len() == 5 && matches!(conn[4].spec.requests[0], FrontendMsg::Close { .. })),
+        "{conn:#?}"
+    );
     let startup = conn[0];
     assert_eq!(startup.spec.position, 0);
     assert_eq!(startup.spec.lifetime, Lifetime::Session);
@@ -124,7 +129,7 @@ async fn binary_parameters_and_statements_prepared_in_an_earlier_exchange() {
     }
     // Names follow completion order.
     let names: Vec<&str> = recorded.mocks.iter().map(|m| m.name.as_str()).collect();
-    assert_eq!(names, ["mock-1", "mock-2", "mock-3", "mock-4"]);
+    assert_eq!(names[..4], ["mock-1", "mock-2", "mock-3", "mock-4"]);
 }
 
 fn pipelined_batch() -> BytesMut {

@@ -7,6 +7,7 @@
 pub mod http_case;
 pub mod pg_mock;
 pub mod store;
+pub mod yaml;
 
 pub use http_case::{HttpRequest, HttpResponse, HttpSpec, HttpTestCase};
 pub use pg_mock::{BackendMsg, FrontendMsg, Lifetime, MockSpec, PgMock, PgValue};

@@ -130,7 +130,9 @@ impl TestSetDir {
     /// Appends one document to mocks.yaml in a single write.
     pub fn append_mock(&self, mock: &PgMock) -> Result<(), StoreError> {
         let path = self.mocks_path();
-        let text = serde_yaml::to_string(mock).map_err(|e| StoreError::Serialise {
+        // The fast writer: one mock per database exchange must keep up with
+        // the traffic (see `yaml`); serde_yaml reads its output back.
+        let text = super::yaml::to_yaml(mock).map_err(|e| StoreError::Serialise {
             path: path.clone(),
             message: e.to_string(),
         })?;
@@ -148,6 +150,34 @@ impl TestSetDir {
         }
         if let Some(file) = guard.as_mut() {
             file.write_all(doc.as_bytes()).map_err(io_err(&path))?;
+        }
+        Ok(())
+    }
+
+    /// Appends several documents to mocks.yaml in one write, in order: lets
+    /// a busy recorder pay one system call per batch instead of per mock.
+    pub fn append_mocks(&self, mocks: &[PgMock]) -> Result<(), StoreError> {
+        let path = self.mocks_path();
+        let mut text = String::with_capacity(mocks.len() * 1024);
+        for mock in mocks {
+            let doc = super::yaml::to_yaml(mock).map_err(|e| StoreError::Serialise {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            text.push_str("---\n");
+            text.push_str(&doc);
+        }
+        let mut guard = self.mocks.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            let file = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
+            *guard = Some(file);
+        }
+        if let Some(file) = guard.as_mut() {
+            file.write_all(text.as_bytes()).map_err(io_err(&path))?;
         }
         Ok(())
     }

@@ -37,7 +37,7 @@ pub(super) struct Shared {
     pub client_tls: Option<tokio_rustls::TlsAcceptor>,
     pub upstream_tls: Option<tokio_rustls::TlsConnector>,
     pub windows: TestWindows,
-    pub mocks: std::sync::mpsc::Sender<MockSpec>,
+    pub mocks: tokio::sync::mpsc::Sender<MockSpec>,
     pub next_connection: AtomicU64,
 }
 
@@ -311,7 +311,7 @@ async fn pump_server(
     mut from: ReadHalf<BoxIo>,
     to: &mut WriteHalf<BoxIo>,
     recorder: &Mutex<ConnRecorder>,
-    mocks: &std::sync::mpsc::Sender<MockSpec>,
+    mocks: &tokio::sync::mpsc::Sender<MockSpec>,
 ) -> Result<Ended, ConnError> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut recording = true;
@@ -325,6 +325,7 @@ async fn pump_server(
             return Ok(Ended::Closed);
         }
         let mut decoded = 0;
+        let mut completed = Vec::new();
         if recording {
             let now = Utc::now();
             let mut rec = lock(recorder);
@@ -332,9 +333,7 @@ async fn pump_server(
                 match BackendMessage::decode(&buf[decoded..]) {
                     Ok(Some((msg, used))) => {
                         decoded += used;
-                        for spec in rec.on_backend(&msg, now) {
-                            let _ = mocks.send(spec);
-                        }
+                        completed.extend(rec.on_backend(&msg, now));
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -348,6 +347,11 @@ async fn pump_server(
                     }
                 }
             }
+        }
+        for spec in completed {
+            // Fails only once the recorder is gone, when nothing more can
+            // be written anyway.
+            let _ = mocks.send(spec).await;
         }
         to.write_all(&buf[fresh..])
             .await

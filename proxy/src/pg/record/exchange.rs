@@ -202,8 +202,17 @@ impl ConnRecorder {
             return;
         };
         match msg {
-            FrontendMessage::Startup { .. } | FrontendMessage::Query(_) => ex.end = End::Ready,
+            FrontendMessage::Startup { .. }
+            | FrontendMessage::Query(_)
+            | FrontendMessage::FunctionCall { .. } => ex.end = End::Ready,
             FrontendMessage::Sync => ex.end = End::Ready,
+            FrontendMessage::Flush if ex.unanswered == 0 && ex.requests.is_empty() => {
+                // A lone Flush asks for nothing: no exchange to record, and
+                // none to wait for.
+                self.in_flight.pop_back();
+                self.next_position -= 1;
+                return;
+            }
             FrontendMessage::Flush => {
                 ex.end = End::Flushed;
             }

@@ -32,6 +32,12 @@ use crate::testset::pg_mock::{MockSpec, PgMock};
 use crate::testset::TestSetDir;
 use crate::window::TestWindows;
 
+/// Completed exchanges waiting for the writer. When the writer falls this
+/// far behind, connections wait before forwarding more answers: recording
+/// slows traffic down rather than buffering without bound and losing the
+/// backlog at shutdown.
+const MOCK_QUEUE: usize = 4096;
+
 /// What the recorder needs to run.
 #[derive(Clone)]
 pub struct PgRecorderConfig {
@@ -115,12 +121,9 @@ impl PgRecorder {
         windows: TestWindows,
         shutdown: impl Future<Output = ()>,
     ) -> Result<RecordSummary, RecordError> {
-        let (mock_tx, mock_rx) = std::sync::mpsc::channel::<MockSpec>();
+        let (mock_tx, mock_rx) = tokio::sync::mpsc::channel::<MockSpec>(MOCK_QUEUE);
         let writer_set = Arc::clone(&test_set);
-        let writer = std::thread::Builder::new()
-            .name("recplay-pg-mocks".into())
-            .spawn(move || write_mocks(mock_rx, &writer_set))
-            .map_err(|_| RecordError::WriterLost)?;
+        let writer = tokio::task::spawn_blocking(move || write_mocks(mock_rx, &writer_set));
 
         let shared = Arc::new(connection::Shared {
             upstream: self.config.upstream.clone(),
@@ -166,7 +169,7 @@ impl PgRecorder {
             .load(std::sync::atomic::Ordering::Relaxed)
             - 1;
         drop(shared);
-        let (mocks, write_failures) = writer.join().map_err(|_| RecordError::WriterLost)?;
+        let (mocks, write_failures) = writer.await.map_err(|_| RecordError::WriterLost)?;
         if let Err(e) = test_set.sync() {
             tracing::error!("{e}");
         }
@@ -178,19 +181,49 @@ impl PgRecorder {
     }
 }
 
+/// Most mocks written in one go: bounds what a crash can lose to what had
+/// completed in the last few milliseconds.
+const WRITE_BATCH: usize = 256;
+
+/// Pause between batches; bounds how stale mocks.yaml is while recording.
+const WRITE_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// The single writer: names mocks in the order they complete and appends
-/// each as one document, so a crash loses at most the exchange in flight.
-fn write_mocks(rx: std::sync::mpsc::Receiver<MockSpec>, test_set: &TestSetDir) -> (u64, u64) {
+/// them as they arrive (several in one write when they queue up), so a crash
+/// loses at most the exchanges in flight and the batch being written.
+fn write_mocks(mut rx: tokio::sync::mpsc::Receiver<MockSpec>, test_set: &TestSetDir) -> (u64, u64) {
     let (mut written, mut failed) = (0u64, 0u64);
-    for spec in rx {
-        let mock = PgMock::new(format!("mock-{}", written + failed + 1), spec);
-        match test_set.append_mock(&mock) {
-            Ok(()) => written += 1,
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(spec) = next {
+            let number = written + failed + batch.len() as u64 + 1;
+            batch.push(PgMock::new(format!("mock-{number}"), spec));
+            next = if batch.len() < WRITE_BATCH {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        match test_set.append_mocks(&batch) {
+            Ok(()) => written += batch.len() as u64,
             Err(e) => {
-                failed += 1;
-                tracing::error!("could not record {}: {e}", mock.name);
+                failed += batch.len() as u64;
+                tracing::error!(
+                    "could not record {} to {}: {e}",
+                    batch
+                        .iter()
+                        .map(|m| m.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    test_set.mocks_path().display()
+                );
             }
         }
+        batch.clear();
+        // Let the next batch gather instead of waking for every mock: under
+        // load, wake-ups cost more than the writing itself.
+        std::thread::sleep(WRITE_PAUSE);
     }
     (written, failed)
 }
