@@ -53,6 +53,12 @@ where
         loaded.problems
     );
     assert!(!loaded.mocks.is_empty(), "something was recorded");
+    if std::env::var_os("RECPLAY_TEST_DUMP_MOCKS").is_some() {
+        eprintln!(
+            "{}",
+            std::fs::read_to_string(set.mocks_path()).unwrap_or_default()
+        );
+    }
     loaded.mocks
 }
 

@@ -18,15 +18,23 @@ pub enum EncodeError {
     /// A value stored as base64 in mocks.yaml does not decode (a hand edit).
     #[error("a {message} value in the recording is not valid base64 ({source}); fix or re-record the mock")]
     BadBase64 {
+        /// The message type being encoded.
         message: &'static str,
+        /// What base64 decoding reported.
         source: base64::DecodeError,
     },
     /// A string holds a NUL byte, which the protocol cannot carry.
     #[error("a {message} string contains a NUL byte, which PostgreSQL messages cannot carry")]
-    NulInString { message: &'static str },
+    NulInString {
+        /// The message type being encoded.
+        message: &'static str,
+    },
     /// More items or bytes than the protocol's length fields can count.
     #[error("a {message} message is too large for the protocol's length fields")]
-    TooLarge { message: &'static str },
+    TooLarge {
+        /// The message type being encoded.
+        message: &'static str,
+    },
     /// A ReadyForQuery status other than I, T or E.
     #[error("ReadyForQuery status {0:?} is not one of I, T, E")]
     BadStatus(char),

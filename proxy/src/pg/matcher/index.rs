@@ -8,8 +8,14 @@
 //! a mock that sits in two queues is consumed once. Queues keep their items
 //! and advance a cursor, so the whole recording can be rewound for a second
 //! replay pass without rebuilding the index.
+//!
+//! Maps are keyed by a 128-bit digest of the identity rather than the
+//! identity bytes: a probe then touches no key allocation (the look-up stays
+//! flat as the recording grows), and two different identities sharing a
+//! digest is about as likely as a hardware fault.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use super::identity::{identify, Statements};
@@ -29,7 +35,8 @@ pub struct Entry {
 /// Mocks with one exact identity.
 #[derive(Debug, Default)]
 pub struct ExactBucket {
-    pub by_test: HashMap<String, Queue>,
+    /// Keyed by the interned test name (see [`Index::tests`]).
+    pub by_test: HashMap<u32, Queue>,
     pub data: Queue,
     pub session: Vec<usize>,
     /// Every mock of the bucket in recorded order, consumed or not.
@@ -48,8 +55,10 @@ pub struct ShapeInfo {
 pub struct Index {
     pub entries: Vec<Entry>,
     pub consumed: Vec<bool>,
-    pub exact: HashMap<Vec<u8>, ExactBucket>,
-    pub shape: HashMap<Vec<u8>, Vec<usize>>,
+    pub exact: HashMap<u128, ExactBucket>,
+    pub shape: HashMap<u128, Vec<usize>>,
+    /// Test names, interned: buckets hold small numbers, not strings.
+    pub tests: HashMap<String, u32>,
     pub shapes: Vec<ShapeInfo>,
     pub startups: Vec<usize>,
     /// Mocks whose statements could not be resolved; kept out of the index
@@ -84,7 +93,7 @@ impl Index {
             prepared.push((i, mock, identity));
         }
         prepared.sort_by_key(|(i, _, _)| *i);
-        let mut shape_seen: HashMap<Vec<u8>, ()> = HashMap::new();
+        let mut shape_seen: HashSet<u128> = HashSet::new();
         for (_, mock, identity) in prepared {
             let at = index.entries.len();
             let (session, test) = match &mock.spec.lifetime {
@@ -104,23 +113,28 @@ impl Index {
                 index.consumed.push(false);
                 continue;
             };
-            let bucket = index.exact.entry(id.exact).or_default();
+            let test_id = test.as_ref().map(|t| {
+                let next = index.tests.len() as u32;
+                *index.tests.entry(t.clone()).or_insert(next)
+            });
+            let bucket = index.exact.entry(digest(&id.exact)).or_default();
             bucket.all.push(at);
             if session {
                 bucket.session.push(at);
             } else {
                 bucket.data.push(at);
-                if let Some(t) = &test {
-                    bucket.by_test.entry(t.clone()).or_default().push(at);
+                if let Some(t) = test_id {
+                    bucket.by_test.entry(t).or_default().push(at);
                 }
             }
-            if shape_seen.insert(id.shape.clone(), ()).is_none() {
+            let shape = digest(&id.shape);
+            if shape_seen.insert(shape) {
                 index.shapes.push(ShapeInfo {
                     first: at,
                     tokens: tokens(&id.display),
                 });
             }
-            index.shape.entry(id.shape).or_default().push(at);
+            index.shape.entry(shape).or_default().push(at);
             index.entries.push(Entry {
                 mock: Arc::new(mock),
                 literals: id.literals,
@@ -180,6 +194,18 @@ fn is_startup(mock: &PgMock) -> bool {
         mock.spec.requests.first(),
         Some(FrontendMsg::Startup { .. })
     )
+}
+
+/// A 128-bit digest of an identity key: two SipHash passes with
+/// different prefixes. In memory only, so stability across Rust releases
+/// does not matter.
+pub fn digest(key: &[u8]) -> u128 {
+    let mut a = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut a);
+    let mut b = std::collections::hash_map::DefaultHasher::new();
+    0x5eed_u16.hash(&mut b);
+    key.hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
 }
 
 /// Words of a statement, lower-cased, for a rough similarity on a miss.

@@ -25,7 +25,7 @@
 //! served to every variant) so the test suite can prove it catches it.
 
 pub mod identity;
-pub mod index;
+mod index;
 pub mod lexer;
 pub mod usage;
 
@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 pub use identity::{identify, Identity, IdentityError, Statements};
-use index::{similarity, tokens, Index};
+use index::{digest, similarity, tokens, Index};
 pub use usage::{Fallback, FallbackReason, LiteralDiff, Miss, TestUsage};
 
 use crate::testset::pg_mock::PgMock;
@@ -68,7 +68,9 @@ pub enum Outcome {
     /// A recording answers; `fallback` says so when it is not an unused
     /// exact match.
     Answer {
+        /// The recording whose responses are replayed.
         mock: Arc<PgMock>,
+        /// Set when the answer is not an unused exact match.
         fallback: Option<Fallback>,
     },
     /// Nothing recorded answers.
@@ -210,8 +212,9 @@ impl Matcher {
 
     fn find_exact(&mut self, live: &Identity, test: Option<&str>) -> Choice {
         let index = &mut self.index;
-        if let Some(bucket) = index.exact.get_mut(&live.exact) {
-            if let Some(queue) = test.and_then(|t| bucket.by_test.get_mut(t)) {
+        let test_id = test.and_then(|t| index.tests.get(t).copied());
+        if let Some(bucket) = index.exact.get_mut(&digest(&live.exact)) {
+            if let Some(queue) = test_id.and_then(|t| bucket.by_test.get_mut(&t)) {
                 if let Some(i) = queue.take(&mut index.consumed) {
                     return Choice::Entry(i, None);
                 }
@@ -256,7 +259,7 @@ impl Matcher {
 
     /// Scans only the recordings of the live query's shape.
     fn best_same_shape(&self, live: &Identity, test: Option<&str>) -> Option<usize> {
-        let candidates = self.index.shape.get(&live.shape)?;
+        let candidates = self.index.shape.get(&digest(&live.shape))?;
         candidates.iter().copied().max_by_key(|&i| {
             let e = &self.index.entries[i];
             let agree = e
@@ -275,7 +278,12 @@ impl Matcher {
 
     /// The bug, on purpose: the first recording of the shape, every time.
     fn find_collapsed(&self, live: &Identity) -> Choice {
-        match self.index.shape.get(&live.shape).and_then(|c| c.first()) {
+        match self
+            .index
+            .shape
+            .get(&digest(&live.shape))
+            .and_then(|c| c.first())
+        {
             Some(&i) => Choice::Entry(i, None),
             None => Choice::Miss(self.miss(live)),
         }

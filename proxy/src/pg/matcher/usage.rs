@@ -36,6 +36,7 @@ pub struct Fallback {
     pub query: String,
     /// The mock that answered.
     pub mock: String,
+    /// Why an unused exact match was not available.
     pub reason: FallbackReason,
     /// Literal or parameter values that differ from the recording.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -60,6 +61,8 @@ pub enum FallbackReason {
 pub struct LiteralDiff {
     /// Position among the exchange's literals and parameters (0-based).
     pub position: usize,
+    /// The value in the recording that answered.
     pub recorded: String,
+    /// The value the client sent at replay.
     pub actual: String,
 }

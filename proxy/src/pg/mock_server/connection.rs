@@ -11,6 +11,9 @@
 //! CopyInResponse, then — once the client has sent its rows and CopyDone —
 //! the rest. Rows that differ from the recorded ones are reported.
 //!
+//! Exchanges made only of Close messages are answered CloseComplete
+//! without a recording, as PostgreSQL always does.
+//!
 //! Bad input (malformed messages, a password where none was asked) closes
 //! the connection after an ErrorResponse with SQLSTATE 08P01.
 
@@ -192,6 +195,9 @@ impl Connection {
                 return self.fail(msg, ends_with_sync).await;
             }
         };
+        if let Some(answer) = self.close_only(&requests) {
+            return self.write(&answer).await;
+        }
         let test = self.shared.windows.current();
         let outcome = self.shared.matcher().find(&identity, test.as_deref());
         let mock = match outcome {
@@ -220,6 +226,28 @@ impl Connection {
             }
             None => self.write(responses).await,
         }
+    }
+
+    /// PostgreSQL answers Close with CloseComplete whatever it names, so an
+    /// exchange of only Close messages needs no recording. Clients close
+    /// statements lazily (when a handle is dropped), often after the
+    /// recording stopped, so such exchanges are answered here directly.
+    fn close_only(&self, requests: &[FrontendMsg]) -> Option<Vec<BackendMsg>> {
+        let mut answer = Vec::new();
+        for msg in requests {
+            match msg {
+                FrontendMsg::Close { .. } => answer.push(BackendMsg::CloseComplete),
+                FrontendMsg::Sync => answer.push(BackendMsg::ReadyForQuery {
+                    status: self.status,
+                }),
+                FrontendMsg::Flush => {}
+                _ => return None,
+            }
+        }
+        answer
+            .iter()
+            .any(|m| matches!(m, BackendMsg::CloseComplete))
+            .then_some(answer)
     }
 
     /// Reads COPY rows up to CopyDone/CopyFail and, in extended mode, the

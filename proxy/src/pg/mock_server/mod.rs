@@ -41,7 +41,9 @@ pub enum MockServerError {
     /// Binding failed (port in use, permissions).
     #[error("could not listen on {addr} for the PostgreSQL mock server: {source}; choose another --pg-listen port")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// What the operating system reported.
         source: std::io::Error,
     },
 }

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 
 use chrono::Utc;
 use futures_util::future::join_all;
-use recplay_proxy::pg::matcher::{MatchStrategy, TestUsage};
+use recplay_proxy::pg::matcher::{FallbackReason, MatchStrategy, TestUsage};
 use recplay_proxy::window::TestWindows;
 use tokio_postgres::SimpleQueryMessage;
 
@@ -421,4 +421,39 @@ async fn a_miss_answers_the_recplay_sqlstate_naming_candidates() {
         "the nearest recorded statement is named: {replayed:?}"
     );
     assert_eq!(usage.misses.len(), 1);
+}
+
+async fn lookup_by_name(addr: SocketAddr, name: &str) -> Vec<String> {
+    let client = connect(addr).await;
+    let messages = client
+        .simple_query(&format!(
+            "SELECT id, name FROM items WHERE name = '{name}'; SELECT count(*) FROM items"
+        ))
+        .await
+        .expect("lookup");
+    simple_lines(&messages)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_same_shape_answer_is_reported_with_the_differing_literal() {
+    let (recorded, replayed, usage) = record_then_replay(
+        |addr| async move { lookup_by_name(addr, "alpha").await },
+        |addr| async move { lookup_by_name(addr, "omega").await },
+    )
+    .await;
+    // The only recording of that shape answers, and the report says so.
+    assert_eq!(replayed, recorded);
+    assert!(usage.misses.is_empty(), "{:?}", usage.misses);
+    let [fallback] = usage.fallbacks.as_slice() else {
+        panic!("one fallback expected: {usage:?}")
+    };
+    assert_eq!(fallback.reason, FallbackReason::SameShape);
+    assert_eq!(
+        fallback
+            .differing
+            .iter()
+            .map(|d| (d.recorded.as_str(), d.actual.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("'alpha'", "'omega'")]
+    );
 }
