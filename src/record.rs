@@ -100,11 +100,18 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
 
     let mut recorders: Vec<RecorderTask> = Vec::new();
     if let Some(upstream) = &args.http_upstream {
-        recorders.push(spawn_http(&args, upstream, recording.clone()).await?);
+        match spawn_http(&args, upstream, recording.clone()).await {
+            Ok(task) => recorders.push(task),
+            Err(e) => {
+                // Nothing was recorded: do not leave an empty test set behind.
+                let _ = std::fs::remove_dir_all(recording.dir.root());
+                return Err(e);
+            }
+        }
     }
-    // The PostgreSQL recorder is added here the same way, from
-    // `--pg-upstream`, with the same `recording`.
-    if args.pg_upstream.is_some() && recorders.len() < 2 {
+    if args.pg_upstream.is_some() {
+        // The PostgreSQL recorder goes here, the same way:
+        // `recorders.push(spawn_pg(&args, pg_upstream, recording.clone()).await?)`.
         tracing::warn!("--pg-upstream is given but PostgreSQL recording is not part of this build");
     }
 

@@ -450,3 +450,30 @@ async fn the_test_window_is_open_while_the_request_is_in_flight() {
         Some("test-1")
     );
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_before_the_answer_closes_its_window_and_records_nothing() {
+    let upstream = Upstream::start();
+    let proxy = Proxied::start(&upstream.url()).await;
+    let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    stream
+        .write_all(b"GET /slow?ms=600 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(proxy.windows.current().as_deref(), Some("test-1"));
+    drop(stream);
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert_eq!(
+        proxy.windows.current(),
+        None,
+        "the window closed with the exchange"
+    );
+    assert_eq!(
+        get(&client(), &proxy.url("/json")).await.status,
+        StatusCode::OK
+    );
+    let set = proxy.finish().await;
+    assert_eq!(set.tests.len(), 1);
+    assert_eq!(set.tests[0].name, "test-2");
+}

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 pub enum HttpProxyError {
     #[error("invalid upstream URL {url:?}: {reason}; give http://HOST:PORT or https://HOST:PORT")]
     InvalidUpstream { url: String, reason: String },
-    #[error("could not read the {what} file {path}: {source}")]
+    #[error("could not read the {what} file {path}")]
     ReadPem {
         what: &'static str,
         path: PathBuf,
@@ -20,7 +20,7 @@ pub enum HttpProxyError {
     EmptyPem { what: &'static str, path: PathBuf },
     #[error("the TLS settings were rejected: {0}")]
     Tls(#[from] rustls::Error),
-    #[error("could not listen on {addr}: {source}; is another process using that port?")]
+    #[error("could not listen on {addr} (is another process using that port?)")]
     Bind {
         addr: SocketAddr,
         #[source]

@@ -97,6 +97,37 @@ fn describe(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// Reports an exchange as failed if it is dropped before it is handed on:
+/// hyper drops the request future when the client disconnects while the
+/// upstream is still thinking, and the test window must not stay open.
+struct Pending {
+    sink: Arc<dyn ExchangeSink>,
+    name: Option<String>,
+}
+
+impl Pending {
+    /// Fails the exchange now with `reason`.
+    fn fail(mut self, reason: &str) {
+        if let Some(name) = self.name.take() {
+            self.sink.exchange_failed(&name, reason);
+        }
+    }
+
+    /// The exchange goes on; the caller now owns its outcome.
+    fn disarm(mut self) -> String {
+        self.name.take().unwrap_or_default()
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(name) = self.name.take() {
+            self.sink
+                .exchange_failed(&name, "the client went away before the upstream answered");
+        }
+    }
+}
+
 impl Forwarder {
     fn upstream_uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
         Ok(Uri::try_from(self.upstream.url_for(path_and_query))?)
@@ -170,8 +201,12 @@ impl Forwarder {
             connection: conn.id,
         };
         let name = self.sink.request_arrived(&head);
+        let pending = Pending {
+            sink: self.sink.clone(),
+            name: Some(name.clone()),
+        };
         if let Err(message) = self.prepare(&mut parts, false) {
-            self.sink.exchange_failed(&name, &message);
+            pending.fail(&message);
             return bad_gateway(message);
         }
         let (request_body, request_copy) = TeeBody::new(body, self.body_cap);
@@ -184,7 +219,7 @@ impl Forwarder {
             Err(e) => {
                 let message = self.failure("before it answered", &e);
                 tracing::warn!(test = %name, "{}", message.trim_end());
-                self.sink.exchange_failed(&name, message.trim_end());
+                pending.fail(message.trim_end());
                 return bad_gateway(message);
             }
         };
@@ -198,6 +233,7 @@ impl Forwarder {
         strip_hop_by_hop(&mut resp_parts.headers);
         let (response_body, response_copy) = TeeBody::new(resp_body, self.body_cap);
 
+        let name = pending.disarm();
         let sink = self.sink.clone();
         let in_flight = self.in_flight.clone();
         tokio::spawn(async move {
