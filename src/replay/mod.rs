@@ -55,28 +55,24 @@ pub async fn run(args: TestArgs) -> Result<ExitCode> {
             .build()
             .context("could not start the replay runtime")?;
         runtime.block_on(async {
+            use tokio::signal::unix::{signal, SignalKind};
+            // Registered before the app can start, so no signal slips past.
+            let mut int = signal(SignalKind::interrupt()).context("could not watch SIGINT")?;
+            let mut term = signal(SignalKind::terminate()).context("could not watch SIGTERM")?;
+            let stopped = |name: &str| {
+                anyhow::anyhow!(
+                    "interrupted by {name}; the app was stopped and this run's reports are incomplete"
+                )
+            };
             tokio::select! {
                 result = run_to_end(args) => result,
-                signal = interrupted() => bail!("interrupted by {signal}; the app was stopped and this run's reports are incomplete"),
+                _ = int.recv() => Err(stopped("SIGINT")),
+                _ = term.recv() => Err(stopped("SIGTERM")),
             }
         })
     })
     .await
     .context("the replay thread stopped unexpectedly")?
-}
-
-async fn interrupted() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        },
-        _ => std::future::pending().await,
-    }
 }
 
 async fn run_to_end(mut args: TestArgs) -> Result<ExitCode> {

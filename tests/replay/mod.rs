@@ -502,7 +502,8 @@ fn a_test_file_that_does_not_load_is_named_and_fails_the_run() {
         .ends_with("test-7.yaml"));
 }
 
-/// Processes whose command line contains `needle`.
+/// Processes whose command line starts with `needle` (so recplay, which
+/// carries the app's command among its arguments, is not counted).
 fn processes_running(needle: &str) -> usize {
     std::fs::read_dir("/proc")
         .expect("proc")
@@ -510,7 +511,7 @@ fn processes_running(needle: &str) -> usize {
         .filter(|cmd| {
             String::from_utf8_lossy(cmd)
                 .replace('\0', " ")
-                .contains(needle)
+                .starts_with(needle)
         })
         .count()
 }
