@@ -19,3 +19,4 @@ mod falsification;
 mod http_record;
 mod pg_record;
 mod pg_replay;
+mod recorded_formats;

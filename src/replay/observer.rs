@@ -6,7 +6,7 @@
 //! `before_app_start` (all observers) → the app starts → `warm_up` →
 //! for each test: `before_test` → request/response (inside a
 //! [`TestWindows`] window named after the test) → `after_test` →
-//! after the last set: `after_run`.
+//! the app stops → `after_test_set`; after the last set: `after_run`.
 //!
 //! Errors from `before_app_start` stop the run (the app cannot work without
 //! what the observer provides). Errors from the other hooks are logged and
