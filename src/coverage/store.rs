@@ -3,7 +3,6 @@
 //! written atomically by the run, read by `coverage export` and `gate`.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -33,21 +32,14 @@ pub fn write_run(run_dir: &Path, coverage: &RunCoverage) -> Result<PathBuf> {
     Ok(target)
 }
 
-/// Replaces `target` with `body` in one rename.
+/// Replaces `target` with `body` in one rename (the test-set store's
+/// writer: temp file in the same directory, fsync, rename).
 pub fn write_atomically(target: &Path, body: &[u8]) -> Result<()> {
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
-        .with_context(|| format!("could not create a temporary file in {}", dir.display()))?;
-    tmp.write_all(body)
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("could not write {}", target.display()))?;
-    tmp.persist(target)
-        .with_context(|| format!("could not move the new {} into place", target.display()))?;
-    Ok(())
+    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+    }
+    recplay_proxy::testset::store::write_atomically(target, body)
+        .with_context(|| format!("could not write {}", target.display()))
 }
 
 /// The run to read: `run` when given, else the highest-numbered
