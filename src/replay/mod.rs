@@ -312,11 +312,14 @@ impl SetRun<'_> {
             problems,
             ..
         } = set;
+        let replaying = std::time::Instant::now();
         for (case, rules) in cases.into_iter().zip(noise) {
             let outcome = self.run_test(&name, case, &rules, proposal.as_mut()).await;
             self.bar.inc(1);
             tests.push(outcome);
         }
+        // The app's start-up left out: what observers add per test shows here.
+        tracing::debug!(elapsed = ?replaying.elapsed(), set = %name, tests = tests.len(), "tests replayed");
 
         if let Some(app) = app {
             if let Err(e) = app.stop(APP_STOP_GRACE).await {
@@ -386,6 +389,11 @@ impl SetRun<'_> {
             }
         }
         let completed = Utc::now();
+        tracing::debug!(
+            elapsed = ?(completed - started).to_std().unwrap_or_default(),
+            test = %case.name,
+            "test replayed"
+        );
         let (actual, error, comparison) = match first {
             Ok(actual) => {
                 let cmp = compare(&case.spec.resp, &actual, noise);

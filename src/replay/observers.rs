@@ -199,7 +199,12 @@ impl ReplayObserver for CoverageObserver {
     }
 
     fn after_test<'a>(&'a self, set: &'a str, test: &'a str) -> BoxFuture<'a, Result<ExtraFields>> {
-        Box::pin(async move { self.session.after_test(set, test).await })
+        Box::pin(async move {
+            let snapshot = std::time::Instant::now();
+            let fields = self.session.after_test(set, test).await;
+            tracing::debug!(elapsed = ?snapshot.elapsed(), test, "coverage snapshot");
+            fields
+        })
     }
 
     fn after_run(&self) -> BoxFuture<'_, Result<ExtraFields>> {

@@ -118,11 +118,7 @@ impl TestSetDir {
 
     /// Writes `tests/<name>.yaml` atomically.
     pub fn write_test(&self, case: &HttpTestCase) -> Result<PathBuf, StoreError> {
-        let path = self.root.join("tests").join(format!("{}.yaml", case.name));
-        let text = serde_yaml::to_string(case).map_err(|e| StoreError::Serialise {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let (path, text) = self.render_test(case)?;
         write_atomically(&path, text.as_bytes())?;
         Ok(path)
     }
@@ -133,13 +129,28 @@ impl TestSetDir {
     /// recording. Recording at thousands of requests per second cannot
     /// afford one fsync per exchange.
     pub fn write_test_unsynced(&self, case: &HttpTestCase) -> Result<PathBuf, StoreError> {
-        let path = self.root.join("tests").join(format!("{}.yaml", case.name));
-        let text = serde_yaml::to_string(case).map_err(|e| StoreError::Serialise {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let (path, text) = self.render_test(case)?;
         write_atomically_unsynced(&path, text.as_bytes())?;
         Ok(path)
+    }
+
+    /// Where `case` goes and its YAML. Recorded cases go through the fast
+    /// writer; a case carrying free-form YAML (Keploy's `objects`, unknown
+    /// assertion keys, which may hold tags or non-string keys) goes through
+    /// serde_yaml, which writes any YAML value faithfully.
+    fn render_test(&self, case: &HttpTestCase) -> Result<(PathBuf, String), StoreError> {
+        let path = self.root.join("tests").join(format!("{}.yaml", case.name));
+        let free_form = !case.spec.objects.is_empty() || !case.spec.assertions.other.is_empty();
+        let text = if free_form {
+            serde_yaml::to_string(case).map_err(|e| e.to_string())
+        } else {
+            super::yaml::to_yaml(case).map_err(|e| e.to_string())
+        };
+        let text = text.map_err(|message| StoreError::Serialise {
+            path: path.clone(),
+            message,
+        })?;
+        Ok((path, text))
     }
 
     /// Appends one document to mocks.yaml in a single write.
@@ -155,12 +166,11 @@ impl TestSetDir {
         for mock in mocks {
             // The fast writer: one mock per database exchange must keep up
             // with the traffic (see `yaml`); serde_yaml reads its output back.
-            let doc = super::yaml::to_yaml(mock).map_err(|e| StoreError::Serialise {
+            text.push_str("---\n");
+            super::yaml::append_yaml(mock, &mut text).map_err(|e| StoreError::Serialise {
                 path: path.clone(),
                 message: e.to_string(),
             })?;
-            text.push_str("---\n");
-            text.push_str(&doc);
         }
         let mut guard = self.mocks.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {

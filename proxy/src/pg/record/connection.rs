@@ -304,9 +304,10 @@ async fn pump_client(
     }
 }
 
-/// Server → client: decode, feed the recorder (which completes exchanges),
-/// then forward the bytes read. A server message this decoder cannot read
-/// stops recording on this connection but never stops the traffic.
+/// Server → client: forward the bytes read, then decode them and feed the
+/// recorder (which completes exchanges). A server message this decoder
+/// cannot read stops recording on this connection but never stops the
+/// traffic.
 async fn pump_server(
     mut from: ReadHalf<BoxIo>,
     to: &mut WriteHalf<BoxIo>,
@@ -324,6 +325,12 @@ async fn pump_server(
         if n == 0 {
             return Ok(Ended::Closed);
         }
+        // Forward first: decoding and recording happen while the client
+        // reads the answer, off the round trip's critical path. The bytes
+        // stay in `buf` until they are decoded.
+        to.write_all(&buf[fresh..])
+            .await
+            .map_err(ConnError::Client)?;
         let mut decoded = 0;
         let mut completed = Vec::new();
         if recording {
@@ -353,9 +360,6 @@ async fn pump_server(
             // be written anyway.
             let _ = mocks.send(spec).await;
         }
-        to.write_all(&buf[fresh..])
-            .await
-            .map_err(ConnError::Client)?;
         if recording {
             buf.advance_to(decoded);
         } else {

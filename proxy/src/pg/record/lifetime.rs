@@ -31,8 +31,47 @@ const SESSION_FUNCTIONS: &[&str] = &["set_config(", "current_setting("];
 /// Whether every statement in `sql` (one or several, `;`-separated) is
 /// session-level. Empty text is not.
 pub fn is_session_sql(sql: &str) -> bool {
+    if is_plainly_data(sql) {
+        return false;
+    }
     let statements = split_statements(sql);
     !statements.is_empty() && statements.iter().all(|s| is_session_statement(s))
+}
+
+/// A cheap answer for the common case, called once per recorded exchange:
+/// text that opens (no comment first) with a data keyword, or with a
+/// SELECT that names no configuration function, has a first statement that
+/// is data, so not every statement is session-level. Anything else goes
+/// through the full split below.
+fn is_plainly_data(sql: &str) -> bool {
+    let head = sql.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
+    if head.starts_with("--") || head.starts_with("/*") {
+        return false;
+    }
+    let end = head
+        .find(|c: char| !(c.is_ascii_alphabetic() || c == '_'))
+        .unwrap_or(head.len());
+    let word = &head[..end];
+    if SESSION_KEYWORDS
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(word))
+    {
+        return false;
+    }
+    if word.eq_ignore_ascii_case("select") {
+        let names_function = SESSION_FUNCTIONS
+            .iter()
+            .any(|f| contains_ignore_ascii_case(sql, f.trim_end_matches('(')));
+        return !names_function;
+    }
+    true
+}
+
+fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 fn is_session_statement(stmt: &str) -> bool {

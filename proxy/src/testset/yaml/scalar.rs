@@ -1,0 +1,174 @@
+//! Scalars in YAML that every reader takes back the same way.
+//!
+//! Strings are written plain only when no YAML reader could take them for
+//! something else (a number, a boolean, null, a flow indicator, a comment);
+//! every other string is double-quoted, with escapes for what lies outside
+//! YAML's printable set.
+
+use std::fmt::Write as _;
+
+/// Words some YAML readers take for booleans or null.
+const RESERVED: &[&str] = &["true", "false", "null", "yes", "no", "on", "off", "y", "n"];
+
+fn is_plain_safe(s: &str) -> bool {
+    let Some(&first) = s.as_bytes().first() else {
+        return false;
+    };
+    if !(first.is_ascii_alphabetic() || first == b'_') || s.ends_with(' ') {
+        return false;
+    }
+    if s.len() <= 5 && RESERVED.iter().any(|w| s.eq_ignore_ascii_case(w)) {
+        return false;
+    }
+    let mut after_space = false;
+    s.bytes().all(|b| {
+        // Runs of spaces are quoted, so they stay visible.
+        let double_space = b == b' ' && after_space;
+        after_space = b == b' ';
+        !double_space
+            && (b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b' ' | b'_' | b'-' | b'.' | b'/' | b'(' | b')' | b'=' | b'+' | b'*' | b'$'
+                ))
+    })
+}
+
+/// `n` spaces.
+pub(super) fn indent(n: usize, out: &mut String) {
+    for _ in 0..n {
+        out.push(' ');
+    }
+}
+
+/// Whether `c` must be escaped in a double-quoted YAML string.
+fn needs_escape(c: char) -> bool {
+    let code = c as u32;
+    code < 0x20
+        || c == '"'
+        || c == '\\'
+        || (0x7f..=0x9f).contains(&code)
+        || matches!(
+            c,
+            '\u{feff}' | '\u{fffe}' | '\u{ffff}' | '\u{2028}' | '\u{2029}'
+        )
+}
+
+/// Writes `s` plain when that is unambiguous, else double-quoted.
+pub(super) fn write_str(s: &str, out: &mut String) {
+    if is_plain_safe(s) {
+        out.push_str(s);
+        return;
+    }
+    out.push('"');
+    // Runs without escapes are copied whole: most text has none.
+    let mut run_start = 0;
+    for (at, c) in s.char_indices() {
+        if !needs_escape(c) {
+            continue;
+        }
+        out.push_str(&s[run_start..at]);
+        run_start = at + c.len_utf8();
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+        }
+    }
+    out.push_str(&s[run_start..]);
+    out.push('"');
+}
+
+/// Writes multi-line `s` as a literal block (`|`) whose lines sit at
+/// `level`, as serde_yaml does, so bodies and queries stay readable. Returns
+/// false, writing nothing, when a block could not carry `s` exactly: a
+/// single line, characters that need escapes, a first line opening with a
+/// space (a block would need an indentation indicator), or no text at all.
+pub(super) fn write_literal_block(s: &str, level: usize, out: &mut String) -> bool {
+    if !s.as_bytes().contains(&b'\n') {
+        return false;
+    }
+    let body = s.trim_end_matches('\n');
+    let usable = body.contains('\n')
+        && !body.starts_with(' ')
+        && !s
+            .chars()
+            .any(|c| !matches!(c, '\n' | '\t' | '"' | '\\') && needs_escape(c));
+    if !usable {
+        return false;
+    }
+    // Chomping keeps the trailing newlines exactly: none, one, or several.
+    out.push_str(match s.len() - body.len() {
+        0 => " |-\n",
+        1 => " |\n",
+        _ => " |+\n",
+    });
+    for line in s.strip_suffix('\n').unwrap_or(s).split('\n') {
+        if !line.is_empty() {
+            indent(level, out);
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(s: &str) -> String {
+        let mut out = String::new();
+        write_str(s, &mut out);
+        out
+    }
+
+    #[test]
+    fn plain_only_when_unambiguous() {
+        assert_eq!(written("SELECT 1"), "SELECT 1");
+        assert_eq!(written("text/plain"), "text/plain");
+        for quoted in [
+            "", "12", "true", "No", "~", "- dash", " lead", "a: b", "a  b",
+        ] {
+            assert!(written(quoted).starts_with('"'), "{quoted:?}");
+        }
+    }
+
+    #[test]
+    fn escapes_only_what_yaml_cannot_print() {
+        assert_eq!(written("a\"b\\c\nd"), r#""a\"b\\c\nd""#);
+        assert_eq!(written("é ✓ \u{85}"), "\"é ✓ \\u0085\"");
+    }
+
+    #[test]
+    fn multi_line_text_is_a_literal_block_that_reads_back_exactly() {
+        for text in [
+            "<html>\n  <body>\n\n</body>\n</html>",
+            "line one\nline two\n",
+            "a\n\tb\n\n\n",
+            "{\n  \"id\": 1\n}",
+            "a\n   \nb",
+            "\nafter an empty first line",
+            "x\n---\n# not a comment\n- not an item: {}",
+        ] {
+            let mut doc = String::from("body:");
+            assert!(write_literal_block(text, 2, &mut doc), "{text:?}");
+            let back: std::collections::BTreeMap<String, String> =
+                serde_yaml::from_str(&doc).unwrap_or_else(|e| panic!("{e}\n{doc}"));
+            assert_eq!(back["body"], text, "\n{doc}");
+        }
+        for unsuitable in ["one line", " lead\nx", "a\r\nb", "\n\n", "x\u{7}\ny"] {
+            let mut doc = String::new();
+            assert!(
+                !write_literal_block(unsuitable, 2, &mut doc),
+                "{unsuitable:?}"
+            );
+            assert!(doc.is_empty());
+        }
+    }
+}
