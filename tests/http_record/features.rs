@@ -411,6 +411,24 @@ async fn an_upstream_that_is_down_gets_a_502_naming_it_and_the_proxy_keeps_servi
 }
 
 #[tokio::test]
+async fn an_upstream_that_closes_idle_connections_gets_each_request_on_a_fresh_one() {
+    let upstream = crate::support::upstream::OneShotUpstream::start();
+    let proxy = Proxied::start(&format!("http://{}", upstream.addr)).await;
+    // One client keep-alive connection; the upstream closes its side after
+    // every answer, so each request after the first finds the proxy's
+    // upstream connection closed while idle and must not fail for it.
+    let c = client();
+    for n in 0..3 {
+        let got = get(&c, &proxy.url(&format!("/item/{n}"))).await;
+        assert_eq!(got.status, StatusCode::OK, "request {n}: {}", got.text());
+        assert_eq!(got.json()["connection"], n, "request {n}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let set = proxy.finish().await;
+    assert_eq!(set.tests.len(), 3);
+}
+
+#[tokio::test]
 async fn an_upstream_that_resets_gets_a_502_and_nothing_is_recorded() {
     let resetting = ResettingUpstream::start();
     let proxy = Proxied::start(&format!("http://{}", resetting.addr)).await;

@@ -353,3 +353,46 @@ impl ResettingUpstream {
         }
     }
 }
+
+/// Answers one request per connection with a small JSON body and then
+/// closes the connection without saying so (no `Connection: close`), as an
+/// upstream does when its keep-alive timeout passes while a connection is
+/// idle.
+pub struct OneShotUpstream {
+    pub addr: SocketAddr,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl OneShotUpstream {
+    pub fn start() -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let thread = std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { continue };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let body = format!("{{\"connection\":{n}}}");
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(reply.as_bytes());
+                let _ = stream.flush();
+                // Let the proxy see the response and go idle before the close.
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
+        OneShotUpstream {
+            addr,
+            _thread: thread,
+        }
+    }
+}

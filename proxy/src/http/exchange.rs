@@ -72,16 +72,22 @@ pub struct Exchange {
 /// A boxed future, so the trait stays object safe.
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
-/// Receives exchanges from the proxy. Implementations must be cheap in
-/// `request_arrived` (it runs before the request is forwarded).
+/// Receives exchanges from the proxy. Every call but [`ExchangeSink::flush`]
+/// runs on the request path, from inside the proxy's tasks, and must neither
+/// block nor wait: a recorder queues the work for elsewhere.
 pub trait ExchangeSink: Send + Sync + 'static {
     /// A request arrived; returns the name the exchange is recorded under.
     fn request_arrived(&self, head: &RequestHead) -> String;
 
-    /// Both bodies ended; the proxy waits for the returned future before it
-    /// reports itself drained, so a recorder can finish writing here.
-    fn exchange_complete(&self, exchange: Exchange) -> SinkFuture<'_>;
+    /// Both bodies ended. Called from the task that finished the response
+    /// body, as the last byte leaves for the client.
+    fn exchange_complete(&self, exchange: Exchange);
 
     /// The exchange named `name` will not complete; `reason` says why.
     fn exchange_failed(&self, name: &str, reason: &str);
+
+    /// Resolves once every exchange handed over so far has been dealt with
+    /// (written, for a recorder); the proxy awaits it before it reports
+    /// itself drained.
+    fn flush(&self) -> SinkFuture<'_>;
 }

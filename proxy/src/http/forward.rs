@@ -11,18 +11,102 @@ use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::exchange::{Exchange, ExchangeSink, RequestHead, ResponseHead};
-use super::tee::{CapturedBody, TeeBody};
-use super::upstream::{Upstream, UpstreamClient};
+use super::link::UpstreamLink;
+use super::tee::{CaptureReport, CapturedBody, TeeBody};
+use super::upstream::{Upstream, UpstreamClient, UpstreamConnector};
 
 /// What the proxy sends back: a streamed upstream body, or a short body of
 /// its own (502).
-pub type ProxyBody = Either<TeeBody<Incoming>, Full<Bytes>>;
+pub type ProxyBody = Either<TeeBody<Incoming, ResponseEnd>, Full<Bytes>>;
+
+/// What becomes of a response body's copy when the body is over: it
+/// completes the recorded exchange, or (for a passed-through upgrade) is
+/// dropped.
+pub struct ResponseEnd(Option<Finisher>);
+
+/// Everything but the response body of an exchange in progress.
+struct Finisher {
+    name: String,
+    request: RequestHead,
+    request_copy: oneshot::Receiver<CapturedBody>,
+    response: ResponseHead,
+    sink: Arc<dyn ExchangeSink>,
+    /// Keeps the proxy from reporting itself drained while this exchange
+    /// has not been handed over.
+    in_flight: mpsc::Sender<()>,
+}
+
+impl CaptureReport for ResponseEnd {
+    fn report(self, response_body: CapturedBody) {
+        if let Some(finisher) = self.0 {
+            finisher.finish(response_body);
+        }
+    }
+}
+
+fn incomplete_body() -> CapturedBody {
+    CapturedBody {
+        complete: false,
+        ..CapturedBody::default()
+    }
+}
+
+impl Finisher {
+    /// Runs as the response body ends, inside the task that forwarded it.
+    fn finish(self, response_body: CapturedBody) {
+        let completed_at = Utc::now();
+        if !response_body.complete {
+            let reason = "the response body did not complete (upstream reset or client gone)";
+            tracing::warn!(test = %self.name, "not recorded: {reason}");
+            self.sink.exchange_failed(&self.name, reason);
+            return;
+        }
+        let Finisher {
+            name,
+            request,
+            mut request_copy,
+            response,
+            sink,
+            in_flight,
+        } = self;
+        let complete = move |request_body: CapturedBody| {
+            sink.exchange_complete(Exchange {
+                name,
+                request,
+                request_body,
+                response,
+                response_body,
+                completed_at,
+            });
+        };
+        match request_copy.try_recv() {
+            Ok(request_body) => complete(request_body),
+            Err(oneshot::error::TryRecvError::Closed) => complete(incomplete_body()),
+            // The upstream answered before reading the whole request body;
+            // what it does read is what the exchange was.
+            Err(oneshot::error::TryRecvError::Empty) => {
+                match tokio::runtime::Handle::try_current() {
+                    Ok(runtime) => {
+                        runtime.spawn(async move {
+                            let _in_flight = in_flight;
+                            complete(request_copy.await.unwrap_or_else(|_| incomplete_body()));
+                        });
+                    }
+                    Err(_) => complete(incomplete_body()),
+                }
+            }
+        }
+    }
+}
 
 /// Shared by every connection of one proxy.
 pub(crate) struct Forwarder {
+    /// Makes each client connection's own upstream connection.
+    pub(crate) connector: UpstreamConnector,
+    /// Pooled client for upgrades, which need hyper's upgrade plumbing.
     pub(crate) client: UpstreamClient<TeeBody<Incoming>>,
     pub(crate) upstream: Upstream,
     pub(crate) body_cap: u64,
@@ -129,11 +213,10 @@ impl Drop for Pending {
 }
 
 impl Forwarder {
-    fn upstream_uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
-        Ok(Uri::try_from(self.upstream.url_for(path_and_query))?)
-    }
-
     /// Rewrites the client's request into the one the upstream receives.
+    /// An upgrade goes through the pooled client, which wants an absolute
+    /// URI; everything else goes on the connection's own link, which sends
+    /// the target as it is given.
     fn prepare(&self, parts: &mut http::request::Parts, keep_upgrade: bool) -> Result<(), String> {
         let path_and_query = parts
             .uri
@@ -141,8 +224,12 @@ impl Forwarder {
             .map(|p| p.as_str())
             .unwrap_or("/")
             .to_string();
-        parts.uri = self
-            .upstream_uri(&path_and_query)
+        let target = if keep_upgrade {
+            self.upstream.url_for(&path_and_query)
+        } else {
+            self.upstream.origin_form(&path_and_query)
+        };
+        parts.uri = Uri::try_from(target)
             .map_err(|e| format!("could not build the upstream URL for {path_and_query}: {e}"))?;
         let upgrade = keep_upgrade
             .then(|| parts.headers.get(header::UPGRADE).cloned())
@@ -178,6 +265,7 @@ impl Forwarder {
         self: Arc<Self>,
         req: Request<Incoming>,
         conn: ConnInfo,
+        link: UpstreamLink,
     ) -> Response<ProxyBody> {
         if is_upgrade(&req) {
             return self.pass_through_upgrade(req).await;
@@ -210,9 +298,8 @@ impl Forwarder {
             return bad_gateway(message);
         }
         let (request_body, request_copy) = TeeBody::new(body, self.body_cap);
-        let upstream_resp = match self
-            .client
-            .request(Request::from_parts(parts, request_body))
+        let upstream_resp = match link
+            .send(&self.connector, Request::from_parts(parts, request_body))
             .await
         {
             Ok(resp) => resp,
@@ -231,37 +318,16 @@ impl Forwarder {
             received_at: Utc::now(),
         };
         strip_hop_by_hop(&mut resp_parts.headers);
-        let (response_body, response_copy) = TeeBody::new(resp_body, self.body_cap);
-
-        let name = pending.disarm();
-        let sink = self.sink.clone();
-        let in_flight = self.in_flight.clone();
-        tokio::spawn(async move {
-            let _in_flight = in_flight;
-            let response_body = response_copy.await.unwrap_or_default();
-            let completed_at = Utc::now();
-            if !response_body.complete {
-                let reason = "the response body did not complete (upstream reset or client gone)";
-                tracing::warn!(test = %name, "not recorded: {reason}");
-                sink.exchange_failed(&name, reason);
-                return;
-            }
-            // The upstream may answer without reading the whole request
-            // body; what it did read is what the exchange was.
-            let request_body = request_copy.await.unwrap_or_else(|_| CapturedBody {
-                complete: false,
-                ..CapturedBody::default()
-            });
-            let exchange = Exchange {
-                name,
-                request: head,
-                request_body,
-                response,
-                response_body,
-                completed_at,
-            };
-            sink.exchange_complete(exchange).await;
-        });
+        let finisher = Finisher {
+            name: pending.disarm(),
+            request: head,
+            request_copy,
+            response,
+            sink: self.sink.clone(),
+            in_flight: self.in_flight.clone(),
+        };
+        let response_body =
+            TeeBody::reporting_to(resp_body, self.body_cap, ResponseEnd(Some(finisher)));
         Response::from_parts(resp_parts, Either::Left(response_body))
     }
 
@@ -318,7 +384,7 @@ impl Forwarder {
             );
         }
         let (parts, body) = resp.into_parts();
-        let (body, _) = TeeBody::new(body, 0);
+        let body = TeeBody::reporting_to(body, 0, ResponseEnd(None));
         Response::from_parts(parts, Either::Left(body))
     }
 }

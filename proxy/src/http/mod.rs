@@ -13,6 +13,8 @@
 //! - [`recorder`]: [`TestSetRecorder`], the sink writing `tests/test-N.yaml`.
 //! - [`case`], [`body_store`], [`noise`]: building a Keploy test case —
 //!   headers, query, bodies (text, decoded, base64), record-time noise, curl.
+//! - `link`: each client connection's own upstream connection, driven by
+//!   the client connection's task.
 //! - [`upstream`], [`tls`]: where requests go and how (rustls for https).
 //! - [`error`]: set-up failures.
 
@@ -21,6 +23,7 @@ pub mod case;
 pub mod error;
 pub mod exchange;
 mod forward;
+mod link;
 pub mod noise;
 pub mod recorder;
 pub mod server;
@@ -30,7 +33,7 @@ pub mod upstream;
 
 pub use error::HttpProxyError;
 pub use exchange::{Exchange, ExchangeSink, RequestHead, ResponseHead};
-pub use forward::ProxyBody;
+pub use forward::{ProxyBody, ResponseEnd};
 pub use recorder::{RecorderCounts, TestSetRecorder};
 pub use server::{DrainReport, HttpProxy, HttpProxyConfig, DEFAULT_BODY_CAP};
 pub use upstream::Upstream;

@@ -7,10 +7,10 @@
 //! proxy itself; one writer keeps recording off the request path.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use chrono::Utc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::testset::TestSetDir;
 use crate::window::TestWindows;
@@ -18,14 +18,20 @@ use crate::window::TestWindows;
 use super::case::build_test_case;
 use super::exchange::{Exchange, ExchangeSink, RequestHead, SinkFuture};
 
-/// Exchanges waiting for the writer. When it falls this far behind,
-/// completed exchanges wait (holding their capped bodies) rather than
-/// queueing without bound.
-const QUEUE: usize = 4096;
-
-type Job = (Exchange, oneshot::Sender<()>);
+/// What the writer thread is asked to do, in order.
+enum Job {
+    Write(Box<Exchange>),
+    /// Answer once everything queued before has been written.
+    Flush(oneshot::Sender<()>),
+}
 
 /// Records each exchange as the next `test-N` of a test set.
+///
+/// The proxy hands exchanges over without waiting: they queue for the
+/// writer thread, which sleeps only when the queue is empty, so under load
+/// it takes exchanges one after another with no wake-up between them. The
+/// queue holds finished exchanges only (each with its capped bodies), and
+/// [`ExchangeSink::flush`] waits for it to empty.
 pub struct TestSetRecorder {
     windows: TestWindows,
     next: AtomicU64,
@@ -52,10 +58,12 @@ impl TestSetRecorder {
     /// Starts the writer thread. `body_cap` must match the proxy's: it also
     /// bounds how far a compressed body is expanded before it is stored.
     pub fn new(dir: Arc<TestSetDir>, windows: TestWindows, body_cap: u64) -> Self {
-        let (queue, jobs) = mpsc::channel(QUEUE);
+        let (queue, jobs) = mpsc::channel();
         let counts = Arc::new(Counts::default());
         let writer_counts = counts.clone();
         // The thread ends when the recorder (the only sender) is dropped.
+        // If it cannot start, the receiver is dropped with the closure and
+        // every exchange is counted as failed when it is handed over.
         std::thread::Builder::new()
             .name("recplay-http-writer".to_string())
             .spawn(move || write_loop(jobs, &dir, body_cap, &writer_counts))
@@ -76,20 +84,17 @@ impl TestSetRecorder {
             failed: self.counts.failed.load(Ordering::Relaxed),
         }
     }
-
-    async fn write(&self, exchange: Exchange) {
-        let name = exchange.name.clone();
-        self.windows.close(&name, exchange.completed_at);
-        let (done, written) = oneshot::channel();
-        if self.queue.send((exchange, done)).await.is_err() || written.await.is_err() {
-            self.counts.failed.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(test = %name, "not recorded: the test writer thread is gone");
-        }
-    }
 }
 
-fn write_loop(mut jobs: mpsc::Receiver<Job>, dir: &TestSetDir, body_cap: u64, counts: &Counts) {
-    while let Some((exchange, done)) = jobs.blocking_recv() {
+fn write_loop(jobs: mpsc::Receiver<Job>, dir: &TestSetDir, body_cap: u64, counts: &Counts) {
+    while let Ok(job) = jobs.recv() {
+        let exchange = match job {
+            Job::Write(exchange) => *exchange,
+            Job::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
         let name = exchange.name.clone();
         let case = build_test_case(exchange, body_cap);
         match dir.write_test_unsynced(&case) {
@@ -102,7 +107,6 @@ fn write_loop(mut jobs: mpsc::Receiver<Job>, dir: &TestSetDir, body_cap: u64, co
                 tracing::error!(test = %name, "could not write the test case: {e}");
             }
         }
-        let _ = done.send(());
     }
 }
 
@@ -114,13 +118,29 @@ impl ExchangeSink for TestSetRecorder {
         name
     }
 
-    fn exchange_complete(&self, exchange: Exchange) -> SinkFuture<'_> {
-        Box::pin(self.write(exchange))
+    fn exchange_complete(&self, exchange: Exchange) {
+        self.windows.close(&exchange.name, exchange.completed_at);
+        if let Err(mpsc::SendError(job)) = self.queue.send(Job::Write(Box::new(exchange))) {
+            self.counts.failed.fetch_add(1, Ordering::Relaxed);
+            if let Job::Write(exchange) = job {
+                tracing::error!(test = %exchange.name, "not recorded: the test writer thread is gone");
+            }
+        }
     }
 
     fn exchange_failed(&self, name: &str, reason: &str) {
         self.windows.close(name, Utc::now());
         self.counts.failed.fetch_add(1, Ordering::Relaxed);
         tracing::info!(test = %name, "not recorded: {reason}");
+    }
+
+    fn flush(&self) -> SinkFuture<'_> {
+        let (done, flushed) = oneshot::channel();
+        let sent = self.queue.send(Job::Flush(done)).is_ok();
+        Box::pin(async move {
+            if !sent || flushed.await.is_err() {
+                tracing::error!("the test writer thread is gone; some tests may not be written");
+            }
+        })
     }
 }

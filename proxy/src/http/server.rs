@@ -21,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use super::error::HttpProxyError;
 use super::exchange::ExchangeSink;
 use super::forward::{ConnInfo, Forwarder};
+use super::link::UpstreamLink;
 use super::upstream::{self, Upstream};
 
 /// Default recording cap: bodies above it keep only size and sha256.
@@ -79,10 +80,11 @@ impl HttpProxy {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| HttpProxyError::Bind { addr, source })?;
-        let client = upstream::client(&config.upstream, config.upstream_tls.clone())?;
+        let connector = upstream::connector(&config.upstream, config.upstream_tls.clone())?;
         let (in_flight, in_flight_rx) = mpsc::channel(1);
         let forwarder = Arc::new(Forwarder {
-            client,
+            client: upstream::client(connector.clone()),
+            connector,
             upstream: config.upstream,
             body_cap: config.body_cap,
             sink,
@@ -175,9 +177,12 @@ impl HttpProxy {
         } else {
             0
         };
-        // Recording tasks hold clones of the sender inside the forwarder.
+        // Exchanges not yet handed over hold clones of the sender inside
+        // the forwarder; once they all have been, the sink finishes them.
+        let sink = forwarder.sink.clone();
         drop(forwarder);
         while in_flight_rx.recv().await.is_some() {}
+        sink.flush().await;
         DrainReport {
             connections: accepted,
             cut_at_deadline,
@@ -193,9 +198,11 @@ async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let (link, link_driver) = UpstreamLink::new();
     let service = service_fn(move |req| {
         let forwarder = forwarder.clone();
-        async move { Ok::<_, Infallible>(forwarder.handle(req, conn).await) }
+        let link = link.clone();
+        async move { Ok::<_, Infallible>(forwarder.handle(req, conn, link).await) }
     });
     // Not `pipeline_flush`: it lets hyper queue a response body without
     // limit, so a fast upstream and a slow client would fill memory.
@@ -205,15 +212,27 @@ async fn serve<S>(
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(connection);
+    tokio::pin!(link_driver);
+    // The driver never completes: it only moves the upstream side along.
     let result = tokio::select! {
         result = connection.as_mut() => result,
         _ = stop.changed() => {
             // Finish the exchange in progress, then close.
             connection.as_mut().graceful_shutdown();
-            connection.as_mut().await
+            tokio::select! {
+                result = connection.as_mut() => result,
+                _ = link_driver.as_mut() => unreachable_driver(),
+            }
         }
+        _ = link_driver.as_mut() => unreachable_driver(),
     };
     if let Err(e) = result {
         tracing::debug!(client = %conn.client, "connection ended: {e}");
     }
+}
+
+/// [`super::link::LinkDriver`] is pending forever; this arm exists only so
+/// `select!` polls it.
+fn unreachable_driver() -> Result<(), hyper::Error> {
+    Ok(())
 }

@@ -5,7 +5,9 @@
 //! cap, the full size and a sha256 so a reviewer can still tell bodies
 //! apart), so memory per exchange is bounded by the cap whatever the body's
 //! size. When the body ends — or is dropped before its end — the copy is
-//! handed over through a oneshot channel.
+//! handed to a [`CaptureReport`]: a oneshot channel, or (for responses) the
+//! code that completes the exchange right there, so finishing an exchange
+//! costs no task and no wake-up.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -85,11 +87,26 @@ impl Capture {
     }
 }
 
+/// Whoever receives the copy once the body ended or was dropped. It is
+/// called exactly once, from the task that polled or dropped the body, so
+/// it must not block.
+pub trait CaptureReport: Send + 'static {
+    /// The body is over; `body.complete` says whether it ended normally.
+    fn report(self, body: CapturedBody);
+}
+
+impl CaptureReport for oneshot::Sender<CapturedBody> {
+    fn report(self, body: CapturedBody) {
+        // The receiver is gone only when the exchange was abandoned.
+        let _ = self.send(body);
+    }
+}
+
 /// Forwards an inner body frame by frame and reports a capped copy when done.
-pub struct TeeBody<B> {
+pub struct TeeBody<B, R: CaptureReport = oneshot::Sender<CapturedBody>> {
     inner: B,
     capture: Option<Capture>,
-    done: Option<oneshot::Sender<CapturedBody>>,
+    done: Option<R>,
     /// The inner body said it was empty before any poll (GET, 204, HEAD).
     known_empty: bool,
 }
@@ -99,29 +116,36 @@ impl<B: Body> TeeBody<B> {
     /// ended or was dropped.
     pub fn new(inner: B, cap: u64) -> (Self, oneshot::Receiver<CapturedBody>) {
         let (tx, rx) = oneshot::channel();
-        let known_empty = inner.is_end_stream();
-        let tee = TeeBody {
-            inner,
-            known_empty,
-            capture: Some(Capture::new(cap)),
-            done: Some(tx),
-        };
-        (tee, rx)
+        (TeeBody::reporting_to(inner, cap, tx), rx)
     }
 }
 
-impl<B> TeeBody<B> {
-    fn report(&mut self, complete: bool) {
-        if let (Some(capture), Some(done)) = (self.capture.take(), self.done.take()) {
-            // The receiver is gone only when the exchange was abandoned.
-            let _ = done.send(capture.finish(complete));
+impl<B: Body, R: CaptureReport> TeeBody<B, R> {
+    /// Wraps `inner`; `report` receives the copy once the body ended or was
+    /// dropped.
+    pub fn reporting_to(inner: B, cap: u64, report: R) -> Self {
+        let known_empty = inner.is_end_stream();
+        TeeBody {
+            inner,
+            known_empty,
+            capture: Some(Capture::new(cap)),
+            done: Some(report),
         }
     }
 }
 
-impl<B> Body for TeeBody<B>
+impl<B, R: CaptureReport> TeeBody<B, R> {
+    fn report(&mut self, complete: bool) {
+        if let (Some(capture), Some(done)) = (self.capture.take(), self.done.take()) {
+            done.report(capture.finish(complete));
+        }
+    }
+}
+
+impl<B, R> Body for TeeBody<B, R>
 where
     B: Body<Data = Bytes> + Unpin,
+    R: CaptureReport + Unpin,
 {
     type Data = Bytes;
     type Error = B::Error;
@@ -162,7 +186,7 @@ where
     }
 }
 
-impl<B> Drop for TeeBody<B> {
+impl<B, R: CaptureReport> Drop for TeeBody<B, R> {
     fn drop(&mut self) {
         // An empty body that nobody polled still ended normally.
         let complete = self.known_empty;

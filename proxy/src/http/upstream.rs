@@ -88,21 +88,22 @@ impl Upstream {
     pub fn url_for(&self, path_and_query: &str) -> String {
         format!("{}{}", self.base_url(), path_and_query)
     }
+
+    /// The request target the upstream receives for `path_and_query`: the
+    /// prefix and the path, as a request line carries them.
+    pub fn origin_form(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.prefix, path_and_query)
+    }
 }
 
 /// Body type the client sends: the tee around the client's request body.
 pub(crate) type UpstreamClient<B> = Client<UpstreamConnector, B>;
 
-/// Builds the pooled keep-alive client for `upstream`.
-pub(crate) fn client<B>(
+/// Builds the connector that reaches `upstream`, over rustls for https://.
+pub(crate) fn connector(
     upstream: &Upstream,
     tls: Option<Arc<rustls::ClientConfig>>,
-) -> Result<UpstreamClient<B>, HttpProxyError>
-where
-    B: http_body::Body + Send + 'static + Unpin,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> Result<UpstreamConnector, HttpProxyError> {
     let tls = if upstream.https {
         let config = match tls {
             Some(c) => c,
@@ -118,13 +119,22 @@ where
     } else {
         None
     };
-    let connector = UpstreamConnector {
+    Ok(UpstreamConnector {
         authority: Arc::from(upstream.authority()),
         tls,
-    };
-    Ok(Client::builder(TokioExecutor::new())
+    })
+}
+
+/// Builds a pooled keep-alive client over `connector`.
+pub(crate) fn client<B>(connector: UpstreamConnector) -> UpstreamClient<B>
+where
+    B: http_body::Body + Send + 'static + Unpin,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
-        .build(connector))
+        .build(connector)
 }
 
 /// Connects every request to the one upstream, whatever the request URI
@@ -256,6 +266,7 @@ mod tests {
         assert!(up.is_https());
         assert_eq!(up.authority(), "example.org:443");
         assert_eq!(up.url_for("/v1?a=1"), "https://example.org:443/api/v1?a=1");
+        assert_eq!(up.origin_form("/v1?a=1"), "/api/v1?a=1");
         let plain = Upstream::parse("http://127.0.0.1:8000").expect("parses");
         assert_eq!(plain.url_for("/x"), "http://127.0.0.1:8000/x");
     }
