@@ -429,6 +429,24 @@ async fn an_upstream_that_closes_idle_connections_gets_each_request_on_a_fresh_o
 }
 
 #[tokio::test]
+async fn an_answer_that_comes_before_the_request_body_is_read_is_recorded() {
+    let upstream = crate::support::upstream::EarlyAnswerUpstream::start();
+    let proxy = Proxied::start(&format!("http://{}", upstream.addr)).await;
+    // The upstream answers as soon as the head arrives, so the response is
+    // over while most of the request body is still on its way.
+    let body = "x".repeat(4 << 20);
+    let got = send(&client(), Method::POST, &proxy.url("/upload"), &[], &body).await;
+    assert_eq!(got.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let set = proxy.finish().await;
+    assert_eq!(set.tests.len(), 1);
+    assert_eq!(set.tests[0].spec.resp.status_code, 413);
+    assert_eq!(set.tests[0].spec.req.method, "POST");
+    // The upstream read the whole upload after answering: so does the record.
+    let recorded = &set.tests[0].spec.req.body;
+    assert_eq!(recorded.body.len(), body.len());
+}
+
+#[tokio::test]
 async fn an_upstream_that_resets_gets_a_502_and_nothing_is_recorded() {
     let resetting = ResettingUpstream::start();
     let proxy = Proxied::start(&format!("http://{}", resetting.addr)).await;

@@ -396,3 +396,48 @@ impl OneShotUpstream {
         }
     }
 }
+
+/// Answers `413` with an empty body as soon as a request's head arrives,
+/// then reads the whole request body (Content-Length) before it closes the
+/// connection: the early answer a server gives to an upload it refuses,
+/// while it drains the upload politely.
+pub struct EarlyAnswerUpstream {
+    pub addr: SocketAddr,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl EarlyAnswerUpstream {
+    pub fn start() -> Self {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                let length: u64 = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+                let _ = stream.flush();
+                let _ = std::io::copy(&mut (&mut stream).take(length), &mut std::io::sink());
+            }
+        });
+        EarlyAnswerUpstream {
+            addr,
+            _thread: thread,
+        }
+    }
+}
