@@ -13,15 +13,16 @@ use super::exchange::Exchange;
 use super::noise::record_time_noise;
 
 /// `content-type` → `Content-Type`, the form Keploy (Go's net/http) writes.
+/// Like Go's `CanonicalHeaderKey`, only ASCII letters change case.
 pub fn canonical_header_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut upper = true;
     for c in name.chars() {
-        if upper {
-            out.extend(c.to_uppercase());
+        out.push(if upper {
+            c.to_ascii_uppercase()
         } else {
-            out.extend(c.to_lowercase());
-        }
+            c.to_ascii_lowercase()
+        });
         upper = c == '-';
     }
     out

@@ -19,7 +19,9 @@ const NAIVE_LAYOUTS: [&str; 4] = [
 /// dates and numbers are not: they are usually data, not clocks.
 pub fn looks_like_timestamp(value: &str) -> bool {
     let v = value.trim();
-    if !(10..=64).contains(&v.len()) || !v.bytes().any(|b| b.is_ascii_digit()) {
+    // Every accepted layout has a time of day, so a colon: most values
+    // (ids, sizes, media types) are turned away before any parsing.
+    if !(10..=64).contains(&v.len()) || !v.contains(':') || !v.bytes().any(|b| b.is_ascii_digit()) {
         return false;
     }
     DateTime::parse_from_rfc3339(v).is_ok()
