@@ -100,6 +100,7 @@ nginx_conf proxy auto "upstream app {
             proxy_set_header Connection \"\";
         }
     }"
+NGINX_PROXY_PID=${PIDS[1]}
 "$RECPLAY" record --path "$KEPLOY_DIR" --http-listen "127.0.0.1:$RECPLAY_PORT" \
     --http-upstream "http://127.0.0.1:$UPSTREAM_PORT" >"$WORK/recplay.out" 2>"$WORK/recplay.err" &
 RECPLAY_PID=$!
@@ -116,11 +117,26 @@ to_ms() {
            printf "%.3f", v }'
 }
 
-declare -A RPS P50 P99 TOTAL
-measure() { # name port
-    local out
+# CPU time (user + system, clock ticks) of a process and its children:
+# nginx's master and workers, or recplay.
+cpu_ticks() { # pid
+    local total=0 pid
+    for pid in "$1" $(ps -o pid= --ppid "$1"); do
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
+declare -A RPS P50 P99 TOTAL CPU_US
+measure() { # name port [pid whose CPU to count]
+    local out before=0
     wrk -t "$THREADS" -c "$CONNECTIONS" -d 2s "http://127.0.0.1:$2/items?id=42" >/dev/null
+    [ -n "${3:-}" ] && before=$(cpu_ticks "$3")
     out=$(wrk -t "$THREADS" -c "$CONNECTIONS" -d "$DURATION" --latency "http://127.0.0.1:$2/items?id=42")
+    if [ -n "${3:-}" ]; then
+        CPU_US[$1]=$(awk -v t="$(($(cpu_ticks "$3") - before))" -v hz="$(getconf CLK_TCK)" \
+            -v n="$(echo "$out" | awk '/requests in/ { print $1 }')" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+    fi
     echo "$out" >"$WORK/wrk-$1.txt"
     RPS[$1]=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
     P50[$1]=$(echo "$out" | awk '$1 == "50%" { print $2 }' | to_ms)
@@ -133,8 +149,8 @@ measure() { # name port
 }
 
 measure direct "$UPSTREAM_PORT"
-measure nginx "$NGINX_PORT"
-measure recplay "$RECPLAY_PORT"
+measure nginx "$NGINX_PORT" "$NGINX_PROXY_PID"
+measure recplay "$RECPLAY_PORT" "$RECPLAY_PID"
 
 kill -TERM "$RECPLAY_PID"
 wait "$RECPLAY_PID" || true
@@ -152,5 +168,6 @@ for name in direct nginx recplay; do
     echo "| $name | ${RPS[$name]} | ${P50[$name]} | ${P99[$name]} | ${ratio}x | $delta |"
 done
 echo
+echo "Proxy CPU per request (user + system): nginx ${CPU_US[nginx]} us, recplay ${CPU_US[recplay]} us (recording included)."
 echo "recplay wrote $RECORDED test files for ${TOTAL[recplay]} requests in the measured run (plus the 2 s warm-up)."
 tail -n 2 "$WORK/recplay.out"
