@@ -52,6 +52,28 @@ impl Default for CollectorOptions {
     }
 }
 
+impl CollectorOptions {
+    /// The defaults, with what the user's environment asks for:
+    /// `RECPLAY_COVERAGE_BRANCH=0` (or `false`, `no`, `off`) for lines only,
+    /// as the agent reads it. The collector hands the app its own value of
+    /// the variable, so it must start from the user's.
+    pub fn from_env() -> Self {
+        let branch = std::env::var(BRANCH_ENV).map_or(true, |v| branch_wanted(&v));
+        CollectorOptions {
+            branch,
+            ..CollectorOptions::default()
+        }
+    }
+}
+
+/// How a `RECPLAY_COVERAGE_BRANCH` value reads (the agent reads it alike).
+fn branch_wanted(value: &str) -> bool {
+    !matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "0" | "false" | "no" | "off"
+    )
+}
+
 /// Listens for agents and keeps what they reported during one run.
 pub struct CoverageCollector {
     options: CollectorOptions,
@@ -548,6 +570,21 @@ async fn request_static(shared: &Shared, conn: &AgentConn) -> Option<BTreeMap<St
         Err(e) => {
             tracing::warn!(pid = conn.hello.pid, "describing the sources failed: {e:#}");
             None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::branch_wanted;
+
+    #[test]
+    fn branch_coverage_is_off_only_when_asked_for() {
+        for off in ["0", "false", "No", " off "] {
+            assert!(!branch_wanted(off), "{off:?}");
+        }
+        for on in ["1", "true", "yes", ""] {
+            assert!(branch_wanted(on), "{on:?}");
         }
     }
 }

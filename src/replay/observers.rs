@@ -155,7 +155,7 @@ const AGENT_CONNECT_WAIT: Duration = Duration::from_secs(5);
 
 impl CoverageObserver {
     pub fn start(keploy_dir: &std::path::Path, health_url: Option<String>) -> Result<Self> {
-        let session = CoverageSession::start(keploy_dir, CollectorOptions::default())
+        let session = CoverageSession::start(keploy_dir, CollectorOptions::from_env())
             .context("starting the coverage collector (--coverage)")?;
         Ok(CoverageObserver {
             session,
