@@ -11,7 +11,10 @@
 #
 # Environment: DURATION (seconds per run, default 10), CLIENTS (default 10),
 # THREADS (pgbench -j, default 2), SCALE (pgbench -i -s, default 1), ROUNDS
-# (interleaved rounds per mode, median reported, default 3).
+# (interleaved rounds per mode, median reported, default 3), KEPLOY_DIR
+# (where recplay writes mocks.yaml, default inside the scratch directory;
+# a tmpfs path such as /dev/shm/recplay-bench-pg tells the proxy's cost
+# from the disk's).
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -45,10 +48,11 @@ pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     "${as_owner[@]}" "$pgbin/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$work"
+    rm -rf "$work" "${KEPLOY_DIR:-}"
 }
 trap cleanup EXIT
 
+keploy=${KEPLOY_DIR:-$work/keploy}
 pg_port=$(free_port)
 rec_port=$(free_port)
 bouncer_port=$(free_port)
@@ -61,7 +65,7 @@ export PGSSLMODE=disable
 "$pgbench" -i -q -s "$SCALE" -h 127.0.0.1 -p "$pg_port" -U postgres postgres >/dev/null 2>&1
 
 # recplay record, PostgreSQL only, into a scratch test-set directory.
-"$recplay" record --path "$work/keploy" --pg-listen "127.0.0.1:$rec_port" \
+"$recplay" record --path "$keploy" --pg-listen "127.0.0.1:$rec_port" \
     --pg-upstream "127.0.0.1:$pg_port" --grace 120 2>"$work/recplay.log" &
 recplay_pid=$!
 pids+=($recplay_pid)
@@ -143,8 +147,8 @@ awk -v rc="$rc" -v bc="$bc" -v rt="$rec_tx" -v bt="$bouncer_tx" 'BEGIN {
 # Stop recording (it finishes writing what it holds) before counting.
 kill -TERM "$recplay_pid"
 wait "$recplay_pid" || true
-mocks=$(cat "$work"/keploy/test-set-*/mocks.yaml | grep -c '^---$' || true)
-size=$(du -sh "$work"/keploy | cut -f1)
+mocks=$(cat "$keploy"/test-set-*/mocks.yaml | grep -c '^---$' || true)
+size=$(du -sh "$keploy" | cut -f1)
 echo
 echo "recplay wrote $mocks mocks ($size) for about $transactions transactions (one mock per"
 echo "select plus one per connection start-up)."
