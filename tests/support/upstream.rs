@@ -332,6 +332,38 @@ async fn route(mut req: Request<Incoming>) -> Result<Response<Body>, Infallible>
     Ok(resp)
 }
 
+/// Runs `handle` on a thread of its own for every connection accepted on a
+/// free port, one connection at a time, with the connection's number.
+fn serve_raw(
+    handle: impl Fn(usize, std::net::TcpStream) + Send + 'static,
+) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let thread = std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            if let Ok(stream) = stream {
+                handle(n, stream);
+            }
+        }
+    });
+    (addr, thread)
+}
+
+/// Reads a request head up to its blank line, byte by byte so that nothing
+/// of the body is consumed; lower-cased.
+fn read_head(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).to_ascii_lowercase()
+}
+
 /// An upstream that accepts connections and drops them at once (a reset).
 pub struct ResettingUpstream {
     pub addr: SocketAddr,
@@ -340,13 +372,7 @@ pub struct ResettingUpstream {
 
 impl ResettingUpstream {
     pub fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let thread = std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                drop(stream);
-            }
-        });
+        let (addr, thread) = serve_raw(|_, stream| drop(stream));
         ResettingUpstream {
             addr,
             _thread: thread,
@@ -365,30 +391,17 @@ pub struct OneShotUpstream {
 
 impl OneShotUpstream {
     pub fn start() -> Self {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let thread = std::thread::spawn(move || {
-            for (n, stream) in listener.incoming().enumerate() {
-                let Ok(mut stream) = stream else { continue };
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match stream.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => break,
-                    }
-                }
-                let body = format!("{{\"connection\":{n}}}");
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(reply.as_bytes());
-                let _ = stream.flush();
-                // Let the proxy see the response and go idle before the close.
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
+        let (addr, thread) = serve_raw(|n, mut stream| {
+            read_head(&mut stream);
+            let body = format!("{{\"connection\":{n}}}");
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(reply.as_bytes());
+            let _ = stream.flush();
+            // Let the proxy see the response and go idle before the close.
+            std::thread::sleep(std::time::Duration::from_millis(50));
         });
         OneShotUpstream {
             addr,
@@ -409,31 +422,18 @@ pub struct EarlyAnswerUpstream {
 impl EarlyAnswerUpstream {
     pub fn start() -> Self {
         use std::io::Read;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let thread = std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match stream.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => break,
-                    }
-                }
-                let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
-                let length: u64 = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                let _ = stream.write_all(
-                    b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                );
-                let _ = stream.flush();
-                let _ = std::io::copy(&mut (&mut stream).take(length), &mut std::io::sink());
-            }
+        let (addr, thread) = serve_raw(|_, mut stream| {
+            let head = read_head(&mut stream);
+            let length: u64 = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            let _ = stream.write_all(
+                b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+            let _ = stream.flush();
+            let _ = std::io::copy(&mut (&mut stream).take(length), &mut std::io::sink());
         });
         EarlyAnswerUpstream {
             addr,
