@@ -396,6 +396,8 @@ async fn an_upstream_that_is_down_gets_a_502_naming_it_and_the_proxy_keeps_servi
             "{}",
             got.text()
         );
+        let refused = got.text().matches("refused").count();
+        assert_eq!(refused, 1, "the cause is named once: {}", got.text());
     }
     let upstream = crate::support::upstream::Upstream::start_on(addr, None);
     let got = get(&c, &proxy.url("/json?after=up")).await;

@@ -28,13 +28,14 @@ pub(crate) type RequestBody = TeeBody<Incoming>;
 
 type ConnectionFuture = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
 
-/// Why a request could not be forwarded.
+/// Why a request could not be forwarded. The cause is the error's source,
+/// not part of its message: the proxy's 502 names each cause once.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LinkError {
-    #[error("could not connect: {0}")]
+    #[error("could not connect")]
     Connect(#[source] std::io::Error),
-    #[error("{0}")]
-    Http(#[source] hyper::Error),
+    #[error(transparent)]
+    Http(hyper::Error),
 }
 
 #[derive(Default)]
@@ -85,24 +86,30 @@ impl UpstreamLink {
         connector: &UpstreamConnector,
         req: Request<RequestBody>,
     ) -> Result<Response<Incoming>, LinkError> {
-        let idle = lock(&self.state).sender.take();
-        let (mut sender, req) = match idle {
-            Some(mut sender) if !sender.is_closed() => match sender.ready().await {
-                Ok(()) => match sender.try_send_request(req).await {
-                    Ok(resp) => return Ok(self.keep(sender, resp)),
-                    Err(mut e) => match e.take_message() {
-                        Some(req) => (self.connect(connector).await?, req),
-                        None => return Err(LinkError::Http(e.into_error())),
-                    },
+        let mut idle = lock(&self.state).sender.take().filter(|s| !s.is_closed());
+        let mut req = req;
+        loop {
+            let reused = idle.is_some();
+            let mut sender = match idle.take() {
+                Some(sender) => sender,
+                None => self.connect(connector).await?,
+            };
+            if let Err(e) = sender.ready().await {
+                if reused {
+                    continue;
+                }
+                return Err(LinkError::Http(e));
+            }
+            match sender.try_send_request(req).await {
+                Ok(resp) => return Ok(self.keep(sender, resp)),
+                Err(mut e) => match e.take_message() {
+                    // Never written: the next turn sends it on a fresh
+                    // connection (a fresh one is not tried twice).
+                    Some(unsent) if reused => req = unsent,
+                    _ => return Err(LinkError::Http(e.into_error())),
                 },
-                Err(_) => (self.connect(connector).await?, req),
-            },
-            _ => (self.connect(connector).await?, req),
-        };
-        sender.ready().await.map_err(LinkError::Http)?;
-        let resp = sender.try_send_request(req).await;
-        let resp = resp.map_err(|e| LinkError::Http(e.into_error()))?;
-        Ok(self.keep(sender, resp))
+            }
+        }
     }
 
     /// Puts the sender back for the next request on this connection.
