@@ -443,9 +443,14 @@ async fn an_answer_that_comes_before_the_request_body_is_read_is_recorded() {
     assert_eq!(set.tests.len(), 1);
     assert_eq!(set.tests[0].spec.resp.status_code, 413);
     assert_eq!(set.tests[0].spec.req.method, "POST");
-    // The upstream read the whole upload after answering: so does the record.
+    // The record holds what crossed the proxy. The client may stop sending
+    // once it has its answer, so that is the upload or a prefix of it.
     let recorded = &set.tests[0].spec.req.body;
-    assert_eq!(recorded.body.len(), body.len());
+    assert!(
+        body.starts_with(recorded.body.as_str()),
+        "recorded {} bytes that are not a prefix of the upload",
+        recorded.body.len()
+    );
 }
 
 #[tokio::test]
