@@ -49,6 +49,14 @@ FIXED_TOKEN=${DOCCANO_FIXED_TOKEN:-5ec0ded0c0ffee5ec0ded0c0ffee5ec0ded0c0ff}
 # nothing we compare, but a changing key would invalidate sessions).
 SECRET_KEY=${DOCCANO_SECRET_KEY:-recplay-doccano-sample-not-secret}
 KEPLOY_DIR=${KEPLOY_DIR:-$WORK/keploy}
+# gunicorn workers when recording and when replaying. Each worker fills
+# Django's ContentType cache lazily, so which look-ups reach the database
+# depends on which worker served which request. A single worker at replay
+# misses the cache only where no earlier request needed the entry, and every
+# worker at record time missed there too, so each of its look-ups was
+# recorded; several replay workers can ask for one that never was.
+RECORD_WORKERS=${DOCCANO_RECORD_WORKERS:-2}
+REPLAY_WORKERS=${DOCCANO_REPLAY_WORKERS:-1}
 
 log() { printf '[flow %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { printf '[flow] error: %s\n' "$*" >&2; exit 1; }
@@ -124,12 +132,12 @@ doccano_env() { # host port
 }
 
 # The gunicorn command line for doccano with its database at host:port,
-# listening on 127.0.0.1:app_port.
+# listening on 127.0.0.1:app_port, with the given number of workers.
 # It starts in the backend directory: coverage agents loaded at interpreter
 # start-up take the working directory as the app's source root.
-gunicorn_command() { # host port app_port
+gunicorn_command() { # host port app_port workers
     echo "cd $BACKEND_DIR && exec env $(doccano_env "$1" "$2") $VENV/bin/gunicorn" \
-        "--chdir $BACKEND_DIR --bind 127.0.0.1:$3 --workers 2 --timeout 120" \
+        "--chdir $BACKEND_DIR --bind 127.0.0.1:$3 --workers $4 --timeout 120" \
         "--access-logfile - config.wsgi"
 }
 
@@ -247,7 +255,7 @@ cmd_setup() {
 cmd_serve() {
     load_state
     cmd_pg_start
-    exec sh -c "$(gunicorn_command 127.0.0.1 "$PG_PORT" "${1:-$APP_PORT}")"
+    exec sh -c "$(gunicorn_command 127.0.0.1 "$PG_PORT" "${1:-$APP_PORT}" "$RECORD_WORKERS")"
 }
 
 install_fixed_token() {
@@ -358,7 +366,7 @@ cmd_record() {
     "$bin" record --path "$KEPLOY_DIR" \
         --http-listen "127.0.0.1:$http_port" --http-upstream "http://127.0.0.1:$APP_PORT" \
         --pg-listen "127.0.0.1:$pg_proxy_port" --pg-upstream "127.0.0.1:$PG_PORT" \
-        -c "$(gunicorn_command 127.0.0.1 "$pg_proxy_port" "$APP_PORT")" \
+        -c "$(gunicorn_command 127.0.0.1 "$pg_proxy_port" "$APP_PORT" "$RECORD_WORKERS")" \
         >"$WORK/record.log" 2>&1 &
     rec_pid=$!
     wait_for_app "$rec_pid" "$APP_PORT" 180 "$WORK/record.log"
@@ -436,7 +444,7 @@ cmd_replay() {
     # first request waits for them, hence the generous --api-timeout.
     "$bin" test --path "$KEPLOY_DIR" --config "$config" \
         --http-target "http://127.0.0.1:$app_port" --delay 120 --api-timeout 120 \
-        -c "$(gunicorn_command 127.0.0.1 "$mock_port" "$app_port")" \
+        -c "$(gunicorn_command 127.0.0.1 "$mock_port" "$app_port" "$REPLAY_WORKERS")" \
         --pg-listen "127.0.0.1:$mock_port" "${coverage[@]}" "${extra[@]}" \
         >"$WORK/replay.log" 2>&1 || rc=$?
     log "recplay test exited with $rc after $((SECONDS - t0))s"
