@@ -11,6 +11,7 @@
 //! with AuthenticationOk.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -38,14 +39,19 @@ pub struct MockSpec {
     pub lifetime: Lifetime,
     /// The startup parameters of the connection (user, database,
     /// application_name, ...): lets replay pick a matching session.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub startup: BTreeMap<String, String>,
+    /// Shared by every mock of the connection rather than copied into each.
+    #[serde(default, skip_serializing_if = "no_parameters")]
+    pub startup: Arc<BTreeMap<String, String>>,
     pub request_timestamp: DateTime<Utc>,
     pub response_timestamp: DateTime<Utc>,
     /// Client messages of the exchange, in order.
     pub requests: Vec<FrontendMsg>,
     /// Server messages answering it, in order, through ReadyForQuery.
     pub responses: Vec<BackendMsg>,
+}
+
+fn no_parameters(startup: &Arc<BTreeMap<String, String>>) -> bool {
+    startup.is_empty()
 }
 
 /// Who may use a mock at replay.

@@ -126,7 +126,7 @@ impl Matcher {
         let same = |key: &str, m: &PgMock| m.spec.startup.get(key) == params.get(key);
         startups
             .iter()
-            .find(|i| &entry(i).mock.spec.startup == params)
+            .find(|i| *entry(i).mock.spec.startup == *params)
             .or_else(|| {
                 startups.iter().find(|i| {
                     let m = &entry(i).mock;

@@ -10,6 +10,7 @@
 //! completed mocks, which keeps the grouping rules testable on their own.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -94,7 +95,7 @@ pub struct ConnRecorder {
     connection: u64,
     windows: TestWindows,
     ctx: DecodeContext,
-    startup: BTreeMap<String, String>,
+    startup: Arc<BTreeMap<String, String>>,
     /// Prepared statement name → query text, for Binds in later exchanges.
     statements: HashMap<String, String>,
     /// Portal name → result formats its Bind asked for.
@@ -113,7 +114,7 @@ impl ConnRecorder {
             connection,
             windows,
             ctx: DecodeContext::ready(),
-            startup: BTreeMap::new(),
+            startup: Arc::default(),
             statements: HashMap::new(),
             portals: HashMap::new(),
             in_flight: VecDeque::new(),
@@ -151,7 +152,7 @@ impl ConnRecorder {
             return;
         }
         if let FrontendMessage::Startup { parameters, .. } = msg {
-            self.startup = parameters.iter().cloned().collect();
+            self.startup = Arc::new(parameters.iter().cloned().collect());
         }
         let Some(mut model) = msg.to_model() else {
             return;
@@ -357,7 +358,7 @@ impl ConnRecorder {
             connection: self.connection,
             position: ex.position,
             lifetime,
-            startup: self.startup.clone(),
+            startup: Arc::clone(&self.startup),
             request_timestamp: ex.started,
             response_timestamp: now,
             requests: ex.requests,

@@ -60,9 +60,11 @@ mod tests {
                 connection: 1,
                 position: 3,
                 lifetime: Lifetime::Test("test-1".into()),
-                startup: [("user".to_string(), "postgres".to_string())]
-                    .into_iter()
-                    .collect(),
+                startup: std::sync::Arc::new(
+                    [("user".to_string(), "postgres".to_string())]
+                        .into_iter()
+                        .collect(),
+                ),
                 request_timestamp: chrono::Utc::now(),
                 response_timestamp: chrono::Utc::now(),
                 requests: vec![
