@@ -17,7 +17,7 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use recplay_proxy::http::{HttpProxy, HttpProxyConfig, TestSetRecorder, Upstream};
+use recplay_proxy::http::{BacklogLimits, HttpProxy, HttpProxyConfig, TestSetRecorder, Upstream};
 use recplay_proxy::testset::{HttpTestCase, LoadedTestSet, TestSetDir};
 use recplay_proxy::window::TestWindows;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -41,13 +41,19 @@ impl Proxied {
     }
 
     pub async fn start_with(config: HttpProxyConfig) -> Self {
+        Self::start_bounded(config, BacklogLimits::default()).await
+    }
+
+    /// With the recorder's queue of unwritten exchanges bounded by `limits`.
+    pub async fn start_bounded(config: HttpProxyConfig, limits: BacklogLimits) -> Self {
         let keploy = tempfile::tempdir().expect("tempdir");
         let set = Arc::new(TestSetDir::create_next(keploy.path()).expect("test set"));
         let windows = TestWindows::new();
-        let recorder = Arc::new(TestSetRecorder::new(
+        let recorder = Arc::new(TestSetRecorder::with_limits(
             set.clone(),
             windows.clone(),
             config.body_cap,
+            limits,
         ));
         let proxy = HttpProxy::bind("127.0.0.1:0".parse().expect("addr"), config, recorder)
             .await

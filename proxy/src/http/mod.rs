@@ -10,7 +10,8 @@
 //!   the cap) while frames stream on.
 //! - [`exchange`]: what a finished exchange is, and [`ExchangeSink`], the
 //!   hook recorders implement.
-//! - [`recorder`]: [`TestSetRecorder`], the sink writing `tests/test-N.yaml`.
+//! - [`recorder`]: [`TestSetRecorder`], the sink writing `tests/test-N.yaml`,
+//!   its queue bounded by a [`backlog`] that new requests wait on.
 //! - [`case`], [`body_store`], [`noise`]: building a Keploy test case —
 //!   headers, query, bodies (text, decoded, base64), record-time noise, curl.
 //! - `link`: each client connection's own upstream connection, driven by
@@ -18,6 +19,7 @@
 //! - [`upstream`], [`tls`]: where requests go and how (rustls for https).
 //! - [`error`]: set-up failures.
 
+pub mod backlog;
 pub mod body_store;
 pub mod case;
 pub mod error;
@@ -31,6 +33,7 @@ pub mod tee;
 pub mod tls;
 pub mod upstream;
 
+pub use backlog::BacklogLimits;
 pub use error::HttpProxyError;
 pub use exchange::{Exchange, ExchangeSink, RequestHead, ResponseHead};
 pub use forward::{ProxyBody, ResponseEnd};

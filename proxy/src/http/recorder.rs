@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use crate::testset::TestSetDir;
 use crate::window::TestWindows;
 
+use super::backlog::{Backlog, BacklogLimits};
 use super::case::build_test_case;
 use super::exchange::{Exchange, ExchangeSink, RequestHead, SinkFuture};
 
@@ -30,13 +31,15 @@ enum Job {
 /// The proxy hands exchanges over without waiting: they queue for the
 /// writer thread, which sleeps only when the queue is empty, so under load
 /// it takes exchanges one after another with no wake-up between them. The
-/// queue holds finished exchanges only (each with its capped bodies), and
-/// [`ExchangeSink::flush`] waits for it to empty.
+/// queue holds finished exchanges only (each with its capped bodies); it is
+/// bounded by a [`Backlog`], which new requests wait on when the writer
+/// falls behind, and [`ExchangeSink::flush`] waits for it to empty.
 pub struct TestSetRecorder {
     windows: TestWindows,
     next: AtomicU64,
     counts: Arc<Counts>,
     queue: mpsc::Sender<Job>,
+    backlog: Arc<Backlog>,
 }
 
 #[derive(Default)]
@@ -58,22 +61,39 @@ impl TestSetRecorder {
     /// Starts the writer thread. `body_cap` must match the proxy's: it also
     /// bounds how far a compressed body is expanded before it is stored.
     pub fn new(dir: Arc<TestSetDir>, windows: TestWindows, body_cap: u64) -> Self {
+        Self::with_limits(dir, windows, body_cap, BacklogLimits::default())
+    }
+
+    /// [`TestSetRecorder::new`] with a queue bounded by `limits`.
+    pub fn with_limits(
+        dir: Arc<TestSetDir>,
+        windows: TestWindows,
+        body_cap: u64,
+        limits: BacklogLimits,
+    ) -> Self {
         let (queue, jobs) = mpsc::channel();
         let counts = Arc::new(Counts::default());
-        let writer_counts = counts.clone();
+        let backlog = Arc::new(Backlog::new(limits));
+        let writer = Writer {
+            counts: counts.clone(),
+            backlog: backlog.clone(),
+        };
         // The thread ends when the recorder (the only sender) is dropped.
         // If it cannot start, the receiver is dropped with the closure and
         // every exchange is counted as failed when it is handed over.
-        std::thread::Builder::new()
+        let started = std::thread::Builder::new()
             .name("recplay-http-writer".to_string())
-            .spawn(move || write_loop(jobs, &dir, body_cap, &writer_counts))
-            .map_err(|e| tracing::error!("could not start the test writer thread: {e}"))
-            .ok();
+            .spawn(move || writer.run(jobs, &dir, body_cap));
+        if let Err(e) = started {
+            tracing::error!("could not start the test writer thread: {e}");
+            backlog.writer_stopped();
+        }
         TestSetRecorder {
             windows,
             next: AtomicU64::new(1),
             counts,
             queue,
+            backlog,
         }
     }
 
@@ -86,24 +106,52 @@ impl TestSetRecorder {
     }
 }
 
-fn write_loop(jobs: mpsc::Receiver<Job>, dir: &TestSetDir, body_cap: u64, counts: &Counts) {
-    while let Ok(job) = jobs.recv() {
-        let exchange = match job {
-            Job::Write(exchange) => *exchange,
-            Job::Flush(done) => {
-                let _ = done.send(());
-                continue;
+/// Captured body bytes an exchange holds while it waits to be written.
+fn held_bytes(exchange: &Exchange) -> u64 {
+    (exchange.request_body.bytes.len() + exchange.response_body.bytes.len()) as u64
+}
+
+/// The writer thread's side of the recorder.
+struct Writer {
+    counts: Arc<Counts>,
+    backlog: Arc<Backlog>,
+}
+
+impl Writer {
+    fn run(self, jobs: mpsc::Receiver<Job>, dir: &TestSetDir, body_cap: u64) {
+        // Runs on every way out, a panic included, so no request waits
+        // for a writer that is gone.
+        struct Stopped<'a>(&'a Backlog);
+        impl Drop for Stopped<'_> {
+            fn drop(&mut self) {
+                self.0.writer_stopped();
             }
-        };
+        }
+        let _stopped = Stopped(&self.backlog);
+        while let Ok(job) = jobs.recv() {
+            match job {
+                Job::Write(exchange) => {
+                    let held = held_bytes(&exchange);
+                    self.write(*exchange, dir, body_cap);
+                    self.backlog.removed(held);
+                }
+                Job::Flush(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
+
+    fn write(&self, exchange: Exchange, dir: &TestSetDir, body_cap: u64) {
         let name = exchange.name.clone();
         let case = build_test_case(exchange, body_cap);
         match dir.write_test_unsynced(&case) {
             Ok(path) => {
-                counts.recorded.fetch_add(1, Ordering::Relaxed);
+                self.counts.recorded.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(test = %name, path = %path.display(), "recorded");
             }
             Err(e) => {
-                counts.failed.fetch_add(1, Ordering::Relaxed);
+                self.counts.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(test = %name, "could not write the test case: {e}");
             }
         }
@@ -111,6 +159,10 @@ fn write_loop(jobs: mpsc::Receiver<Job>, dir: &TestSetDir, body_cap: u64, counts
 }
 
 impl ExchangeSink for TestSetRecorder {
+    fn ready(&self) -> SinkFuture<'_> {
+        Box::pin(self.backlog.room())
+    }
+
     fn request_arrived(&self, head: &RequestHead) -> String {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let name = format!("test-{n}");
@@ -120,7 +172,12 @@ impl ExchangeSink for TestSetRecorder {
 
     fn exchange_complete(&self, exchange: Exchange) {
         self.windows.close(&exchange.name, exchange.completed_at);
+        // Counted before it is sent: the writer may be done with it before
+        // `send` returns.
+        let held = held_bytes(&exchange);
+        self.backlog.added(held);
         if let Err(mpsc::SendError(job)) = self.queue.send(Job::Write(Box::new(exchange))) {
+            self.backlog.removed(held);
             self.counts.failed.fetch_add(1, Ordering::Relaxed);
             if let Job::Write(exchange) = job {
                 tracing::error!(test = %exchange.name, "not recorded: the test writer thread is gone");
