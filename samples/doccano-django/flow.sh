@@ -2,7 +2,9 @@
 # doccano 1.8.4 on PostgreSQL, recorded and replayed with recplay.
 #
 # Everything runs natively: a venv with doccano from PyPI, a throwaway
-# PostgreSQL 15 cluster on a free 127.0.0.1 port, gunicorn with 2 workers.
+# PostgreSQL 15 cluster on a free 127.0.0.1 port, gunicorn with 2 workers
+# when recording and 1 when replaying (DOCCANO_RECORD_WORKERS and
+# DOCCANO_REPLAY_WORKERS; README.md, "Worker processes", says why).
 # Run-time state (venv, cluster, logs, test sets) lives under .work/ next to
 # this script (override with DOCCANO_WORK); it is git-ignored.
 #
