@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{by_url, client, get, raw, send, Proxied};
-use crate::support::upstream::{ResettingUpstream, Upstream, COMPRESSED_JSON};
+use crate::support::upstream::{RawUpstream, Upstream, COMPRESSED_JSON};
 
 #[tokio::test]
 async fn a_json_exchange_is_recorded_with_every_field() {
@@ -414,7 +414,7 @@ async fn an_upstream_that_is_down_gets_a_502_naming_it_and_the_proxy_keeps_servi
 
 #[tokio::test]
 async fn an_upstream_that_closes_idle_connections_gets_each_request_on_a_fresh_one() {
-    let upstream = crate::support::upstream::OneShotUpstream::start();
+    let upstream = RawUpstream::one_shot();
     let proxy = Proxied::start(&format!("http://{}", upstream.addr)).await;
     // One client keep-alive connection; the upstream closes its side after
     // every answer, so each request after the first finds the proxy's
@@ -432,7 +432,7 @@ async fn an_upstream_that_closes_idle_connections_gets_each_request_on_a_fresh_o
 
 #[tokio::test]
 async fn an_answer_that_comes_before_the_request_body_is_read_is_recorded() {
-    let upstream = crate::support::upstream::EarlyAnswerUpstream::start();
+    let upstream = RawUpstream::early_answer();
     let proxy = Proxied::start(&format!("http://{}", upstream.addr)).await;
     // The upstream answers as soon as the head arrives, so the response is
     // over while most of the request body is still on its way.
@@ -455,7 +455,7 @@ async fn an_answer_that_comes_before_the_request_body_is_read_is_recorded() {
 
 #[tokio::test]
 async fn an_upstream_that_resets_gets_a_502_and_nothing_is_recorded() {
-    let resetting = ResettingUpstream::start();
+    let resetting = RawUpstream::resetting();
     let proxy = Proxied::start(&format!("http://{}", resetting.addr)).await;
     let c = client();
     for _ in 0..3 {

@@ -332,21 +332,75 @@ async fn route(mut req: Request<Incoming>) -> Result<Response<Body>, Infallible>
     Ok(resp)
 }
 
-/// Runs `handle` on a thread of its own for every connection accepted on a
-/// free port, one connection at a time, with the connection's number.
-fn serve_raw(
-    handle: impl Fn(usize, std::net::TcpStream) + Send + 'static,
-) -> (SocketAddr, std::thread::JoinHandle<()>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let thread = std::thread::spawn(move || {
-        for (n, stream) in listener.incoming().enumerate() {
-            if let Ok(stream) = stream {
-                handle(n, stream);
+/// An upstream on raw TCP, for behaviour hyper's server would not show:
+/// each connection accepted on a free port is handled on one thread, one
+/// connection at a time, with the connection's number.
+pub struct RawUpstream {
+    pub addr: SocketAddr,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl RawUpstream {
+    fn serve(handle: impl Fn(usize, std::net::TcpStream) + Send + 'static) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let thread = std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                if let Ok(stream) = stream {
+                    handle(n, stream);
+                }
             }
+        });
+        RawUpstream {
+            addr,
+            _thread: thread,
         }
-    });
-    (addr, thread)
+    }
+
+    /// Accepts connections and drops them at once (a reset).
+    pub fn resetting() -> Self {
+        RawUpstream::serve(|_, stream| drop(stream))
+    }
+
+    /// Answers one request per connection with a small JSON body and then
+    /// closes the connection without saying so (no `Connection: close`), as
+    /// an upstream does when its keep-alive timeout passes while a
+    /// connection is idle.
+    pub fn one_shot() -> Self {
+        RawUpstream::serve(|n, mut stream| {
+            read_head(&mut stream);
+            let body = format!("{{\"connection\":{n}}}");
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(reply.as_bytes());
+            let _ = stream.flush();
+            // Let the proxy see the response and go idle before the close.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        })
+    }
+
+    /// Answers `413` with an empty body as soon as a request's head arrives,
+    /// then reads the whole request body (Content-Length) before it closes
+    /// the connection: the early answer a server gives to an upload it
+    /// refuses, while it drains the upload politely.
+    pub fn early_answer() -> Self {
+        use std::io::Read;
+        RawUpstream::serve(|_, mut stream| {
+            let head = read_head(&mut stream);
+            let length: u64 = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            let _ = stream.write_all(
+                b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+            let _ = stream.flush();
+            let _ = std::io::copy(&mut (&mut stream).take(length), &mut std::io::sink());
+        })
+    }
 }
 
 /// Reads a request head up to its blank line, byte by byte so that nothing
@@ -362,82 +416,4 @@ fn read_head(stream: &mut std::net::TcpStream) -> String {
         }
     }
     String::from_utf8_lossy(&head).to_ascii_lowercase()
-}
-
-/// An upstream that accepts connections and drops them at once (a reset).
-pub struct ResettingUpstream {
-    pub addr: SocketAddr,
-    _thread: std::thread::JoinHandle<()>,
-}
-
-impl ResettingUpstream {
-    pub fn start() -> Self {
-        let (addr, thread) = serve_raw(|_, stream| drop(stream));
-        ResettingUpstream {
-            addr,
-            _thread: thread,
-        }
-    }
-}
-
-/// Answers one request per connection with a small JSON body and then
-/// closes the connection without saying so (no `Connection: close`), as an
-/// upstream does when its keep-alive timeout passes while a connection is
-/// idle.
-pub struct OneShotUpstream {
-    pub addr: SocketAddr,
-    _thread: std::thread::JoinHandle<()>,
-}
-
-impl OneShotUpstream {
-    pub fn start() -> Self {
-        let (addr, thread) = serve_raw(|n, mut stream| {
-            read_head(&mut stream);
-            let body = format!("{{\"connection\":{n}}}");
-            let reply = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(reply.as_bytes());
-            let _ = stream.flush();
-            // Let the proxy see the response and go idle before the close.
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        });
-        OneShotUpstream {
-            addr,
-            _thread: thread,
-        }
-    }
-}
-
-/// Answers `413` with an empty body as soon as a request's head arrives,
-/// then reads the whole request body (Content-Length) before it closes the
-/// connection: the early answer a server gives to an upload it refuses,
-/// while it drains the upload politely.
-pub struct EarlyAnswerUpstream {
-    pub addr: SocketAddr,
-    _thread: std::thread::JoinHandle<()>,
-}
-
-impl EarlyAnswerUpstream {
-    pub fn start() -> Self {
-        use std::io::Read;
-        let (addr, thread) = serve_raw(|_, mut stream| {
-            let head = read_head(&mut stream);
-            let length: u64 = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            let _ = stream.write_all(
-                b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-            );
-            let _ = stream.flush();
-            let _ = std::io::copy(&mut (&mut stream).take(length), &mut std::io::sink());
-        });
-        EarlyAnswerUpstream {
-            addr,
-            _thread: thread,
-        }
-    }
 }
