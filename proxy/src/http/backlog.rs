@@ -63,6 +63,10 @@ impl Backlog {
 
     /// Resolves once the queue is below both limits.
     pub async fn room(&self) {
+        // The usual case, checked before registering a waiter (which locks).
+        if self.has_room() {
+            return;
+        }
         loop {
             let shrunk = self.shrunk.notified();
             tokio::pin!(shrunk);
