@@ -110,17 +110,20 @@ fn replay(port: u16, mut after: impl FnMut(Option<&str>)) {
 }
 
 /// The same requests under `coverage run --parallel-mode` and `coverage
-/// combine`: coverage.py's own per-file lines and summary.
+/// combine`: coverage.py's own per-file lines and summary, with branch
+/// coverage or lines only.
 fn measure_with_coverage_run(
     venv: &Path,
     app: &Path,
+    branch: bool,
 ) -> (BTreeMap<String, BTreeSet<u32>>, serde_json::Value) {
     let data = tempfile::tempdir().expect("tempdir");
     let data_file = data.path().join(".coverage");
     let port = free_port();
     let mut command = Command::new(venv.join("bin/coverage"));
     command
-        .args(["run", "--parallel-mode", "--branch"])
+        .args(["run", "--parallel-mode"])
+        .args(branch.then_some("--branch"))
         .arg(format!("--include={}/*", app.display()))
         .args(["-m", "gunicorn"])
         .args(gunicorn_args(port, "sync"))
@@ -192,7 +195,7 @@ fn per_test_coverage_under_gunicorn_matches_coverage_run() {
     let venv = test_venv();
     let app_dir = fixture_copy();
     let app = app_dir.path().canonicalize().expect("canonical app dir");
-    let (expected, summary) = measure_with_coverage_run(&venv, &app);
+    let (expected, summary) = measure_with_coverage_run(&venv, &app, true);
     // "drain" is the agent's default with coverage.py's tracers; "context"
     // is its fallback through coverage.py's own contexts. Both must agree
     // with coverage.py, with single-threaded and threaded workers.
@@ -201,11 +204,54 @@ fn per_test_coverage_under_gunicorn_matches_coverage_run() {
         ("drain", "gthread"),
         ("context", "gthread"),
     ] {
-        let run = replay_with_agent(&venv, &app, mode, workers, &expected, &summary);
+        let run = replay_with_agent(&venv, &app, mode, workers, true, &expected, &summary);
         if workers == "sync" {
             check_exports_and_gate(&venv, &app, &run);
         }
     }
+}
+
+/// Lines only (`RECPLAY_COVERAGE_BRANCH=0`): where coverage.py can use
+/// sys.monitoring for that (Python 3.12 and later) the agent takes it and
+/// cuts snapshots by restarting; on older Pythons it drains the tracer.
+/// Either way every test gets its own view and the union equals coverage.py's
+/// own lines-only measurement. Set `RECPLAY_TEST_PYTHON` to run this under
+/// another interpreter.
+#[test]
+fn lines_only_coverage_uses_sys_monitoring_where_python_has_it() {
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    let venv = test_venv();
+    let app_dir = fixture_copy();
+    let app = app_dir.path().canonicalize().expect("canonical app dir");
+    let (expected, summary) = measure_with_coverage_run(&venv, &app, false);
+    let (engine, mode) = if python_has_sys_monitoring(&venv) {
+        ("sysmon", "restart")
+    } else {
+        ("ctrace", "drain")
+    };
+    for workers in ["sync", "gthread"] {
+        let run = replay_with_agent(&venv, &app, "drain", workers, false, &expected, &summary);
+        for agent in &run.agents {
+            assert_eq!(
+                (agent.engine.as_str(), agent.mode.as_deref()),
+                (engine, Some(mode)),
+                "{workers}: {agent:?}"
+            );
+            assert!(!agent.branch, "{agent:?}");
+        }
+    }
+}
+
+/// Python 3.12 added sys.monitoring.
+fn python_has_sys_monitoring(venv: &Path) -> bool {
+    let status = Command::new(venv.join("bin/python"))
+        .args([
+            "-c",
+            "import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)",
+        ])
+        .status()
+        .expect("run the venv's python");
+    status.success()
 }
 
 fn replay_with_agent(
@@ -213,6 +259,7 @@ fn replay_with_agent(
     app: &Path,
     mode: &str,
     workers: &str,
+    branch: bool,
     expected: &BTreeMap<String, BTreeSet<u32>>,
     summary: &serde_json::Value,
 ) -> RunCoverage {
@@ -223,17 +270,24 @@ fn replay_with_agent(
         .expect("runtime");
 
     let mut collector = rt
-        .block_on(async { CoverageCollector::start(CollectorOptions::default()) })
+        .block_on(async {
+            CoverageCollector::start(CollectorOptions {
+                branch,
+                ..CollectorOptions::default()
+            })
+        })
         .expect("start the collector");
     let port = free_port();
     let mut command = Command::new(venv.join("bin/gunicorn"));
     command
         .args(gunicorn_args(port, workers))
         .current_dir(app)
-        .env("RECPLAY_COVERAGE_MODE", mode);
+        .env("RECPLAY_COVERAGE_MODE", mode)
+        .env_remove("COVERAGE_CORE");
     for (key, value) in collector.app_env().expect("app env") {
         command.env(key, value);
     }
+
     let server = ServerProcess::spawn(command, app.join(format!("gunicorn-{mode}-{workers}.log")));
     // The master and both workers connect (the workers re-connect after fork).
     let agents = rt.block_on(collector.wait_for_agents(3, Duration::from_secs(30)));
@@ -335,6 +389,11 @@ fn replay_with_agent(
             theirs["covered_lines"].as_u64().expect("covered_lines"),
             "{path}"
         );
+        if !branch {
+            // coverage.py's lines-only report has no branch figures.
+            assert_eq!(file.summary.branches, 0, "{path}");
+            continue;
+        }
         assert_eq!(
             file.summary.branches as u64,
             theirs["num_branches"].as_u64().expect("num_branches"),

@@ -19,17 +19,44 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
 }
 
-/// The venv's directory, created (python3 -m venv + pip install) if needed.
+/// The interpreter the venv is made with: `RECPLAY_TEST_PYTHON` when set
+/// (to run the Python tests and benchmarks under another Python, e.g. one
+/// with `sys.monitoring`), else `python3`.
+fn test_python() -> Option<PathBuf> {
+    std::env::var_os("RECPLAY_TEST_PYTHON")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The venv's directory, created (python3 -m venv + pip install) if needed;
+/// one per interpreter, so switching `RECPLAY_TEST_PYTHON` never mixes them.
 pub fn test_venv() -> PathBuf {
     let _guard = VENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = target_dir().join("test-venv");
+    let python = test_python();
+    let venv = match &python {
+        None => target_dir().join("test-venv"),
+        Some(p) => {
+            let name: String = p
+                .to_string_lossy()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '.' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            target_dir().join(format!("test-venv-{name}"))
+        }
+    };
     if venv.join(MARKER).is_file() {
         return venv;
     }
     if venv.exists() {
         std::fs::remove_dir_all(&venv).expect("remove a half-made test venv");
     }
-    let status = Command::new("python3")
+    let status = Command::new(python.as_deref().unwrap_or(Path::new("python3")))
         .args(["-m", "venv"])
         .arg(&venv)
         .status()

@@ -15,9 +15,17 @@ How snapshots are cut depends on the tracing engine:
   mode "context" (fallback when the collector looks different) switches to
   a fresh context label and reads the previous one back from coverage.py's
   in-memory SQLite store.
-- sys.monitoring (Python 3.14+): a line reports once and is then disabled, so
-  a new context label would never see it again; mode "restart" (stop, read,
-  erase, start) re-arms the events, and sys.monitoring covers all threads.
+- sys.monitoring (Python 3.14+, or 3.12+ with branch coverage off): a line
+  reports once and is then disabled, so a new context label would never see
+  it again; mode "restart" (stop, read, erase, start) re-arms the events, and
+  sys.monitoring covers all threads.
+
+sys.monitoring is chosen whenever coverage.py can use it: the C tracer slows
+every Python call in the process, measured or not (the app's framework
+included), while sys.monitoring costs nothing outside the measured files.
+On 3.12 and 3.13 it measures lines only, so there the agent asks for it
+when branch coverage is off. A COVERAGE_CORE set in the app's environment
+is left to decide.
 """
 
 import fnmatch
@@ -118,6 +126,14 @@ def _skip_hashing(data):
         data._hasher = _NoHash()
 
 
+def _sysmon_fits(branch):
+    """Whether to ask coverage.py for its sys.monitoring core."""
+    if os.environ.get("COVERAGE_CORE"):
+        return False
+    # sys.monitoring reports branches from 3.14 on; before that, lines only.
+    return sys.version_info >= (3, 14) or (sys.version_info >= (3, 12) and not branch)
+
+
 class Agent:
     def __init__(self, socket_path, coverage_module):
         self.socket_path = socket_path
@@ -133,6 +149,8 @@ class Agent:
             omit=self.omit,
             config_file=False,
         )
+        if _sysmon_fits(self.branch):
+            self.cov.set_option("run:core", "sysmon")
         # Snapshots routinely find nothing new; that is not worth a warning
         # in the app's log.
         self.cov.set_option("run:disable_warnings", [
