@@ -436,12 +436,8 @@ fn decode_authentication(body: &[u8]) -> Result<BackendMessage, ProtocolError> {
             r.rest();
             Authentication::SaslFinal
         }
-        _ => {
-            return Err(ProtocolError::UnknownTag {
-                direction: "backend authentication",
-                tag: TagName(code as u8),
-            })
-        }
+        // The whole code, not a byte of it: 260 must not read as 4.
+        code => return Err(ProtocolError::UnknownAuthCode { code }),
     };
     r.finish()?;
     Ok(BackendMessage::Authentication(auth))

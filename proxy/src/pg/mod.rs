@@ -11,6 +11,8 @@
 pub mod backend;
 pub mod encode;
 pub mod frontend;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod matcher;
 pub mod mock_server;
 pub mod record;

@@ -54,6 +54,8 @@ pub enum ProtocolError {
         direction: &'static str,
         tag: TagName,
     },
+    #[error("authentication request with unknown code {code} (known: 0, 2, 3, 5 to 12)")]
+    UnknownAuthCode { code: i32 },
     #[error("start-up packet with unsupported protocol or request code {code}")]
     UnsupportedStartupCode { code: u32 },
     #[error("password message 'p' arrived while the server had asked for no authentication")]

@@ -158,3 +158,15 @@ fn malformed_backend_messages_are_errors() {
     assert!(BackendMessage::decode(&frame(b'?', b"")).is_err());
     assert!(BackendMessage::decode(&frame(b'Z', b"")).is_err());
 }
+
+#[test]
+fn an_unknown_authentication_code_is_reported_whole() {
+    // Code 260 (0x0104) once read as its low byte, "tag 0x04".
+    let err =
+        BackendMessage::decode(&frame(b'R', &260i32.to_be_bytes())).expect_err("unknown code");
+    assert_eq!(err, ProtocolError::UnknownAuthCode { code: 260 });
+    assert!(err.to_string().contains("260"), "{err}");
+    let err =
+        BackendMessage::decode(&frame(b'R', &(-1i32).to_be_bytes())).expect_err("negative code");
+    assert_eq!(err, ProtocolError::UnknownAuthCode { code: -1 });
+}

@@ -1,0 +1,113 @@
+//! The recorder's exchange grouping fed arbitrary interleavings of client
+//! and server messages, as a confused client or server could produce. It
+//! may record odd exchanges or abandon the connection, but must not panic,
+//! must number exchanges uniquely and in order, and must never wedge: a
+//! ReadyForQuery always completes the oldest exchange in flight.
+
+use chrono::Utc;
+
+use super::seeds::{backend_messages, frontend_messages, startup_packets};
+use super::{mutate, Rng};
+use crate::pg::backend::BackendMessage;
+use crate::pg::frontend::{AuthRequest, DecodeContext, FrontendMessage};
+use crate::pg::record::exchange::ConnRecorder;
+use crate::testset::pg_mock::MockSpec;
+use crate::window::TestWindows;
+
+/// Every message the seeds decode to, plus whatever their mutations decode
+/// to, so odd-but-valid messages (empty names, zero counts) are included.
+fn pools() -> (Vec<FrontendMessage>, Vec<BackendMessage>) {
+    let mut rng = Rng::new(0xE0);
+    let mut contexts = vec![DecodeContext::new(), DecodeContext::ready()];
+    for auth in [
+        AuthRequest::Password,
+        AuthRequest::SaslInitial,
+        AuthRequest::SaslContinue,
+        AuthRequest::Gss,
+    ] {
+        contexts.push(DecodeContext {
+            awaiting_startup: false,
+            auth: Some(auth),
+        });
+    }
+    let mut raw = startup_packets();
+    raw.extend(frontend_messages());
+    let mut front = Vec::new();
+    for i in 0..4_000 {
+        let mut buf = raw[i % raw.len()].clone();
+        if i >= raw.len() {
+            mutate(&mut rng, &mut buf, &raw);
+        }
+        for ctx in &contexts {
+            if let Ok(Some((m, _))) = FrontendMessage::decode(&buf, ctx) {
+                front.push(m);
+            }
+        }
+    }
+    let raw = backend_messages();
+    let mut back = Vec::new();
+    for i in 0..4_000 {
+        let mut buf = raw[i % raw.len()].clone();
+        if i >= raw.len() {
+            mutate(&mut rng, &mut buf, &raw);
+        }
+        if let Ok(Some((m, _))) = BackendMessage::decode(&buf) {
+            back.push(m);
+        }
+    }
+    (front, back)
+}
+
+fn check_completed(done: &[MockSpec], last_position: &mut Option<u64>) {
+    for spec in done {
+        assert!(
+            last_position.map_or(true, |p| spec.position > p),
+            "position {} after {last_position:?}",
+            spec.position
+        );
+        *last_position = Some(spec.position);
+        assert!(!spec.responses.is_empty(), "a mock completed unanswered");
+    }
+}
+
+#[test]
+fn arbitrary_message_sequences_never_wedge_the_recorder() {
+    let (front, back) = pools();
+    assert!(front.len() > 1_000 && back.len() > 400);
+    let rfq = BackendMessage::ReadyForQuery { status: b'I' };
+    let mut rng = Rng::new(0xE1);
+    let mut mocks = 0;
+    for _ in 0..2_000 {
+        let mut rec = ConnRecorder::new(1, TestWindows::new());
+        let mut last = None;
+        let mut sent = 0;
+        let now = Utc::now();
+        for _ in 0..rng.below(40) {
+            if rng.below(2) == 0 {
+                rec.on_frontend(rng.pick(&front), now);
+                sent += 1;
+            } else {
+                let done = rec.on_backend(rng.pick(&back), now);
+                mocks += done.len();
+                check_completed(&done, &mut last);
+            }
+            assert!(!rec.decode_context().awaiting_startup);
+        }
+        if rng.below(8) == 0 {
+            rec.abandon();
+            assert!(rec.idle() && !rec.is_recording());
+            rec.on_frontend(rng.pick(&front), now);
+            assert!(rec.on_backend(&rfq, now).is_empty() && rec.idle());
+            continue;
+        }
+        // Each ReadyForQuery completes one exchange, so as many as were
+        // opened drain the recorder.
+        for _ in 0..=sent {
+            let done = rec.on_backend(&rfq, now);
+            mocks += done.len();
+            check_completed(&done, &mut last);
+        }
+        assert!(rec.idle(), "exchanges still in flight after {sent} answers");
+    }
+    assert!(mocks > 2_000, "only {mocks} mocks completed");
+}
