@@ -12,6 +12,8 @@
 use serde::Serialize;
 
 mod emit;
+#[cfg(test)]
+mod roundtrip_tests;
 mod scalar;
 
 pub use emit::YamlError;
