@@ -304,3 +304,31 @@ fn files_from_a_newer_recplay_are_named_not_misread() {
     assert!(problems[1].ends_with("mocks.yaml#3"), "{problems:?}");
     assert!(loaded.problems[0].message.contains("newer recplay"));
 }
+
+/// Test files as Keploy writes them (no recplay format, so no end marker):
+/// cut or flipped anywhere, they load or are named, and never panic. A cut
+/// that leaves valid YAML cannot be told from a whole file in this format.
+#[test]
+fn damaged_keploy_written_test_files_load_or_are_named() {
+    let fixtures = [
+        include_str!("../../../tests/fixtures/keploy/test-set-0/tests/test-1.yaml"),
+        include_str!("../../../tests/fixtures/keploy-test-set/test-set-0/tests/test-1.yaml"),
+        include_str!("../../../tests/fixtures/keploy-test-set/test-set-0/tests/test-2.yaml"),
+    ];
+    let mut rng = Rng::new(22);
+    for fixture in fixtures {
+        let whole = super::store::parse_test(fixture.as_bytes()).expect("fixture loads");
+        assert_eq!(whole.recplay_format, 0);
+        for cut in 0..fixture.len() {
+            let _ = super::store::parse_test(&fixture.as_bytes()[..cut]);
+        }
+        for _ in 0..500 {
+            let mut bytes = fixture.as_bytes().to_vec();
+            let at = rng.below(bytes.len());
+            bytes[at] ^= (rng.below(255) + 1) as u8;
+            if let Err(message) = super::store::parse_test(&bytes) {
+                assert!(!message.is_empty());
+            }
+        }
+    }
+}

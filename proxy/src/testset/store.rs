@@ -520,4 +520,17 @@ mod tests {
         let next = TestSetDir::create_next(dir.path()).expect("create");
         assert_eq!(next.name(), "test-set-1");
     }
+
+    /// Cut where a line ends, what is left of a mock still parses: only the
+    /// missing end marker tells it from a whole one.
+    #[test]
+    fn a_mock_cut_at_the_end_of_a_line_is_named_not_loaded() {
+        let whole = "---\nversion: 2\nkind: Postgres\nname: mock-1\nspec:\n  connection: 1\n  position: 0\n  lifetime: session\n  request_timestamp: 2026-01-01T00:00:00Z\n  response_timestamp: 2026-01-01T00:00:00Z\n  requests:\n  - type: Query\n    query: SELECT 1\n  responses:\n  - type: CommandComplete\n    tag: SELECT 1\n  - type: ReadyForQuery\n    status: I\n...\n";
+        let (mocks, problems) = parse_mocks(whole, Path::new("mocks.yaml"));
+        assert_eq!((mocks.len(), problems.len()), (1, 0), "{problems:?}");
+        let cut = whole.trim_end_matches("  - type: ReadyForQuery\n    status: I\n...\n");
+        let (mocks, problems) = parse_mocks(cut, Path::new("mocks.yaml"));
+        assert!(mocks.is_empty());
+        assert!(problems[0].message.contains("cut short"), "{problems:?}");
+    }
 }
