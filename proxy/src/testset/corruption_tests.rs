@@ -332,3 +332,24 @@ fn damaged_keploy_written_test_files_load_or_are_named() {
         }
     }
 }
+
+/// A file the reader may not open is named; the rest loads. (Running as
+/// root, permissions do not stop a read, and there is nothing to check.)
+#[test]
+fn an_unreadable_file_is_named_and_the_others_load() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (_dir, set, cases, mocks) = written_set(23, 3, 2);
+    let victim = set.root().join("tests/test-2.yaml");
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o000)).expect("chmod");
+    fs::set_permissions(set.mocks_path(), fs::Permissions::from_mode(0o000)).expect("chmod");
+    if fs::read(&victim).is_ok() {
+        return;
+    }
+    let loaded = set.load().expect("load");
+    assert_eq!(loaded.tests, [cases[0].clone(), cases[2].clone()]);
+    assert!(loaded.mocks.is_empty() && !mocks.is_empty());
+    let problems = locations(&loaded.problems);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].ends_with("test-2.yaml"), "{problems:?}");
+    assert!(problems[1].ends_with("mocks.yaml"), "{problems:?}");
+}
