@@ -103,4 +103,75 @@ mod tests {
         assert!(global.header.contains_key("Date"));
         assert!(global.body.contains_key("created_at"));
     }
+
+    /// Every damaged keploy.yml either loads or is an error naming the
+    /// file; what loads also validates its noise or names the entry.
+    #[test]
+    fn a_damaged_config_is_an_error_naming_the_file() {
+        let template = include_str!("../keploy.yml.template").as_bytes();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keploy.yml");
+        let mut rng = crate::test_rng::Rng::new(9);
+        for round in 0..1000 {
+            let text = if round % 10 == 0 {
+                rng.bytes(200)
+            } else {
+                let once = rng.damage(template);
+                rng.damage(&once)
+            };
+            std::fs::write(&path, &text).expect("write");
+            match KeployConfig::load(&path) {
+                Ok(cfg) => {
+                    let origin = path.display().to_string();
+                    if let Err(e) = crate::compare::noise::ConfigNoise::from_config(
+                        &cfg.test.global_noise,
+                        &origin,
+                    ) {
+                        assert!(format!("{e:#}").contains(&origin), "{e:#}");
+                    }
+                }
+                Err(e) => {
+                    let message = format!("{e:#}");
+                    assert!(message.contains(&path.display().to_string()), "{message}");
+                }
+            }
+        }
+    }
+
+    /// Inputs built to exhaust a parser: deep nesting, and an alias bomb
+    /// reached from a field recplay reads.
+    #[test]
+    fn adversarial_configs_are_refused_not_expanded() {
+        let deep = format!("test: {}{}", "[".repeat(5_000), "]".repeat(5_000));
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for n in 1..12 {
+            let prev = n - 1;
+            let refs = vec![format!("*a{prev}"); 10].join(", ");
+            bomb.push_str(&format!("a{n}: &a{n} [{refs}]\n"));
+        }
+        bomb.push_str("test:\n  globalNoise:\n    global:\n      body: {id: *a11}\n");
+        for text in [deep, bomb] {
+            let result = serde_yaml::from_str::<KeployConfig>(&text);
+            assert!(result.is_err(), "accepted {} bytes", text.len());
+        }
+    }
+
+    #[test]
+    fn wrong_types_say_where() {
+        for (text, place) in [
+            ("test:\n  delay: -1\n", "line 2"),
+            (
+                "test:\n  globalNoise:\n    global:\n      header: [Date]\n",
+                "line 4",
+            ),
+            (
+                "test:\n  globalNoise:\n    global:\n      body: {id: 5}\n",
+                "line 4",
+            ),
+            ("path: {a: b}\n", "line 1"),
+        ] {
+            let e = serde_yaml::from_str::<KeployConfig>(text).expect_err(text);
+            assert!(e.to_string().contains(place), "{text:?}: {e}");
+        }
+    }
 }

@@ -338,4 +338,92 @@ mod tests {
         assert!(rules.header("X-Date").is_none());
         assert!(rules.header("Dat").is_none());
     }
+
+    /// Any key either parses or fails naming itself; none panics.
+    #[test]
+    fn any_body_selector_parses_or_names_itself() {
+        let alphabet = [
+            "a",
+            "id",
+            ".",
+            "..",
+            "[",
+            "]",
+            "[]",
+            "[*]",
+            "[0]",
+            "[ 1 ]",
+            "[-1]",
+            "[x]",
+            "[99999999999999999999999]",
+            " ",
+            "*",
+            "é",
+            "\n",
+            "\u{0}",
+        ];
+        let mut rng = crate::test_rng::Rng::new(7);
+        let path = [key("a"), PathStep::Index(0), key("id")];
+        for _ in 0..20_000 {
+            let text = rng.string_of(&alphabet, 8);
+            match BodySelector::parse(&text) {
+                Ok(selector) => {
+                    let _ = selector.selects(&path);
+                    let _ = selector.selects(&[]);
+                }
+                Err(e) => {
+                    let message = format!("{e:#}");
+                    assert!(message.contains(&format!("{:?}", text.trim())), "{message}");
+                }
+            }
+        }
+        for bad in ["a..b", "items[", ".", "a.", ".a", "a[]b", "a[x]", "a[-1]"] {
+            let e = BodySelector::parse(bad).expect_err(bad);
+            assert!(format!("{e:#}").contains(&format!("{bad:?}")), "{e:#}");
+        }
+    }
+
+    /// Any regex either compiles or fails naming the file and the key.
+    #[test]
+    fn any_noise_regex_compiles_or_names_its_entry() {
+        let alphabet = [
+            "a",
+            "(",
+            ")",
+            "[",
+            "]",
+            "{",
+            "}",
+            "{2}",
+            "{1000}",
+            "{99999999999}",
+            "*",
+            "+",
+            "?",
+            "\\",
+            "\\d",
+            "\\p{Foo}",
+            "|",
+            "^",
+            "$",
+            ".",
+            "(?P<n>",
+            "(?i)",
+            "é",
+        ];
+        let mut rng = crate::test_rng::Rng::new(8);
+        for _ in 0..3000 {
+            let pattern = rng.string_of(&alphabet, 10);
+            match ValueRule::compile(std::slice::from_ref(&pattern), "conf/keploy.yml", "body.id") {
+                Ok(rule) => {
+                    let _ = rule.ignores(Some("value 123"));
+                }
+                Err(e) => {
+                    let message = format!("{e:#}");
+                    assert!(message.contains("conf/keploy.yml"), "{message}");
+                    assert!(message.contains("body.id"), "{message}");
+                }
+            }
+        }
+    }
 }

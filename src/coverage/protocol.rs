@@ -310,4 +310,57 @@ mod tests {
             b"{\"type\":\"snapshot\",\"id\":4}\n".to_vec()
         );
     }
+
+    /// Whatever an agent sends, a line is a message or an error saying
+    /// recplay cannot read it: never a panic, never a stack overflow.
+    #[test]
+    fn arbitrary_lines_are_messages_or_errors() {
+        let valid: [&[u8]; 4] = [
+            br#"{"type":"hello","version":1,"pid":7,"language":"python","engine":"ctrace"}"#,
+            br#"{"type":"delta","id":3,"files":{"/a.py":{"lines":[1,2],"arcs":[[-1,1],[1,2]]}}}"#,
+            br#"{"type":"static","id":9,"files":{"/a.py":{"lines":[1],"branches":{"2":[3,-1]},"multiline":{"5":4}}}}"#,
+            br#"{"type":"error","id":2,"message":"boom"}"#,
+        ];
+        let mut rng = crate::test_rng::Rng::new(10);
+        for round in 0..20_000 {
+            let line = if round % 10 == 0 {
+                rng.bytes(100)
+            } else {
+                rng.damage(valid[round % valid.len()])
+            };
+            if let Err(e) = parse_message(&line) {
+                let message = format!("{e:#}");
+                assert!(
+                    message.contains("cannot read") || message.contains("unknown type"),
+                    "{message}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn out_of_range_numbers_and_deep_nesting_are_refused() {
+        let deep = format!(
+            r#"{{"type":"delta","id":1,"files":{}{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        for line in [
+            br#"{"type":"delta","id":1,"files":{"/a.py":{"lines":[-1]}}}"#.to_vec(),
+            br#"{"type":"delta","id":1,"files":{"/a.py":{"lines":[4294967296]}}}"#.to_vec(),
+            br#"{"type":"delta","id":1,"files":{"/a.py":{"arcs":[[1,99999999999]]}}}"#.to_vec(),
+            br#"{"type":"delta","id":1e30,"files":{}}"#.to_vec(),
+            br#"{"type":"delta","id":-1}"#.to_vec(),
+            br#"{"type":"static","id":1,"files":{"/a.py":{"lines":[1],"branches":{"-2":[1]}}}}"#
+                .to_vec(),
+            br#"{"type":"hello","version":1,"pid":1e400,"language":"x","engine":"y"}"#.to_vec(),
+            br#"{"type":1}"#.to_vec(),
+            br#"[]"#.to_vec(),
+            deep.into_bytes(),
+        ] {
+            let e = parse_message(&line)
+                .expect_err(&String::from_utf8_lossy(&line[..line.len().min(80)]));
+            assert!(format!("{e:#}").contains("cannot read"), "{e:#}");
+        }
+    }
 }

@@ -162,4 +162,40 @@ mod tests {
             "{err:#}"
         );
     }
+
+    /// A damaged coverage.json is an error naming the file, or loads: the
+    /// figures are recomputed from the raw data, never taken on trust.
+    #[test]
+    fn a_damaged_coverage_file_is_named_or_loads_consistently() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run_dir = reports_dir(dir.path()).join("test-run-0");
+        let statics = [(
+            "/a.py".to_string(),
+            super::super::protocol::StaticFile {
+                lines: vec![1, 2, 3],
+                branches: [(2, vec![3, -1])].into_iter().collect(),
+                multiline: [(4, 3)].into_iter().collect(),
+            },
+        )]
+        .into_iter()
+        .collect();
+        let cov = RunCoverage::build(None, true, vec![], statics, Default::default(), vec![]);
+        let file = write_run(&run_dir, &cov).expect("write");
+        let original = fs::read(&file).expect("read");
+        let mut rng = crate::test_rng::Rng::new(11);
+        for _ in 0..1000 {
+            fs::write(&file, rng.damage(&original)).expect("write");
+            match load_run(dir.path(), None) {
+                Ok((_, loaded)) => {
+                    let mut again = loaded.clone();
+                    again.summarise();
+                    assert_eq!(again, loaded);
+                }
+                Err(e) => {
+                    let message = format!("{e:#}");
+                    assert!(message.contains(&file.display().to_string()), "{message}");
+                }
+            }
+        }
+    }
 }

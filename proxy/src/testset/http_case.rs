@@ -21,12 +21,14 @@ pub struct HttpTestCase {
     pub version: String,
     pub kind: String,
     pub name: String,
+    /// recplay's format version; absent (0) in files written by Keploy.
+    /// Written before `spec`, so a file cut short still says which format
+    /// it is (and so whether it must close with `...`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recplay_format: u32,
     pub spec: HttpSpec,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub curl: String,
-    /// recplay's format version; absent (0) in files written by Keploy.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub recplay_format: u32,
 }
 
 /// `spec:` of a test case.

@@ -3,8 +3,9 @@
 //! Test cases are written atomically (a temp file in the same directory,
 //! then rename), so a reader never sees half a file. `mocks.yaml` is
 //! append-only, one whole document per write, so kill -9 loses at most the
-//! exchange in flight; the loader skips a truncated last document and names
-//! it instead of failing the whole set.
+//! exchange in flight; each document ends with YAML's `...` marker, and the
+//! loader names a document without it (cut short) instead of loading part of
+//! it or failing the whole set.
 
 use std::fs;
 use std::io::Write;
@@ -134,19 +135,10 @@ impl TestSetDir {
         Ok(path)
     }
 
-    /// Where `case` goes and its YAML. Recorded cases go through the fast
-    /// writer; a case carrying free-form YAML (Keploy's `objects`, unknown
-    /// assertion keys, which may hold tags or non-string keys) goes through
-    /// serde_yaml, which writes any YAML value faithfully.
+    /// Where `case` goes and its YAML (see [`render_test`]).
     fn render_test(&self, case: &HttpTestCase) -> Result<(PathBuf, String), StoreError> {
         let path = self.root.join("tests").join(format!("{}.yaml", case.name));
-        let free_form = !case.spec.objects.is_empty() || !case.spec.assertions.other.is_empty();
-        let text = if free_form {
-            serde_yaml::to_string(case).map_err(|e| e.to_string())
-        } else {
-            super::yaml::to_yaml(case).map_err(|e| e.to_string())
-        };
-        let text = text.map_err(|message| StoreError::Serialise {
+        let text = render_test(case).map_err(|message| StoreError::Serialise {
             path: path.clone(),
             message,
         })?;
@@ -162,16 +154,10 @@ impl TestSetDir {
     /// a busy recorder pay one system call per batch instead of per mock.
     pub fn append_mocks(&self, mocks: &[PgMock]) -> Result<(), StoreError> {
         let path = self.mocks_path();
-        let mut text = String::with_capacity(mocks.len() * 1024);
-        for mock in mocks {
-            // The fast writer: one mock per database exchange must keep up
-            // with the traffic (see `yaml`); serde_yaml reads its output back.
-            text.push_str("---\n");
-            super::yaml::append_yaml(mock, &mut text).map_err(|e| StoreError::Serialise {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        }
+        let text = render_mocks(mocks).map_err(|e| StoreError::Serialise {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         let mut guard = self.mocks.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
             let file = fs::OpenOptions::new()
@@ -204,78 +190,264 @@ impl TestSetDir {
     }
 
     /// Loads every test case and mock that is complete; names the rest.
+    ///
+    /// Only a `tests` directory that cannot be listed is an error. A file
+    /// or document that cannot be read or parsed becomes a [`LoadProblem`]
+    /// naming it (file, and document and line within mocks.yaml), so one
+    /// bad file never hides the others and nothing is skipped unnamed.
     pub fn load(&self) -> Result<LoadedTestSet, StoreError> {
         let mut set = LoadedTestSet {
             name: self.name(),
             ..Default::default()
         };
+        self.load_tests(&mut set)?;
+        let mocks_path = self.mocks_path();
+        match read_regular_file(&mocks_path) {
+            Ok(Some(bytes)) => {
+                let (mocks, problems) = parse_mock_bytes(&bytes, &mocks_path);
+                set.mocks = mocks;
+                set.problems.extend(problems);
+            }
+            // No database traffic was recorded.
+            Ok(None) => {}
+            Err(message) => set.problems.push(LoadProblem {
+                location: mocks_path.display().to_string(),
+                message,
+            }),
+        }
+        Ok(set)
+    }
+
+    fn load_tests(&self, set: &mut LoadedTestSet) -> Result<(), StoreError> {
         let tests_dir = self.root.join("tests");
+        match fs::metadata(&tests_dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Ok(_) => {
+                set.problems.push(LoadProblem {
+                    location: tests_dir.display().to_string(),
+                    message: "is not a directory, so no test case could be read".to_string(),
+                });
+                return Ok(());
+            }
+            Err(e) => return Err(io_err(&tests_dir)(e)),
+        }
         let mut numbered_tests = Vec::new();
-        if tests_dir.is_dir() {
-            for name in list_names(&tests_dir)? {
-                let Some(stem) = name.strip_suffix(".yaml").or(name.strip_suffix(".yml")) else {
-                    continue;
-                };
-                let path = tests_dir.join(&name);
-                let text = fs::read_to_string(&path).map_err(io_err(&path))?;
-                match serde_yaml::from_str::<HttpTestCase>(&text) {
-                    Ok(case) => {
-                        let order = numbered(stem, "test").unwrap_or(u64::MAX);
-                        numbered_tests.push((order, stem.to_string(), case));
-                    }
-                    Err(e) => set.problems.push(LoadProblem {
-                        location: path.display().to_string(),
-                        message: e.to_string(),
-                    }),
+        for name in list_names(&tests_dir)? {
+            let Some(stem) = name.strip_suffix(".yaml").or(name.strip_suffix(".yml")) else {
+                continue;
+            };
+            let path = tests_dir.join(&name);
+            let parsed = match read_regular_file(&path) {
+                Ok(Some(bytes)) => parse_test(&bytes),
+                Ok(None) => Err("vanished while the test set was being read".to_string()),
+                Err(message) => Err(message),
+            };
+            match parsed {
+                Ok(case) => {
+                    let order = numbered(stem, "test").unwrap_or(u64::MAX);
+                    numbered_tests.push((order, stem.to_string(), case));
                 }
+                Err(message) => set.problems.push(LoadProblem {
+                    location: path.display().to_string(),
+                    message,
+                }),
             }
         }
         numbered_tests.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         set.tests = numbered_tests.into_iter().map(|(_, _, c)| c).collect();
-
-        let mocks_path = self.mocks_path();
-        if mocks_path.is_file() {
-            let text = fs::read_to_string(&mocks_path).map_err(io_err(&mocks_path))?;
-            let (mocks, problems) = parse_mocks(&text, &mocks_path);
-            set.mocks = mocks;
-            set.problems.extend(problems);
-        }
-        Ok(set)
+        Ok(())
     }
+}
+
+/// The bytes of `path`; `None` when there is no such file. Anything else
+/// that is not a readable regular file (a directory, a FIFO that would
+/// block the reader, a dangling link) is an error saying what it is.
+fn read_regular_file(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let meta = if meta.file_type().is_symlink() {
+        fs::metadata(path).map_err(|e| format!("is a link that cannot be followed: {e}"))?
+    } else {
+        meta
+    };
+    if meta.is_dir() {
+        return Err("is a directory, not a file".to_string());
+    }
+    if !meta.is_file() {
+        return Err("is not a regular file".to_string());
+    }
+    fs::read(path).map(Some).map_err(|e| e.to_string())
+}
+
+/// `bytes` as UTF-8, or where it stops being UTF-8.
+fn utf8(bytes: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        format!("is not UTF-8 text: invalid byte at offset {at} (line {line})")
+    })
+}
+
+/// Parses one test-case file, refusing one written by a newer recplay
+/// (its meaning may have changed in ways this reader would get wrong).
+pub fn parse_test(bytes: &[u8]) -> Result<HttpTestCase, String> {
+    let case: HttpTestCase = serde_yaml::from_str(utf8(bytes)?).map_err(|e| e.to_string())?;
+    newer_format(u64::from(case.recplay_format))?;
+    let last_line = bytes
+        .trim_ascii_end()
+        .rsplit(|&b| b == b'\n')
+        .next()
+        .unwrap_or_default();
+    if case.recplay_format >= super::END_MARKER_VERSION && last_line.trim_ascii_end() != b"..." {
+        return Err(
+            "is cut short: it lacks the closing `...` every test file of its format ends with"
+                .to_string(),
+        );
+    }
+    Ok(case)
+}
+
+fn newer_format(version: u64) -> Result<(), String> {
+    if version > u64::from(super::FORMAT_VERSION) {
+        return Err(format!(
+            "was written by a newer recplay (format {version}; this one reads up to {}): upgrade recplay",
+            super::FORMAT_VERSION
+        ));
+    }
+    Ok(())
+}
+
+/// `case` as a test file. Recorded cases go through the fast writer; a case
+/// carrying free-form YAML (Keploy's `objects`, unknown assertion keys,
+/// which may hold tags or non-string keys) goes through serde_yaml, which
+/// writes any YAML value faithfully. Either way the file closes with `...`,
+/// which tells a whole file from one cut short.
+pub fn render_test(case: &HttpTestCase) -> Result<String, String> {
+    let free_form = !case.spec.objects.is_empty() || !case.spec.assertions.other.is_empty();
+    let mut text = if free_form {
+        serde_yaml::to_string(case).map_err(|e| e.to_string())?
+    } else {
+        super::yaml::to_yaml(case).map_err(|e| e.to_string())?
+    };
+    text.push_str("...\n");
+    Ok(text)
+}
+
+/// `mocks` as mocks.yaml documents: each opens with `---` and closes with
+/// `...`, which tells a whole document from one a crash cut short.
+pub fn render_mocks(mocks: &[PgMock]) -> Result<String, super::yaml::YamlError> {
+    let mut text = String::with_capacity(mocks.len() * 1024);
+    for mock in mocks {
+        // The fast writer: one mock per database exchange must keep up
+        // with the traffic (see `yaml`); serde_yaml reads its output back.
+        text.push_str("---\n");
+        super::yaml::append_yaml(mock, &mut text)?;
+        text.push_str("...\n");
+    }
+    Ok(text)
 }
 
 /// Splits `---`-separated documents and parses each on its own, so one bad
 /// document (typically the last, cut by a crash) does not hide the others.
 pub fn parse_mocks(text: &str, path: &Path) -> (Vec<PgMock>, Vec<LoadProblem>) {
+    parse_mock_bytes(text.as_bytes(), path)
+}
+
+/// [`parse_mocks`] for the raw file: a document that is not UTF-8 is named
+/// on its own instead of failing the whole file.
+pub fn parse_mock_bytes(bytes: &[u8], path: &Path) -> (Vec<PgMock>, Vec<LoadProblem>) {
     let mut mocks = Vec::new();
     let mut problems = Vec::new();
-    let documents = split_documents(text)
+    let documents = split_documents(bytes)
         .into_iter()
-        .filter(|doc| !doc.trim().is_empty());
+        .filter(|doc| !doc.bytes.trim_ascii().is_empty());
     for (index, doc) in documents.enumerate() {
-        match serde_yaml::from_str::<PgMock>(doc) {
+        match parse_mock(&doc) {
             Ok(mock) => mocks.push(mock),
-            Err(e) => problems.push(LoadProblem {
+            Err(message) => problems.push(LoadProblem {
                 location: format!("{}#{}", path.display(), index + 1),
-                message: e.to_string(),
+                message,
             }),
         }
     }
     (mocks, problems)
 }
 
-fn split_documents(text: &str) -> Vec<&str> {
+/// One `---`-separated document of mocks.yaml.
+struct Document<'a> {
+    bytes: &'a [u8],
+    /// The file's line number of the document's first line.
+    line: usize,
+    /// Whether it closes with the `...` end marker.
+    ended: bool,
+    /// Whether it is the file's last and the file stops inside a line.
+    cut_mid_line: bool,
+}
+
+fn parse_mock(doc: &Document<'_>) -> Result<PgMock, String> {
+    let text =
+        utf8(doc.bytes).map_err(|e| format!("the document starting at line {} {e}", doc.line))?;
+    let mock: PgMock = serde_yaml::from_str(text).map_err(|e| {
+        // Parsed again behind as many blank lines as precede the document,
+        // so the error's line numbers are the file's.
+        let padded = "\n".repeat(doc.line.saturating_sub(1)) + text;
+        match serde_yaml::from_str::<PgMock>(&padded) {
+            Err(e) => e.to_string(),
+            Ok(_) => e.to_string(),
+        }
+    })?;
+    newer_format(u64::from(mock.version))?;
+    // Mocks written before the end marker can only be caught when the cut
+    // fell inside a line.
+    let marked = mock.version >= super::END_MARKER_VERSION;
+    if (marked && !doc.ended) || doc.cut_mid_line {
+        return Err(format!(
+            "the document starting at line {} is cut short{}: the recording stopped while writing it",
+            doc.line,
+            if marked { " (it lacks the closing `...`)" } else { "" }
+        ));
+    }
+    Ok(mock)
+}
+
+/// Splits at `---` lines, and after `...` lines, so what follows a
+/// document's end marker (a separator cut short, say) is never taken for
+/// part of it.
+fn split_documents(bytes: &[u8]) -> Vec<Document<'_>> {
     let mut docs = Vec::new();
     let mut start = 0;
+    let mut start_line = 1;
     let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        if line.trim_end() == "---" {
-            docs.push(&text[start..offset]);
+    for (line_no, line) in (1..).zip(bytes.split_inclusive(|&b| b == b'\n')) {
+        let content = line.trim_ascii_end();
+        let (separator, end_marker) = (content == b"---", content == b"...");
+        if separator || end_marker {
+            let end = if end_marker {
+                offset + line.len()
+            } else {
+                offset
+            };
+            docs.push(Document {
+                bytes: &bytes[start..end],
+                line: start_line,
+                ended: end_marker,
+                cut_mid_line: false,
+            });
             start = offset + line.len();
+            start_line = line_no + 1;
         }
         offset += line.len();
     }
-    docs.push(&text[start..]);
+    docs.push(Document {
+        bytes: &bytes[start..],
+        line: start_line,
+        ended: false,
+        cut_mid_line: !bytes.is_empty() && !bytes.ends_with(b"\n"),
+    });
     docs
 }
 
@@ -347,5 +519,18 @@ mod tests {
         assert!(loaded.problems[0].location.ends_with("mocks.yaml#2"));
         let next = TestSetDir::create_next(dir.path()).expect("create");
         assert_eq!(next.name(), "test-set-1");
+    }
+
+    /// Cut where a line ends, what is left of a mock still parses: only the
+    /// missing end marker tells it from a whole one.
+    #[test]
+    fn a_mock_cut_at_the_end_of_a_line_is_named_not_loaded() {
+        let whole = "---\nversion: 2\nkind: Postgres\nname: mock-1\nspec:\n  connection: 1\n  position: 0\n  lifetime: session\n  request_timestamp: 2026-01-01T00:00:00Z\n  response_timestamp: 2026-01-01T00:00:00Z\n  requests:\n  - type: Query\n    query: SELECT 1\n  responses:\n  - type: CommandComplete\n    tag: SELECT 1\n  - type: ReadyForQuery\n    status: I\n...\n";
+        let (mocks, problems) = parse_mocks(whole, Path::new("mocks.yaml"));
+        assert_eq!((mocks.len(), problems.len()), (1, 0), "{problems:?}");
+        let cut = whole.trim_end_matches("  - type: ReadyForQuery\n    status: I\n...\n");
+        let (mocks, problems) = parse_mocks(cut, Path::new("mocks.yaml"));
+        assert!(mocks.is_empty());
+        assert!(problems[0].message.contains("cut short"), "{problems:?}");
     }
 }

@@ -40,6 +40,15 @@ pub fn read_baseline(path: &Path) -> Result<Option<f64>> {
     if !file.line_percent.is_finite() {
         anyhow::bail!("the coverage baseline {} holds no number", path.display());
     }
+    // Out of range it would fail (above 100) or wave through (below 0)
+    // every run from now on, for a reason no run could fix.
+    if !(0.0..=100.0).contains(&file.line_percent) {
+        anyhow::bail!(
+            "the coverage baseline {} holds {}, not a percentage; fix it or delete it to bootstrap again",
+            path.display(),
+            file.line_percent
+        );
+    }
     Ok(Some(file.line_percent))
 }
 

@@ -38,7 +38,14 @@ pub fn render_report(fields: &ReportFields) -> String {
     out.push_str(&format!("policy: {}\n", fields.policy));
     out.push_str(&format!("epsilon: {:.2}\n", fields.epsilon));
     out.push_str(&format!("delta: {:.2}\n", fields.delta));
-    out.push_str(&format!("run: {}\n", fields.run.as_deref().unwrap_or("")));
+    // The run is named by the user: quoted and escaped as needed, so no
+    // name can break the front matter CI and the ratchet read.
+    let run = fields
+        .run
+        .as_deref()
+        .and_then(|run| recplay_proxy::testset::yaml::to_yaml(run).ok())
+        .unwrap_or_else(|| "\n".to_string());
+    out.push_str(&format!("run: {run}"));
     out.push_str("---\n\n");
     out.push_str(&format!("# Coverage gate: {status}\n\n"));
     out.push_str(&format!("{}\n\n", fields.reason.replace('\n', " ")));
@@ -86,5 +93,7 @@ pub fn parse_coverage_status(content: &str) -> (bool, String) {
 
 /// The measured percentage the report states, if any.
 pub fn read_measured_coverage(content: &str) -> Option<f64> {
-    front_matter(content)?.measured.filter(|m| m.is_finite())
+    front_matter(content)?
+        .measured
+        .filter(|m| (0.0..=100.0).contains(m))
 }

@@ -405,3 +405,93 @@ fn tc12_delta_is_signed() {
     assert_eq!(compute_delta(75.0, Some(80.0), Some(70.0)), -5.0);
     assert_eq!(compute_delta(50.0, None, None), 0.0);
 }
+
+/// Whatever the baseline file holds, the gate reads a percentage or names
+/// the file: never a panic, never a number that is not a percentage.
+#[test]
+fn a_damaged_baseline_is_a_percentage_or_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("baseline.json");
+    ratchet(&file, 85.5, Some("test-run-1")).expect("ratchet");
+    let original = fs::read(&file).expect("read");
+    let mut rng = crate::test_rng::Rng::new(12);
+    for _ in 0..1000 {
+        fs::write(&file, rng.damage(&original)).expect("write");
+        match read_baseline(&file) {
+            Ok(Some(value)) => assert!((0.0..=100.0).contains(&value), "{value}"),
+            Ok(None) => panic!("an existing baseline read as none"),
+            Err(e) => {
+                let message = format!("{e:#}");
+                assert!(message.contains(&file.display().to_string()), "{message}");
+            }
+        }
+    }
+    for value in ["250", "-5", "1e308"] {
+        let body = format!(r#"{{"format_version":1,"line_percent":{value}}}"#);
+        fs::write(&file, body).expect("write");
+        let e = read_baseline(&file).expect_err(value);
+        assert!(format!("{e:#}").contains("not a percentage"), "{e:#}");
+    }
+}
+
+/// The front matter reads back as written whatever the run is called, and
+/// a damaged report never reads as a PASS it does not state.
+#[test]
+fn the_front_matter_reads_back_whatever_the_run_is_called() {
+    let alphabet = [
+        "test-run-",
+        "1",
+        " ",
+        ": ",
+        "#",
+        "'",
+        "\"",
+        "\\",
+        "\n",
+        "\t",
+        "yes",
+        "null",
+        "~",
+        "[",
+        "{",
+        "&",
+        "*",
+        "!",
+        "|",
+        ">",
+        "%",
+        "@",
+        "é",
+        "😀",
+        "---",
+    ];
+    let mut rng = crate::test_rng::Rng::new(13);
+    let named = ["{*yes!", "a: b", "#x", "x\n---\ny", "\u{2028}"].map(String::from);
+    for round in 0..2000 {
+        let run = match named.get(round) {
+            Some(run) => run.clone(),
+            None => rng.string_of(&alphabet, 6),
+        };
+        let fields = ReportFields {
+            pass: true,
+            measured: Some(88.25),
+            baseline: Some(85.0),
+            floor: 80.0,
+            policy: "both".into(),
+            epsilon: 0.5,
+            delta: 3.25,
+            run: Some(run.clone()),
+            reason: rng.string_of(&alphabet, 6),
+        };
+        let content = render_report(&fields);
+        assert!(parse_coverage_status(&content).0, "{run:?}\n{content}");
+        assert_eq!(read_measured_coverage(&content), Some(88.25), "{run:?}");
+        let damaged = String::from_utf8_lossy(&rng.damage(content.as_bytes())).into_owned();
+        if parse_coverage_status(&damaged).0 {
+            assert!(damaged.contains("coverage_status: PASS"), "{damaged}");
+        }
+        if let Some(m) = read_measured_coverage(&damaged) {
+            assert!((0.0..=100.0).contains(&m), "{m}\n{damaged}");
+        }
+    }
+}

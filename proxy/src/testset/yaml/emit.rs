@@ -34,6 +34,11 @@ impl ser::Error for YamlError {
 /// Any other newtype variant is written as a one-key map.
 const TAGGED_ENUM_FIELDS: &[&str] = &["lifetime"];
 
+/// The longest key written as `key: value`, in bytes (YAML's limit is 1024
+/// characters, never fewer than bytes); longer keys are written as
+/// explicit `? key` / `: value` pairs.
+const MAX_IMPLICIT_KEY: usize = 1000;
+
 /// Where the value being written sits.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Slot {
@@ -303,7 +308,15 @@ impl MapEmitter<'_> {
         if !(first && matches!(self.slot, Slot::SeqItem { .. })) {
             indent(self.key_level(), self.out);
         }
+        let key_start = self.out.len();
         write_str(key, self.out);
+        if self.out.len() - key_start > MAX_IMPLICIT_KEY {
+            // Too long for `key: value`: YAML readers give up looking for
+            // the colon of an implicit key after 1024 characters.
+            self.out.insert_str(key_start, "? ");
+            self.out.push('\n');
+            indent(self.key_level(), self.out);
+        }
         self.out.push(':');
         self.tagged_value = TAGGED_ENUM_FIELDS.contains(&key);
     }

@@ -12,6 +12,8 @@
 use serde::Serialize;
 
 mod emit;
+#[cfg(test)]
+mod roundtrip_tests;
 mod scalar;
 
 pub use emit::YamlError;
@@ -116,6 +118,23 @@ mod tests {
             text.contains("    type: Sync\n") || text.contains("  - type: Sync\n"),
             "{text}"
         );
+    }
+
+    /// Past 1024 characters a YAML reader stops looking for an implicit
+    /// key's colon; such keys are written as explicit `? key` entries.
+    #[test]
+    fn keys_longer_than_yaml_allows_implicitly_read_back() {
+        let mut mock = sample();
+        let long = "k".repeat(1025);
+        mock.spec.startup = std::sync::Arc::new(
+            [(long.clone(), "v".to_string()), ("a".into(), "b".into())]
+                .into_iter()
+                .collect(),
+        );
+        let text = to_yaml(&mock).expect("emit");
+        assert!(text.contains(&format!("    ? {long}\n    : v\n")), "{text}");
+        let back: PgMock = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(back, mock);
     }
 
     #[test]

@@ -87,15 +87,17 @@ pub(super) fn write_str(s: &str, out: &mut String) {
 /// Writes multi-line `s` as a literal block (`|`) whose lines sit at
 /// `level`, as serde_yaml does, so bodies and queries stay readable. Returns
 /// false, writing nothing, when a block could not carry `s` exactly: a
-/// single line, characters that need escapes, a first line opening with a
-/// space (a block would need an indentation indicator), or no text at all.
+/// single line, characters that need escapes, a first non-empty line
+/// opening with a space or a tab (readers take the block's indentation from
+/// that line, so it would need an indentation indicator), or no text at all.
 pub(super) fn write_literal_block(s: &str, level: usize, out: &mut String) -> bool {
     if !s.as_bytes().contains(&b'\n') {
         return false;
     }
     let body = s.trim_end_matches('\n');
+    let first_line = body.split('\n').find(|line| !line.is_empty());
     let usable = body.contains('\n')
-        && !body.starts_with(' ')
+        && !first_line.is_some_and(|line| line.starts_with([' ', '\t']))
         && !s
             .chars()
             .any(|c| !matches!(c, '\n' | '\t' | '"' | '\\') && needs_escape(c));
@@ -162,7 +164,17 @@ mod tests {
                 serde_yaml::from_str(&doc).unwrap_or_else(|e| panic!("{e}\n{doc}"));
             assert_eq!(back["body"], text, "\n{doc}");
         }
-        for unsuitable in ["one line", " lead\nx", "a\r\nb", "\n\n", "x\u{7}\ny"] {
+        for unsuitable in [
+            "one line",
+            " lead\nx",
+            "a\r\nb",
+            "\n\n",
+            "x\u{7}\ny",
+            // Readers would take the indentation from these first lines.
+            "\t\n\n? >",
+            "\n  x\ny",
+            "\n   \nx",
+        ] {
             let mut doc = String::new();
             assert!(
                 !write_literal_block(unsuitable, 2, &mut doc),

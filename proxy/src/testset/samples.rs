@@ -1,0 +1,181 @@
+//! Seeded test sets for the round-trip and corruption tests: mocks and
+//! test cases with awkward strings in every string field and random bytes
+//! wherever the format stores bytes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::http::body_store::store_body;
+use crate::http::tee::CapturedBody;
+use crate::testset::http_case::{Assertions, HttpRequest, HttpResponse, HttpSpec};
+use crate::testset::pg_mock::*;
+use crate::testset::test_rng::Rng;
+use crate::testset::HttpTestCase;
+
+fn when(rng: &mut Rng) -> DateTime<Utc> {
+    let secs = (rng.next_u64() % 4_000_000_000) as i64;
+    let nanos = (rng.next_u64() % 1_000_000_000) as u32;
+    Utc.timestamp_opt(secs, nanos).single().unwrap_or_default()
+}
+
+fn string_map(rng: &mut Rng) -> BTreeMap<String, String> {
+    (0..rng.below(4))
+        .map(|_| (rng.awkward_string(), rng.awkward_string()))
+        .collect()
+}
+
+fn value(rng: &mut Rng) -> PgValue {
+    match rng.below(4) {
+        0 => PgValue::Null,
+        1 => PgValue::Text(rng.awkward_string()),
+        _ => PgValue::from_bytes(Some(&rng.bytes())),
+    }
+}
+
+fn values(rng: &mut Rng) -> Vec<PgValue> {
+    (0..rng.below(5)).map(|_| value(rng)).collect()
+}
+
+fn fields(rng: &mut Rng) -> BTreeMap<char, String> {
+    let mut fields: BTreeMap<char, String> = (0..rng.below(4))
+        .filter_map(|_| rng.awkward_string().chars().next())
+        .map(|c| (c, "x".to_string()))
+        .collect();
+    fields.insert('M', rng.awkward_string());
+    fields
+}
+
+pub fn mock(rng: &mut Rng, n: u64) -> PgMock {
+    let lifetime = match rng.below(3) {
+        0 => Lifetime::Session,
+        1 => Lifetime::Unattributed,
+        _ => Lifetime::Test(rng.awkward_string()),
+    };
+    PgMock::new(
+        format!("mock-{n}"),
+        MockSpec {
+            connection: rng.next_u64(),
+            position: rng.next_u64() % 100,
+            lifetime,
+            startup: Arc::new(string_map(rng)),
+            request_timestamp: when(rng),
+            response_timestamp: when(rng),
+            requests: vec![
+                FrontendMsg::Query {
+                    query: rng.awkward_string(),
+                },
+                FrontendMsg::Parse {
+                    name: rng.awkward_string(),
+                    query: rng.awkward_string(),
+                    param_types: vec![rng.next_u64() as u32],
+                },
+                FrontendMsg::Bind {
+                    portal: rng.awkward_string(),
+                    statement: rng.awkward_string(),
+                    statement_query: rng.chance(2).then(|| rng.awkward_string()),
+                    param_formats: vec![Format::Binary],
+                    params: values(rng),
+                    result_formats: vec![],
+                },
+                FrontendMsg::CopyData { data: value(rng) },
+                FrontendMsg::CopyFail {
+                    message: rng.awkward_string(),
+                },
+                FrontendMsg::Sync,
+            ],
+            responses: vec![
+                BackendMsg::ParameterStatus {
+                    name: rng.awkward_string(),
+                    value: rng.awkward_string(),
+                },
+                BackendMsg::RowDescription {
+                    fields: vec![FieldDescription {
+                        name: rng.awkward_string(),
+                        table_oid: 0,
+                        column_id: -1,
+                        type_oid: 25,
+                        type_size: -1,
+                        type_modifier: -1,
+                        format: Format::Text,
+                    }],
+                },
+                BackendMsg::DataRow {
+                    values: values(rng),
+                },
+                BackendMsg::CommandComplete {
+                    tag: rng.awkward_string(),
+                },
+                BackendMsg::ErrorResponse {
+                    fields: fields(rng),
+                },
+                BackendMsg::NotificationResponse {
+                    process_id: rng.next_u64() as i32,
+                    channel: rng.awkward_string(),
+                    payload: rng.awkward_string(),
+                },
+                BackendMsg::ReadyForQuery { status: 'I' },
+            ],
+        },
+    )
+}
+
+fn body(rng: &mut Rng) -> (Vec<u8>, crate::testset::http_case::StoredBody) {
+    let bytes = rng.bytes();
+    let captured = CapturedBody {
+        size: bytes.len() as u64,
+        bytes: bytes.clone(),
+        sha256: None,
+        complete: true,
+    };
+    (bytes, store_body(captured, None, 1 << 20))
+}
+
+pub fn test_case(rng: &mut Rng, n: u64) -> (HttpTestCase, Vec<u8>, Vec<u8>) {
+    let (req_bytes, req_body) = body(rng);
+    let (resp_bytes, resp_body) = body(rng);
+    let noise = (0..rng.below(3))
+        .map(|_| {
+            let patterns = (0..rng.below(3)).map(|_| rng.awkward_string()).collect();
+            (rng.awkward_string(), patterns)
+        })
+        .collect();
+    let spec = HttpSpec {
+        metadata: string_map(rng),
+        req: HttpRequest {
+            method: rng.awkward_string(),
+            proto_major: 1,
+            proto_minor: 1,
+            url: rng.awkward_string(),
+            url_params: string_map(rng),
+            header: string_map(rng),
+            body: req_body,
+            timestamp: when(rng),
+        },
+        resp: HttpResponse {
+            status_code: rng.next_u64() as u16,
+            header: string_map(rng),
+            body: resp_body,
+            status_message: rng.awkward_string(),
+            proto_major: 1,
+            proto_minor: 1,
+            timestamp: when(rng),
+        },
+        objects: vec![],
+        assertions: Assertions {
+            noise,
+            other: BTreeMap::new(),
+        },
+        created: rng.next_u64() as i64,
+    };
+    let mut case = HttpTestCase::new(format!("test-{n}"), spec);
+    case.curl = rng.awkward_string();
+    case.spec.resp.body.header_repeated = (0..rng.below(3))
+        .map(|_| {
+            let values = (0..rng.below(3)).map(|_| rng.awkward_string()).collect();
+            (rng.awkward_string(), values)
+        })
+        .collect();
+    (case, req_bytes, resp_bytes)
+}
