@@ -204,40 +204,58 @@ fn per_test_coverage_under_gunicorn_matches_coverage_run() {
         ("drain", "gthread"),
         ("context", "gthread"),
     ] {
-        let run = replay_with_agent(&venv, &app, mode, workers, true, &expected, &summary);
+        let setup = AgentSetup {
+            mode,
+            workers,
+            branch: true,
+            core: None,
+        };
+        let run = replay_with_agent(&venv, &app, &setup, &expected, &summary);
+        assert!(
+            run.agents.iter().all(|a| a.engine == "ctrace"),
+            "{:?}",
+            run.agents
+        );
         if workers == "sync" {
             check_exports_and_gate(&venv, &app, &run);
         }
     }
 }
 
-/// Lines only (`RECPLAY_COVERAGE_BRANCH=0`): where coverage.py can use
-/// sys.monitoring for that (Python 3.12 and later) the agent takes it and
-/// cuts snapshots by restarting; on older Pythons it drains the tracer.
-/// Either way every test gets its own view and the union equals coverage.py's
-/// own lines-only measurement. Set `RECPLAY_TEST_PYTHON` to run this under
-/// another interpreter.
+/// Lines only (`RECPLAY_COVERAGE_BRANCH=0`): the agent keeps to the C tracer
+/// and drains it; where the Python has sys.monitoring (3.12 and later),
+/// `COVERAGE_CORE=sysmon` makes the agent cut snapshots by restarting
+/// instead. Either way every test gets its own view and the union equals
+/// coverage.py's own lines-only measurement. Set `RECPLAY_TEST_PYTHON` to
+/// run this under another interpreter (CI runs it under 3.13 too).
 #[test]
-fn lines_only_coverage_uses_sys_monitoring_where_python_has_it() {
+fn lines_only_coverage_matches_coverage_run_with_each_engine() {
     let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let venv = test_venv();
     let app_dir = fixture_copy();
     let app = app_dir.path().canonicalize().expect("canonical app dir");
     let (expected, summary) = measure_with_coverage_run(&venv, &app, false);
-    let (engine, mode) = if python_has_sys_monitoring(&venv) {
-        ("sysmon", "restart")
-    } else {
-        ("ctrace", "drain")
-    };
-    for workers in ["sync", "gthread"] {
-        let run = replay_with_agent(&venv, &app, "drain", workers, false, &expected, &summary);
-        for agent in &run.agents {
-            assert_eq!(
-                (agent.engine.as_str(), agent.mode.as_deref()),
-                (engine, Some(mode)),
-                "{workers}: {agent:?}"
-            );
-            assert!(!agent.branch, "{agent:?}");
+    let mut engines = vec![(None, "ctrace", "drain")];
+    if python_has_sys_monitoring(&venv) {
+        engines.push((Some("sysmon"), "sysmon", "restart"));
+    }
+    for (core, engine, mode) in engines {
+        for workers in ["sync", "gthread"] {
+            let setup = AgentSetup {
+                mode: "drain",
+                workers,
+                branch: false,
+                core,
+            };
+            let run = replay_with_agent(&venv, &app, &setup, &expected, &summary);
+            for agent in &run.agents {
+                assert_eq!(
+                    (agent.engine.as_str(), agent.mode.as_deref()),
+                    (engine, Some(mode)),
+                    "{workers}: {agent:?}"
+                );
+                assert!(!agent.branch, "{agent:?}");
+            }
         }
     }
 }
@@ -254,15 +272,30 @@ fn python_has_sys_monitoring(venv: &Path) -> bool {
     status.success()
 }
 
+/// How the app and its agent run for one replay.
+struct AgentSetup<'a> {
+    /// `RECPLAY_COVERAGE_MODE`: the snapshot mode asked for.
+    mode: &'a str,
+    /// gunicorn's worker class.
+    workers: &'a str,
+    branch: bool,
+    /// `COVERAGE_CORE` for the app; `None` leaves the choice to the agent.
+    core: Option<&'a str>,
+}
+
 fn replay_with_agent(
     venv: &Path,
     app: &Path,
-    mode: &str,
-    workers: &str,
-    branch: bool,
+    setup: &AgentSetup<'_>,
     expected: &BTreeMap<String, BTreeSet<u32>>,
     summary: &serde_json::Value,
 ) -> RunCoverage {
+    let AgentSetup {
+        mode,
+        workers,
+        branch,
+        core,
+    } = *setup;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -284,6 +317,9 @@ fn replay_with_agent(
         .current_dir(app)
         .env("RECPLAY_COVERAGE_MODE", mode)
         .env_remove("COVERAGE_CORE");
+    if let Some(core) = core {
+        command.env("COVERAGE_CORE", core);
+    }
     for (key, value) in collector.app_env().expect("app env") {
         command.env(key, value);
     }
