@@ -111,7 +111,7 @@ mod tests {
         let template = include_str!("../keploy.yml.template").as_bytes();
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("keploy.yml");
-        let mut rng = crate::test_rng::Rng::new(9);
+        let mut rng = recplay_proxy::test_rng::Rng::new(9);
         for round in 0..1000 {
             let text = if round % 10 == 0 {
                 rng.bytes(200)

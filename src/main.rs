@@ -26,8 +26,6 @@ mod record;
 mod record_pg;
 mod replay;
 mod report;
-#[cfg(test)]
-mod test_rng;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

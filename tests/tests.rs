@@ -2,12 +2,6 @@
 
 mod support;
 
-// The seeded generator the unit tests of the coverage modules use; those
-// modules are compiled into this binary too (see `coverage`).
-#[path = "../src/test_rng.rs"]
-#[allow(dead_code)]
-mod test_rng;
-
 mod coverage;
 mod replay;
 

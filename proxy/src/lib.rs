@@ -10,10 +10,15 @@
 //! - [`window`]: which HTTP test is in flight, so database exchanges can be
 //!   attributed to the test whose request/response window contains them.
 //!
+//! - `test_rng` (tests only): a seeded generator of test inputs.
+//!
 //! No command-line concerns live here; the `recplay` binary wires these
 //! pieces together.
 
 pub mod http;
 pub mod pg;
+#[cfg(any(test, feature = "test-support"))]
+#[doc(hidden)]
+pub mod test_rng;
 pub mod testset;
 pub mod window;

@@ -362,7 +362,7 @@ mod tests {
             "\n",
             "\u{0}",
         ];
-        let mut rng = crate::test_rng::Rng::new(7);
+        let mut rng = recplay_proxy::test_rng::Rng::new(7);
         let path = [key("a"), PathStep::Index(0), key("id")];
         for _ in 0..20_000 {
             let text = rng.string_of(&alphabet, 8);
@@ -411,7 +411,7 @@ mod tests {
             "(?i)",
             "é",
         ];
-        let mut rng = crate::test_rng::Rng::new(8);
+        let mut rng = recplay_proxy::test_rng::Rng::new(8);
         for _ in 0..3000 {
             let pattern = rng.string_of(&alphabet, 10);
             match ValueRule::compile(std::slice::from_ref(&pattern), "conf/keploy.yml", "body.id") {

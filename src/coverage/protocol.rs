@@ -321,7 +321,7 @@ mod tests {
             br#"{"type":"static","id":9,"files":{"/a.py":{"lines":[1],"branches":{"2":[3,-1]},"multiline":{"5":4}}}}"#,
             br#"{"type":"error","id":2,"message":"boom"}"#,
         ];
-        let mut rng = crate::test_rng::Rng::new(10);
+        let mut rng = recplay_proxy::test_rng::Rng::new(10);
         for round in 0..20_000 {
             let line = if round % 10 == 0 {
                 rng.bytes(100)

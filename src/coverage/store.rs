@@ -182,7 +182,7 @@ mod tests {
         let cov = RunCoverage::build(None, true, vec![], statics, Default::default(), vec![]);
         let file = write_run(&run_dir, &cov).expect("write");
         let original = fs::read(&file).expect("read");
-        let mut rng = crate::test_rng::Rng::new(11);
+        let mut rng = recplay_proxy::test_rng::Rng::new(11);
         for _ in 0..1000 {
             fs::write(&file, rng.damage(&original)).expect("write");
             match load_run(dir.path(), None) {

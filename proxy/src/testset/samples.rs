@@ -30,7 +30,7 @@ fn value(rng: &mut Rng) -> PgValue {
     match rng.below(4) {
         0 => PgValue::Null,
         1 => PgValue::Text(rng.awkward_string()),
-        _ => PgValue::from_bytes(Some(&rng.bytes())),
+        _ => PgValue::from_bytes(Some(&rng.awkward_bytes())),
     }
 }
 
@@ -122,7 +122,7 @@ pub fn mock(rng: &mut Rng, n: u64) -> PgMock {
 }
 
 fn body(rng: &mut Rng) -> (Vec<u8>, crate::testset::http_case::StoredBody) {
-    let bytes = rng.bytes();
+    let bytes = rng.awkward_bytes();
     let captured = CapturedBody {
         size: bytes.len() as u64,
         bytes: bytes.clone(),

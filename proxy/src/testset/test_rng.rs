@@ -1,40 +1,13 @@
-//! A seeded xorshift generator and the awkward strings the round-trip and
-//! corruption tests feed the writer and the loader.
+//! The awkward strings and bytes the round-trip and corruption tests feed
+//! the writer and the loader, drawn from the crate's seeded generator.
 //!
 //! Deterministic on purpose: a failure names its seed and case number, and
 //! the same run reproduces it on any machine.
 
-/// xorshift64*: tiny, fast, and good enough to pick test inputs.
-pub struct Rng(u64);
+pub use crate::test_rng::Rng;
 
+/// Inputs shaped for YAML: what the writer must quote, escape or encode.
 impl Rng {
-    pub fn new(seed: u64) -> Self {
-        // Zero is xorshift's one fixed point.
-        Rng(seed.max(1))
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    pub fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-
     /// A string built from pieces YAML treats specially: indicators,
     /// keywords, number and date look-alikes, line breaks, control
     /// characters, characters outside the BMP, spaces at either end.
@@ -45,7 +18,7 @@ impl Rng {
         let pieces = self.below(10);
         let mut s = String::new();
         for _ in 0..pieces {
-            s.push_str(self.pick(AWKWARD));
+            s.push_str(self.pick::<&str>(AWKWARD));
         }
         s
     }
@@ -53,12 +26,12 @@ impl Rng {
     /// A line longer than YAML's 1024-character limit on implicit keys.
     pub fn long_line(&mut self) -> String {
         let mut s = "x".repeat(1000 + self.below(3000));
-        s.push_str(self.pick(AWKWARD));
+        s.push_str(self.pick::<&str>(AWKWARD));
         s
     }
 
     /// Random bytes, valid UTF-8 about half the time.
-    pub fn bytes(&mut self) -> Vec<u8> {
+    pub fn awkward_bytes(&mut self) -> Vec<u8> {
         if self.chance(2) {
             return self.awkward_string().into_bytes();
         }

@@ -414,7 +414,7 @@ fn a_damaged_baseline_is_a_percentage_or_an_error_naming_the_file() {
     let file = dir.path().join("baseline.json");
     ratchet(&file, 85.5, Some("test-run-1")).expect("ratchet");
     let original = fs::read(&file).expect("read");
-    let mut rng = crate::test_rng::Rng::new(12);
+    let mut rng = recplay_proxy::test_rng::Rng::new(12);
     for _ in 0..1000 {
         fs::write(&file, rng.damage(&original)).expect("write");
         match read_baseline(&file) {
@@ -465,7 +465,7 @@ fn the_front_matter_reads_back_whatever_the_run_is_called() {
         "😀",
         "---",
     ];
-    let mut rng = crate::test_rng::Rng::new(13);
+    let mut rng = recplay_proxy::test_rng::Rng::new(13);
     let named = ["{*yes!", "a: b", "#x", "x\n---\ny", "\u{2028}"].map(String::from);
     for round in 0..2000 {
         let run = match named.get(round) {

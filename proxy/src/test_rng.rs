@@ -1,8 +1,11 @@
-//! A seeded xorshift generator for the tests that feed parsers arbitrary
-//! input: deterministic, so a failure names its seed and input and the same
-//! run reproduces it anywhere.
+//! A seeded xorshift generator for the tests that feed decoders, loaders
+//! and parsers arbitrary input. Deterministic on purpose: a failure names
+//! its seed and input, and the same run reproduces it on any machine.
+//!
+//! Compiled for this crate's tests, and for the `recplay` binary's tests
+//! through the `test-support` feature; never part of a release build.
 
-/// xorshift64*.
+/// xorshift64*: tiny, fast, and good enough to pick test inputs.
 pub struct Rng(u64);
 
 impl Rng {
@@ -25,17 +28,29 @@ impl Rng {
         (self.next_u64() % n as u64) as usize
     }
 
-    /// Up to `max` pieces of `alphabet`, joined.
-    pub fn string_of(&mut self, alphabet: &[&str], max: usize) -> String {
-        (0..self.below(max + 1))
-            .map(|_| alphabet[self.below(alphabet.len())])
-            .collect()
+    /// True about once in `one_in` calls.
+    pub fn chance(&mut self, one_in: usize) -> bool {
+        self.below(one_in) == 0
+    }
+
+    pub fn byte(&mut self) -> u8 {
+        self.next_u64() as u8
+    }
+
+    /// One of `items` (not empty).
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
     }
 
     /// Up to `max` random bytes.
     pub fn bytes(&mut self, max: usize) -> Vec<u8> {
+        (0..self.below(max + 1)).map(|_| self.byte()).collect()
+    }
+
+    /// Up to `max` pieces of `alphabet`, joined.
+    pub fn string_of(&mut self, alphabet: &[&str], max: usize) -> String {
         (0..self.below(max + 1))
-            .map(|_| self.next_u64() as u8)
+            .map(|_| *self.pick(alphabet))
             .collect()
     }
 
