@@ -122,6 +122,7 @@ async fn every_released_format_loads_and_its_database_exchanges_replay() {
         assert!(set.tests.len() > 50, "format {version}: too few tests");
         assert!(set.mocks.len() > 100, "format {version}: too few mocks");
         assert!(set.mocks.iter().all(|m| m.version == version));
+        assert!(set.tests.iter().all(|t| t.recplay_format == version));
 
         let mut queries: Vec<&PgMock> = set
             .mocks
@@ -176,4 +177,16 @@ async fn every_released_format_loads_and_its_database_exchanges_replay() {
             );
         }
     }
+}
+
+/// Every format version recplay has written keeps its recording here, so
+/// bumping the version without one fails.
+#[test]
+fn every_format_version_has_a_fixture() {
+    let versions: Vec<u32> = fixture_sets().into_iter().map(|(v, _)| v).collect();
+    let written: Vec<u32> = (1..=recplay_proxy::testset::FORMAT_VERSION).collect();
+    assert_eq!(
+        versions, written,
+        "tests/fixtures/doccano/format-N for each N"
+    );
 }
