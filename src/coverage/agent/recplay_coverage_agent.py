@@ -7,9 +7,9 @@ snapshot, and one `static` request with every source file's coverable lines
 and branches. Only `coverage` (coverage.py) must be installed in the app.
 
 How snapshots are cut depends on the tracing engine:
-- C or Python tracer: a stop/erase/start cycle loses every
-  line run afterwards on threads that already exist, because their tracer
-  keeps writing into the discarded data. What works is what switch_context
+- C or Python tracer: a stop/erase/start cycle loses every line run
+  afterwards on threads that already exist, because their tracer keeps
+  writing into the discarded data. What works is what switch_context
   does: flush the tracer's per-file sets and empty them in place. Mode
   "drain" does exactly that into an in-memory sink (a few milliseconds);
   mode "context" (fallback when the collector looks different) switches to
@@ -22,13 +22,12 @@ How snapshots are cut depends on the tracing engine:
 
 The agent asks coverage.py for its C tracer, also on 3.14 where coverage.py
 would pick sys.monitoring, unless COVERAGE_CORE in the app's environment
-names a core.
-sys.monitoring is cheap only while its events stay disabled, and per-test
-snapshots must re-arm them after every test, so every function the next
-request runs is instrumented again: on a Django/DRF app under Python 3.13
-(bench/coverage/django.sh, lines only) the median test took 2.3 ms without
-coverage, 4.0 ms with the C tracer (snapshots 0.3 ms) and 12.4 ms with
-sys.monitoring (snapshots 6.7 ms).
+names a core. sys.monitoring is cheap only while its events stay disabled,
+and per-test snapshots must re-arm them after every test, so every function
+the next request runs is instrumented again: on a Django/DRF app under
+Python 3.13 (bench/coverage/django.sh, lines only) the median test took
+2.3 ms without coverage, 4.0 ms with the C tracer (snapshots 0.3 ms) and
+12.4 ms with sys.monitoring (snapshots 6.7 ms).
 """
 
 import fnmatch
