@@ -302,9 +302,9 @@ fn tc10_a_corrupt_baseline_is_a_tool_error_not_a_crash() {
     ));
 }
 
-#[test]
-fn tc11_report_round_trip() {
-    let mut fields = ReportFields {
+/// A passing report on run `test-run-4`: 88.25 against a baseline of 85.
+fn passing_report() -> ReportFields {
+    ReportFields {
         pass: true,
         measured: Some(88.25),
         baseline: Some(85.0),
@@ -314,7 +314,12 @@ fn tc11_report_round_trip() {
         delta: 3.25,
         run: Some("test-run-4".into()),
         reason: "ok".into(),
-    };
+    }
+}
+
+#[test]
+fn tc11_report_round_trip() {
+    let mut fields = passing_report();
     let content = render_report(&fields);
     let (pass, verdict) = parse_coverage_status(&content);
     assert!(pass);
@@ -473,15 +478,9 @@ fn the_front_matter_reads_back_whatever_the_run_is_called() {
             None => rng.string_of(&alphabet, 6),
         };
         let fields = ReportFields {
-            pass: true,
-            measured: Some(88.25),
-            baseline: Some(85.0),
-            floor: 80.0,
-            policy: "both".into(),
-            epsilon: 0.5,
-            delta: 3.25,
             run: Some(run.clone()),
             reason: rng.string_of(&alphabet, 6),
+            ..passing_report()
         };
         let content = render_report(&fields);
         assert!(parse_coverage_status(&content).0, "{run:?}\n{content}");

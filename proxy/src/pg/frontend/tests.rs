@@ -3,7 +3,6 @@
 
 use bytes::{BufMut, BytesMut};
 use postgres_protocol::message::frontend as pp;
-use postgres_protocol::IsNull;
 
 use super::*;
 use crate::pg::wire::ProtocolError;
@@ -95,27 +94,7 @@ fn simple_and_extended_messages_round_trip() {
     );
     roundtrip!(
         ctx,
-        |b: &mut BytesMut| {
-            let values: Vec<Option<Vec<u8>>> =
-                vec![Some(vec![0, 0, 0, 7]), None, Some(b"x".to_vec())];
-            pp::bind(
-                "p1",
-                "s1",
-                [1i16, 0, 0],
-                values,
-                |v, buf| match v {
-                    Some(bytes) => {
-                        buf.put_slice(&bytes);
-                        Ok::<_, Box<dyn std::error::Error + Sync + Send>>(IsNull::No)
-                    }
-                    None => Ok(IsNull::Yes),
-                },
-                [1i16],
-                b,
-            )
-            .map_err(|_| "bind")
-            .expect("encode")
-        },
+        crate::pg::fuzz_tests::seeds::sample_bind,
         FrontendMessage::Bind {
             portal: "p1".into(),
             statement: "s1".into(),

@@ -20,7 +20,7 @@ mod alloc;
 mod decoders;
 mod exchange;
 mod mock_server;
-mod seeds;
+pub(super) mod seeds;
 mod text;
 
 pub use crate::test_rng::Rng;

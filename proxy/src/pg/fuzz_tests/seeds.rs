@@ -50,28 +50,31 @@ pub fn startup_packets() -> Vec<Vec<u8>> {
     ]
 }
 
+/// A Bind of portal `p1` to statement `s1` with a binary int4 7, a NULL
+/// and a text `x`, asking for one binary result column.
+pub fn sample_bind(b: &mut BytesMut) {
+    let values: Vec<Option<Vec<u8>>> = vec![Some(vec![0, 0, 0, 7]), None, Some(b"x".to_vec())];
+    pp::bind(
+        "p1",
+        "s1",
+        [1i16, 0, 0],
+        values,
+        |v, buf| match v {
+            Some(bytes) => {
+                buf.put_slice(&bytes);
+                Ok::<_, Box<dyn std::error::Error + Sync + Send>>(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        },
+        [1i16],
+        b,
+    )
+    .map_err(|_| "bind")
+    .expect("encodes")
+}
+
 /// Every tagged client message, including the four `p` variants.
 pub fn frontend_messages() -> Vec<Vec<u8>> {
-    let bind = |b: &mut BytesMut| {
-        let values: Vec<Option<Vec<u8>>> = vec![Some(vec![0, 0, 0, 7]), None, Some(b"x".to_vec())];
-        pp::bind(
-            "p1",
-            "s1",
-            [1i16, 0, 0],
-            values,
-            |v, buf| match v {
-                Some(bytes) => {
-                    buf.put_slice(&bytes);
-                    Ok::<_, Box<dyn std::error::Error + Sync + Send>>(IsNull::No)
-                }
-                None => Ok(IsNull::Yes),
-            },
-            [1i16],
-            b,
-        )
-        .map_err(|_| "bind")
-        .expect("encodes")
-    };
     let mut function_call = BytesMut::new();
     function_call.put_u32(1598);
     function_call.put_i16(1);
@@ -84,7 +87,7 @@ pub fn frontend_messages() -> Vec<Vec<u8>> {
     vec![
         with(|b| pp::query("SELECT 'héllo', $$x$$ /* c */ -- d", b).expect("encodes")),
         with(|b| pp::parse("s1", "SELECT $1::int4, $2", [23, 25], b).expect("encodes")),
-        with(bind),
+        with(sample_bind),
         with(|b| pp::describe(b'S', "s1", b).expect("encodes")),
         with(|b| pp::describe(b'P', "", b).expect("encodes")),
         with(|b| pp::execute("p1", 10, b).expect("encodes")),
