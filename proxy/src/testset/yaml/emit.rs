@@ -9,7 +9,7 @@ use std::fmt::{self, Display, Write as _};
 
 use serde::ser::{self, Impossible, Serialize};
 
-use super::scalar::{indent, write_literal_block, write_str};
+use super::scalar::{finish_str_in_place, indent, write_literal_block, write_str};
 
 /// Why a value could not be written.
 #[derive(Debug)]
@@ -58,7 +58,9 @@ pub(super) struct Emitter<'o> {
 }
 
 impl<'o> Emitter<'o> {
-    fn scalar(self, write: impl FnOnce(&mut String)) -> Result<(), YamlError> {
+    /// What goes before a scalar in its slot: the space after a key's
+    /// colon, or an item's dash.
+    fn scalar_lead_in(&mut self) {
         match self.slot {
             Slot::Top => {}
             Slot::MapValue { .. } => self.out.push(' '),
@@ -67,6 +69,10 @@ impl<'o> Emitter<'o> {
                 self.out.push_str("- ");
             }
         }
+    }
+
+    fn scalar(mut self, write: impl FnOnce(&mut String)) -> Result<(), YamlError> {
+        self.scalar_lead_in();
         write(self.out);
         self.out.push('\n');
         Ok(())
@@ -104,10 +110,12 @@ impl<'o> Emitter<'o> {
     }
 }
 
-macro_rules! display_scalars {
+macro_rules! integer_scalars {
     ($($method:ident: $ty:ty),* $(,)?) => {
         $(fn $method(self, v: $ty) -> Result<(), YamlError> {
-            self.display(v)
+            // itoa: a mock holds a dozen integers, and `fmt` is several
+            // times slower at this.
+            self.scalar(|out| out.push_str(itoa::Buffer::new().format(v)))
         })*
     };
 }
@@ -123,8 +131,11 @@ impl<'o> ser::Serializer for Emitter<'o> {
     type SerializeStruct = MapEmitter<'o>;
     type SerializeStructVariant = MapEmitter<'o>;
 
-    display_scalars!(
-        serialize_bool: bool,
+    fn serialize_bool(self, v: bool) -> Result<(), YamlError> {
+        self.scalar(|out| out.push_str(if v { "true" } else { "false" }))
+    }
+
+    integer_scalars!(
         serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
         serialize_i128: i128,
         serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64,
@@ -155,6 +166,23 @@ impl<'o> ser::Serializer for Emitter<'o> {
             }
         }
         self.scalar(|out| write_str(v, out))
+    }
+
+    /// Writes the text in place when it needs no escapes and fits one line
+    /// (timestamps do, twice per mock), instead of collecting it into a
+    /// `String` first.
+    fn collect_str<T: ?Sized + Display>(mut self, value: &T) -> Result<(), YamlError> {
+        let mark = self.out.len();
+        self.scalar_lead_in();
+        let text_start = self.out.len();
+        let _ = write!(self.out, "{value}");
+        if finish_str_in_place(self.out, text_start) {
+            self.out.push('\n');
+            return Ok(());
+        }
+        let text = self.out.split_off(text_start);
+        self.out.truncate(mark);
+        self.serialize_str(&text)
     }
 
     fn serialize_bytes(self, v: &[u8]) -> Result<(), YamlError> {

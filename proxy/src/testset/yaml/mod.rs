@@ -120,6 +120,42 @@ mod tests {
         );
     }
 
+    /// Text a type writes through `Display`, as chrono does timestamps.
+    struct Shown(&'static str);
+
+    impl Serialize for Shown {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(self.0)
+        }
+    }
+
+    /// Displayed text is written in place when it can be; whatever it
+    /// holds, the document is the one its text as a string would make.
+    #[test]
+    fn displayed_values_are_written_as_their_text() {
+        for text in [
+            "2026-12-03T07:39:29.063433191Z",
+            "plain words",
+            "null",
+            "",
+            "  lead",
+            "say \"hi\" \\ back",
+            "two\nlines\n",
+            "tab\there é ✓",
+        ] {
+            let shown = to_yaml(&BTreeMap::from([("k", Shown(text))])).expect("emit");
+            let direct = to_yaml(&BTreeMap::from([("k", text)])).expect("emit");
+            assert_eq!(shown, direct, "{text:?}");
+            let shown = to_yaml(&[Shown(text), Shown(text)]).expect("emit");
+            let direct = to_yaml(&[text, text]).expect("emit");
+            assert_eq!(shown, direct, "{text:?}");
+            assert_eq!(
+                to_yaml(&Shown(text)).expect("emit"),
+                to_yaml(text).expect("emit")
+            );
+        }
+    }
+
     /// Past 1024 characters a YAML reader stops looking for an implicit
     /// key's colon; such keys are written as explicit `? key` entries.
     #[test]

@@ -36,8 +36,12 @@ fn is_plain_safe(s: &str) -> bool {
 
 /// `n` spaces.
 pub(super) fn indent(n: usize, out: &mut String) {
-    for _ in 0..n {
-        out.push(' ');
+    const SPACES: &str = "                                                                ";
+    let mut left = n;
+    while left > 0 {
+        let run = left.min(SPACES.len());
+        out.push_str(&SPACES[..run]);
+        left -= run;
     }
 }
 
@@ -54,6 +58,12 @@ fn needs_escape(c: char) -> bool {
         )
 }
 
+/// Printable ASCII other than the two characters a double-quoted string
+/// escapes: copied into quotes as they are.
+fn is_quotable_as_is(b: u8) -> bool {
+    (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'
+}
+
 /// Writes `s` plain when that is unambiguous, else double-quoted.
 pub(super) fn write_str(s: &str, out: &mut String) {
     if is_plain_safe(s) {
@@ -61,6 +71,12 @@ pub(super) fn write_str(s: &str, out: &mut String) {
         return;
     }
     out.push('"');
+    // Timestamps, numbers and most SQL are plain ASCII: one scan, one copy.
+    if s.bytes().all(is_quotable_as_is) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     // Runs without escapes are copied whole: most text has none.
     let mut run_start = 0;
     for (at, c) in s.char_indices() {
@@ -82,6 +98,22 @@ pub(super) fn write_str(s: &str, out: &mut String) {
     }
     out.push_str(&s[run_start..]);
     out.push('"');
+}
+
+/// Turns the text at `out[start..]` into what [`write_str`] writes for it,
+/// in place, when that needs no escapes (plain, or quoted as it is);
+/// returns false, changing nothing, otherwise.
+pub(super) fn finish_str_in_place(out: &mut String, start: usize) -> bool {
+    let text = &out[start..];
+    if is_plain_safe(text) {
+        return true;
+    }
+    if !text.bytes().all(is_quotable_as_is) {
+        return false;
+    }
+    out.insert(start, '"');
+    out.push('"');
+    true
 }
 
 /// Writes multi-line `s` as a literal block (`|`) whose lines sit at
