@@ -68,6 +68,11 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: logs piped to a file or CI
+        // stay plain text.
+        .with_ansi(report::terminal::colour_wanted(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ))
         .with_target(false)
         .init();
 }

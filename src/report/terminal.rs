@@ -9,6 +9,13 @@ use similar::{ChangeTag, TextDiff};
 use crate::compare::Difference;
 use crate::replay::outcome::{SetOutcome, TestOutcome};
 
+/// Whether to colour output that goes to a terminal (`is_terminal`) unless
+/// NO_COLOR is set (<https://no-color.org>).
+pub fn colour_wanted(is_terminal: bool) -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    is_terminal && !no_color
+}
+
 /// ANSI colours, or nothing when stdout is not a terminal or NO_COLOR is set.
 #[derive(Debug, Clone, Copy)]
 pub struct Palette {
@@ -17,9 +24,8 @@ pub struct Palette {
 
 impl Palette {
     pub fn detect() -> Self {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Palette {
-            on: !no_color && std::io::stdout().is_terminal(),
+            on: colour_wanted(std::io::stdout().is_terminal()),
         }
     }
 

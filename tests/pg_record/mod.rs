@@ -274,6 +274,33 @@ mod binary {
         ))));
     }
 
+    #[test]
+    fn a_busy_listen_port_is_named_with_its_reason_once() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = taken.local_addr().expect("addr");
+        let out = Command::new(env!("CARGO_BIN_EXE_recplay"))
+            .args(["record", "--path"])
+            .arg(tempfile::tempdir().expect("temp dir").path())
+            .args([
+                "--pg-listen",
+                &addr.to_string(),
+                "--pg-upstream",
+                "127.0.0.1:1",
+            ])
+            .output()
+            .expect("run recplay");
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "could not listen on {addr} for PostgreSQL clients"
+            )),
+            "{stderr}"
+        );
+        // The operating system's reason, said once.
+        assert_eq!(stderr.matches("os error").count(), 1, "{stderr}");
+    }
+
     fn nix_kill_term(pid: u32) {
         let status = Command::new("kill")
             .args(["-TERM", &pid.to_string()])

@@ -39,12 +39,14 @@ pub enum MockServerError {
     #[error("the PostgreSQL mock server listens on loopback only; {0} is not a loopback address (use 127.0.0.1:PORT)")]
     NotLoopback(SocketAddr),
     /// Binding failed (port in use, permissions).
-    #[error("could not listen on {addr} for the PostgreSQL mock server: {source}; choose another --pg-listen port")]
+    // The reason is part of the message and not the error's source, so
+    // printing the error with its causes does not say it twice.
+    #[error("could not listen on {addr} for the PostgreSQL mock server: {reason}; choose another --pg-listen port")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
         /// What the operating system reported.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
 }
 
@@ -92,7 +94,7 @@ impl MockServer {
         }
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|source| MockServerError::Bind { addr, source })?;
+            .map_err(|reason| MockServerError::Bind { addr, reason })?;
         let matcher = Matcher::new(mocks, strategy);
         for name in matcher.unindexed() {
             tracing::warn!(mock = %name, "a recorded Bind names a statement the recording never prepared; this mock cannot be matched");

@@ -56,10 +56,12 @@ pub struct PgRecorderConfig {
 pub enum RecordError {
     #[error("refusing to listen on {0}: the PostgreSQL recorder only listens on a loopback address such as 127.0.0.1")]
     NotLoopback(SocketAddr),
-    #[error("could not listen on {addr} for PostgreSQL clients: {source}; is another process using that port?")]
+    // The reason is part of the message and not the error's source, so
+    // printing the error with its causes does not say it twice.
+    #[error("could not listen on {addr} for PostgreSQL clients: {reason}; is another process using that port?")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error("--pg-upstream {0:?} is not HOST:PORT")]
     BadUpstream(String),
@@ -99,9 +101,9 @@ impl PgRecorder {
         let listener =
             TcpListener::bind(config.listen)
                 .await
-                .map_err(|source| RecordError::Bind {
+                .map_err(|reason| RecordError::Bind {
                     addr: config.listen,
-                    source,
+                    reason,
                 })?;
         Ok(PgRecorder { listener, config })
     }
