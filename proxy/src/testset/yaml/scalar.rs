@@ -64,19 +64,43 @@ fn is_quotable_as_is(b: u8) -> bool {
     (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'
 }
 
+/// How a string is written.
+enum StrForm {
+    /// As it is, unquoted.
+    Plain,
+    /// In double quotes, as it is: timestamps, numbers and most SQL.
+    Quoted,
+    /// In double quotes, with escapes.
+    Escaped,
+}
+
+fn str_form(s: &str) -> StrForm {
+    if is_plain_safe(s) {
+        StrForm::Plain
+    } else if s.bytes().all(is_quotable_as_is) {
+        StrForm::Quoted
+    } else {
+        StrForm::Escaped
+    }
+}
+
 /// Writes `s` plain when that is unambiguous, else double-quoted.
 pub(super) fn write_str(s: &str, out: &mut String) {
-    if is_plain_safe(s) {
-        out.push_str(s);
-        return;
+    match str_form(s) {
+        StrForm::Plain => out.push_str(s),
+        StrForm::Quoted => {
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+        }
+        StrForm::Escaped => write_escaped(s, out),
     }
+}
+
+/// `s` double-quoted, with escapes for what lies outside YAML's printable
+/// set and for the quote and backslash.
+fn write_escaped(s: &str, out: &mut String) {
     out.push('"');
-    // Timestamps, numbers and most SQL are plain ASCII: one scan, one copy.
-    if s.bytes().all(is_quotable_as_is) {
-        out.push_str(s);
-        out.push('"');
-        return;
-    }
     // Runs without escapes are copied whole: most text has none.
     let mut run_start = 0;
     for (at, c) in s.char_indices() {
@@ -104,16 +128,15 @@ pub(super) fn write_str(s: &str, out: &mut String) {
 /// in place, when that needs no escapes (plain, or quoted as it is);
 /// returns false, changing nothing, otherwise.
 pub(super) fn finish_str_in_place(out: &mut String, start: usize) -> bool {
-    let text = &out[start..];
-    if is_plain_safe(text) {
-        return true;
+    match str_form(&out[start..]) {
+        StrForm::Plain => true,
+        StrForm::Quoted => {
+            out.insert(start, '"');
+            out.push('"');
+            true
+        }
+        StrForm::Escaped => false,
     }
-    if !text.bytes().all(is_quotable_as_is) {
-        return false;
-    }
-    out.insert(start, '"');
-    out.push('"');
-    true
 }
 
 /// Writes multi-line `s` as a literal block (`|`) whose lines sit at
