@@ -9,6 +9,7 @@ mod extended;
 mod pgbench;
 mod simple;
 mod tls;
+mod writer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

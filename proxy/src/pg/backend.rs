@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 
+use super::frontend::AuthRequest;
 use super::wire::{
     format_code, format_of, model_value, tagged_frame_len, ProtocolError, Reader, TagName,
 };
@@ -36,6 +37,27 @@ pub enum Authentication {
     },
     SaslContinue,
     SaslFinal,
+}
+
+impl Authentication {
+    /// How the client's next `p` message is to be read after this request
+    /// (`None`: the server expects no `p` message).
+    pub fn reply_expected(&self) -> Option<AuthRequest> {
+        match self {
+            Authentication::CleartextPassword | Authentication::Md5Password => {
+                Some(AuthRequest::Password)
+            }
+            Authentication::Sasl { .. } => Some(AuthRequest::SaslInitial),
+            Authentication::SaslContinue => Some(AuthRequest::SaslContinue),
+            Authentication::Gss | Authentication::GssContinue | Authentication::Sspi => {
+                Some(AuthRequest::Gss)
+            }
+            Authentication::Ok
+            | Authentication::SaslFinal
+            | Authentication::KerberosV5
+            | Authentication::ScmCredential => None,
+        }
+    }
 }
 
 /// One decoded server message.

@@ -1,29 +1,32 @@
 //! One client connection: start-up negotiation, the upstream connection,
-//! and two pumps that forward bytes unchanged while feeding the decoded
-//! messages to the connection's [`ConnRecorder`].
+//! and two pumps that forward bytes unchanged and hand a copy to the writer
+//! thread ([`super::handover`]).
+//!
+//! The client pump decodes what it reads before forwarding it, so a
+//! malformed message never reaches the server; the server pump forwards
+//! first and decodes nothing once authentication is over: turning answers
+//! into mocks is the writer's job.
 //!
 //! Both pumps run inside one task (`select!`), so a stalled write in one
-//! direction never stops the other from being read, and the recorder state
-//! needs no cross-thread sharing beyond an uncontended mutex.
+//! direction never stops the other from being read, and the little state
+//! they share needs no more than an uncontended mutex.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use chrono::Utc;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::exchange::ConnRecorder;
+use super::handover::{Event, Feed, Progress};
 use crate::pg::backend::BackendMessage;
 use crate::pg::frontend::{DecodeContext, FrontendMessage};
 use crate::pg::wire::ProtocolError;
-use crate::testset::pg_mock::MockSpec;
-use crate::window::TestWindows;
 
 /// How long connecting to the server may take before the client is told.
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,8 +39,7 @@ pub(super) struct Shared {
     pub upstream: String,
     pub client_tls: Option<tokio_rustls::TlsAcceptor>,
     pub upstream_tls: Option<tokio_rustls::TlsConnector>,
-    pub windows: TestWindows,
-    pub mocks: tokio::sync::mpsc::Sender<MockSpec>,
+    pub events: tokio::sync::mpsc::Sender<Event>,
     pub next_connection: AtomicU64,
 }
 
@@ -193,17 +195,25 @@ async fn serve_inner(
     buf.advance_to(startup_len);
 
     let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
-    let recorder = Mutex::new(ConnRecorder::new(id, shared.windows.clone()));
-    lock(&recorder).on_frontend(&startup, Utc::now());
+    let feed = Feed::new(id, shared.events.clone());
+    feed.send(Event::Opened {
+        connection: id,
+        startup,
+        at: Utc::now(),
+        progress: Arc::clone(feed.progress()),
+    })
+    .await;
+    let handshake = Mutex::new(Handshake::new());
 
     let client_io = std::mem::replace(client, placeholder());
     let (client_r, mut client_w) = tokio::io::split(client_io);
     let (upstream_r, mut upstream_w) = tokio::io::split(upstream);
     let outcome = tokio::select! {
-        r = pump_client(client_r, &mut upstream_w, buf, &recorder) => r,
-        r = pump_server(upstream_r, &mut client_w, &recorder, &shared.mocks) => r,
-        () = idle_after_shutdown(&recorder, shutdown) => Ok(Ended::Shutdown),
+        r = pump_client(client_r, &mut upstream_w, buf, &feed, &handshake, shutdown.clone()) => r,
+        r = pump_server(upstream_r, &mut client_w, &feed, &handshake) => r,
+        () = idle_after_shutdown(feed.progress(), shutdown) => Ok(Ended::Shutdown),
     };
+    feed.close().await;
     let _ = upstream_w.shutdown().await;
     match outcome {
         Ok(Ended::Closed) => Ok(()),
@@ -238,55 +248,126 @@ fn placeholder() -> BoxIo {
     Box::new(tokio::io::duplex(1).0)
 }
 
-fn lock(m: &Mutex<ConnRecorder>) -> std::sync::MutexGuard<'_, ConnRecorder> {
+fn lock(m: &Mutex<Handshake>) -> std::sync::MutexGuard<'_, Handshake> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-async fn idle_after_shutdown(recorder: &Mutex<ConnRecorder>, mut shutdown: watch::Receiver<bool>) {
+/// What the client's decoder must know about authentication (which kind of
+/// `p` message comes next), learned from the server's requests until its
+/// first ReadyForQuery, after which the server asks for nothing more.
+struct Handshake {
+    ctx: DecodeContext,
+    /// Server bytes of a message not yet complete.
+    partial: BytesMut,
+    done: bool,
+}
+
+impl Handshake {
+    fn new() -> Self {
+        Handshake {
+            ctx: DecodeContext::ready(),
+            partial: BytesMut::new(),
+            done: false,
+        }
+    }
+
+    /// Follows the server's bytes, in order, until authentication is over.
+    fn observe(&mut self, bytes: &[u8]) {
+        if self.done {
+            return;
+        }
+        self.partial.extend_from_slice(bytes);
+        loop {
+            match BackendMessage::decode(&self.partial) {
+                Ok(Some((msg, used))) => {
+                    self.partial.advance(used);
+                    match msg {
+                        BackendMessage::Authentication(auth) => {
+                            self.ctx.auth = auth.reply_expected();
+                        }
+                        BackendMessage::ReadyForQuery { .. } => break,
+                        _ => {}
+                    }
+                }
+                Ok(None) => return,
+                // The writer reports the message it cannot decode either;
+                // the client's decoder keeps the context it has.
+                Err(_) => break,
+            }
+        }
+        self.done = true;
+        self.partial = BytesMut::new();
+    }
+}
+
+async fn idle_after_shutdown(progress: &Progress, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow_and_update() {
         if shutdown.changed().await.is_err() {
             // The recorder went away without a signal: keep serving.
             std::future::pending::<()>().await;
         }
     }
-    loop {
-        if lock(recorder).idle() {
-            return;
-        }
+    while !progress.is_idle() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-/// Client → server: decode, feed the recorder, then forward the bytes read.
+/// Whether a client's new bytes arrive too late to be served: recording is
+/// shutting down and, once the writer has caught up with everything sent so
+/// far, no exchange is in flight (so the bytes start a new one).
+async fn too_late(progress: &Progress, shutdown: &watch::Receiver<bool>) -> bool {
+    if !*shutdown.borrow() {
+        return false;
+    }
+    while !progress.is_caught_up() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    progress.is_idle()
+}
+
+/// Client → server: decode (refusing malformed messages), hand the messages
+/// to the writer, then forward the bytes read.
 async fn pump_client(
     mut from: ReadHalf<BoxIo>,
     to: &mut WriteHalf<BoxIo>,
     mut buf: BytesMut,
-    recorder: &Mutex<ConnRecorder>,
+    feed: &Feed,
+    handshake: &Mutex<Handshake>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<Ended, ConnError> {
     // Bytes already in `buf` (pipelined after the start-up packet) have not
     // been forwarded yet.
     let mut fresh = 0;
     loop {
         if !buf.is_empty() || fresh > 0 {
-            let now = Utc::now();
+            if too_late(feed.progress(), &shutdown).await {
+                return Ok(Ended::Shutdown);
+            }
+            let at = Utc::now();
+            let ctx = lock(handshake).ctx;
+            let recording = feed.is_recording();
+            let mut messages = Vec::new();
             let mut decoded = 0;
-            {
-                let mut rec = lock(recorder);
-                if !rec.is_recording() {
-                    decoded = buf.len();
-                }
-                while rec.is_recording() {
-                    let ctx = rec.decode_context();
-                    match FrontendMessage::decode(&buf[decoded..], &ctx) {
-                        Ok(Some((msg, used))) => {
-                            decoded += used;
-                            rec.on_frontend(&msg, now);
+            loop {
+                match FrontendMessage::decode(&buf[decoded..], &ctx) {
+                    Ok(Some((msg, used))) => {
+                        decoded += used;
+                        // Passwords and SASL messages never leave here.
+                        if recording && !msg.is_auth() {
+                            messages.push(msg);
                         }
-                        Ok(None) => break,
-                        Err(e) => return Err(ConnError::Malformed(e)),
                     }
+                    Ok(None) => break,
+                    Err(e) => return Err(ConnError::Malformed(e)),
                 }
+            }
+            if !messages.is_empty() {
+                feed.send(Event::Client {
+                    connection: feed.connection,
+                    messages,
+                    at,
+                })
+                .await;
             }
             to.write_all(&buf[fresh..])
                 .await
@@ -304,64 +385,43 @@ async fn pump_client(
     }
 }
 
-/// Server → client: forward the bytes read, then decode them and feed the
-/// recorder (which completes exchanges). A server message this decoder
-/// cannot read stops recording on this connection but never stops the
-/// traffic.
+/// Server → client: forward the bytes read, then hand them to the writer
+/// as they are (no copy: the read buffer's bytes are shared).
 async fn pump_server(
     mut from: ReadHalf<BoxIo>,
     to: &mut WriteHalf<BoxIo>,
-    recorder: &Mutex<ConnRecorder>,
-    mocks: &tokio::sync::mpsc::Sender<MockSpec>,
+    feed: &Feed,
+    handshake: &Mutex<Handshake>,
 ) -> Result<Ended, ConnError> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut recording = true;
+    let mut handshaking = true;
     loop {
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        if buf.capacity() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
         }
-        let fresh = buf.len();
         let n = from.read_buf(&mut buf).await.map_err(ConnError::Upstream)?;
         if n == 0 {
             return Ok(Ended::Closed);
         }
-        // Forward first: decoding and recording happen while the client
-        // reads the answer, off the round trip's critical path. The bytes
-        // stay in `buf` until they are decoded.
-        to.write_all(&buf[fresh..])
-            .await
-            .map_err(ConnError::Client)?;
-        let mut decoded = 0;
-        let mut completed = Vec::new();
-        if recording {
-            let now = Utc::now();
-            let mut rec = lock(recorder);
-            loop {
-                match BackendMessage::decode(&buf[decoded..]) {
-                    Ok(Some((msg, used))) => {
-                        decoded += used;
-                        completed.extend(rec.on_backend(&msg, now));
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::warn!(
-                            "server sent a message recplay cannot decode ({e}); \
-                             forwarding this connection's traffic without recording it"
-                        );
-                        rec.abandon();
-                        recording = false;
-                        break;
-                    }
-                }
-            }
+        let at = Utc::now();
+        // Forward first: the writer's work happens while the client reads
+        // the answer. The client pump gets no turn until these bytes are
+        // queued or waiting in line for room (the queue serves waiting
+        // senders in order), so the writer still sees them before anything
+        // the client sends in reply.
+        to.write_all(&buf).await.map_err(ConnError::Client)?;
+        if handshaking {
+            let mut state = lock(handshake);
+            state.observe(&buf);
+            handshaking = !state.done;
         }
-        for spec in completed {
-            // Fails only once the recorder is gone, when nothing more can
-            // be written anyway.
-            let _ = mocks.send(spec).await;
-        }
-        if recording {
-            buf.advance_to(decoded);
+        if feed.is_recording() {
+            feed.send(Event::Server {
+                connection: feed.connection,
+                bytes: buf.split().freeze(),
+                at,
+            })
+            .await;
         } else {
             buf.clear();
         }

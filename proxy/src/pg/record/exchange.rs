@@ -15,8 +15,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::lifetime::is_session_sql;
-use crate::pg::backend::{Authentication, BackendMessage};
-use crate::pg::frontend::{AuthRequest, DecodeContext, FrontendMessage};
+use crate::pg::backend::BackendMessage;
+use crate::pg::frontend::{DecodeContext, FrontendMessage};
 use crate::testset::pg_mock::{BackendMsg, Format, FrontendMsg, Lifetime, MockSpec};
 use crate::window::TestWindows;
 
@@ -239,20 +239,7 @@ impl ConnRecorder {
     /// completed.
     pub fn on_backend(&mut self, msg: &BackendMessage, now: DateTime<Utc>) -> Vec<MockSpec> {
         if let BackendMessage::Authentication(auth) = msg {
-            self.ctx.auth = match auth {
-                Authentication::CleartextPassword | Authentication::Md5Password => {
-                    Some(AuthRequest::Password)
-                }
-                Authentication::Sasl { .. } => Some(AuthRequest::SaslInitial),
-                Authentication::SaslContinue => Some(AuthRequest::SaslContinue),
-                Authentication::Gss | Authentication::GssContinue | Authentication::Sspi => {
-                    Some(AuthRequest::Gss)
-                }
-                Authentication::Ok
-                | Authentication::SaslFinal
-                | Authentication::KerberosV5
-                | Authentication::ScmCredential => None,
-            };
+            self.ctx.auth = auth.reply_expected();
         }
         let mut done = Vec::new();
         if !self.recording {

@@ -1,21 +1,27 @@
 //! The recording PostgreSQL wire proxy.
 //!
 //! Clients connect here instead of to the server. Every byte is forwarded
-//! unchanged in both directions while a copy is decoded and grouped into
-//! exchanges ([`exchange`]); each completed exchange becomes one document in
-//! the test set's `mocks.yaml`, written by a single writer so names
-//! (`mock-1`, `mock-2`, ...) follow completion order across connections.
+//! unchanged in both directions; a copy goes to a single writer thread that
+//! decodes and groups it into exchanges ([`exchange`]) and appends each
+//! completed exchange as one document to the test set's `mocks.yaml`, so
+//! names (`mock-1`, `mock-2`, ...) follow completion order across
+//! connections.
 //!
 //! - [`connection`]: one client connection (TLS negotiation, upstream
 //!   connect, the two pumps).
+//! - [`handover`]: what connections hand the writer, and how they learn
+//!   that it has caught up.
+//! - [`writer`]: the writer thread.
 //! - [`exchange`]: grouping decoded messages into exchanges.
 //! - [`lifetime`]: which statements are session-level.
 //! - [`tls`]: rustls configurations for both legs.
 
 mod connection;
 pub mod exchange;
+mod handover;
 pub mod lifetime;
 pub mod tls;
+mod writer;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,18 +31,17 @@ use std::sync::Arc;
 
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
-use crate::testset::pg_mock::{MockSpec, PgMock};
 use crate::testset::TestSetDir;
 use crate::window::TestWindows;
 
-/// Completed exchanges waiting for the writer. When the writer falls this
-/// far behind, connections wait before forwarding more answers: recording
-/// slows traffic down rather than buffering without bound and losing the
-/// backlog at shutdown.
-const MOCK_QUEUE: usize = 4096;
+/// Traffic waiting for the writer, in events (a read from either side; two
+/// or so per exchange). When the writer falls this far behind, connections
+/// wait before forwarding more: recording slows traffic down rather than
+/// buffering without bound and losing the backlog at shutdown.
+const EVENT_QUEUE: usize = 8192;
 
 /// What the recorder needs to run.
 #[derive(Clone)]
@@ -69,6 +74,8 @@ pub enum RecordError {
     Tls { path: PathBuf, message: String },
     #[error("the mock writer stopped unexpectedly; mocks.yaml may be missing the last exchanges")]
     WriterLost,
+    #[error("could not start the PostgreSQL recorder's thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// What a finished recording produced.
@@ -123,9 +130,10 @@ impl PgRecorder {
         windows: TestWindows,
         shutdown: impl Future<Output = ()>,
     ) -> Result<RecordSummary, RecordError> {
-        let (mock_tx, mock_rx) = tokio::sync::mpsc::channel::<MockSpec>(MOCK_QUEUE);
+        let (event_tx, event_rx) = tokio::sync::mpsc::channel(EVENT_QUEUE);
         let writer_set = Arc::clone(&test_set);
-        let writer = tokio::task::spawn_blocking(move || write_mocks(mock_rx, &writer_set));
+        let writer =
+            tokio::task::spawn_blocking(move || writer::run(event_rx, &writer_set, windows));
 
         let shared = Arc::new(connection::Shared {
             upstream: self.config.upstream.clone(),
@@ -134,98 +142,101 @@ impl PgRecorder {
                 .config
                 .upstream_tls
                 .map(tokio_rustls::TlsConnector::from),
-            windows,
-            mocks: mock_tx,
+            events: event_tx,
             next_connection: AtomicU64::new(1),
         });
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut connections = JoinSet::new();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                accepted = self.listener.accept() => match accepted {
-                    Ok((tcp, peer)) => {
-                        let _ = tcp.set_nodelay(true);
-                        connections.spawn(connection::serve(
-                            tcp,
-                            peer,
-                            Arc::clone(&shared),
-                            stop_rx.clone(),
-                        ));
+        let listener = self.listener.into_std().map_err(RecordError::Thread)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(RecordError::Thread)?;
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        // Dropped when `run` is (a caller's grace period ran out): the
+        // proxy's thread then drops its connections at once.
+        let (_abandon_tx, abandon_rx) = oneshot::channel::<()>();
+        let (done_tx, done_rx) = oneshot::channel::<()>();
+        let proxy_shared = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("recplay-pg".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    tokio::select! {
+                        () = serve_clients(listener, proxy_shared, stop_rx) => {}
+                        _ = abandon_rx => {}
                     }
-                    Err(e) => {
-                        // Out of descriptors and the like: back off, keep serving.
-                        tracing::warn!("accepting a PostgreSQL client failed: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    }
-                },
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            }
-        }
-        drop(self.listener);
-        let _ = stop_tx.send(true);
-        while connections.join_next().await.is_some() {}
+                });
+                // Dropping the runtime drops whatever connections remain.
+                drop(runtime);
+                let _ = done_tx.send(());
+            })
+            .map_err(RecordError::Thread)?;
+        shutdown.await;
+        let _ = stop_tx.send(());
+        // An error means the thread ended without saying so (a panic): its
+        // connections are gone either way.
+        let _ = done_rx.await;
         let connections_seen = shared
             .next_connection
             .load(std::sync::atomic::Ordering::Relaxed)
             - 1;
         drop(shared);
-        let (mocks, write_failures) = writer.await.map_err(|_| RecordError::WriterLost)?;
+        let written = writer.await.map_err(|_| RecordError::WriterLost)?;
         if let Err(e) = test_set.sync() {
             tracing::error!("{e}");
         }
         Ok(RecordSummary {
             connections: connections_seen,
-            mocks,
-            write_failures,
+            mocks: written.mocks,
+            write_failures: written.failures,
         })
     }
 }
 
-/// Most mocks written in one go: bounds what a crash can lose to what had
-/// completed in the last few milliseconds.
-const WRITE_BATCH: usize = 256;
-
-/// Pause between batches; bounds how stale mocks.yaml is while recording.
-const WRITE_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
-
-/// The single writer: names mocks in the order they complete and appends
-/// them as they arrive (several in one write when they queue up), so a crash
-/// loses at most the exchanges in flight and the batch being written.
-fn write_mocks(mut rx: tokio::sync::mpsc::Receiver<MockSpec>, test_set: &TestSetDir) -> (u64, u64) {
-    let (mut written, mut failed) = (0u64, 0u64);
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        let mut next = Some(first);
-        while let Some(spec) = next {
-            let number = written + failed + batch.len() as u64 + 1;
-            batch.push(PgMock::new(format!("mock-{number}"), spec));
-            next = if batch.len() < WRITE_BATCH {
-                rx.try_recv().ok()
-            } else {
-                None
-            };
+/// Accepts and serves clients on the proxy's own thread until `stop`, then
+/// stops accepting and waits for every connection to finish the exchanges
+/// it has in flight and close.
+///
+/// All connections share one thread, as in pgbouncer: a round trip then
+/// wakes one thread instead of handing work between a runtime's workers,
+/// and on small machines those hand-overs cost more than the forwarding.
+async fn serve_clients(
+    listener: std::net::TcpListener,
+    shared: Arc<connection::Shared>,
+    stop: oneshot::Receiver<()>,
+) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!("the PostgreSQL recorder could not listen: {e}");
+            return;
         }
-        match test_set.append_mocks(&batch) {
-            Ok(()) => written += batch.len() as u64,
-            Err(e) => {
-                failed += batch.len() as u64;
-                tracing::error!(
-                    "could not record {} to {}: {e}",
-                    batch
-                        .iter()
-                        .map(|m| m.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    test_set.mocks_path().display()
-                );
-            }
+    };
+    let (closing_tx, closing_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let _ = tcp.set_nodelay(true);
+                    connections.spawn(connection::serve(
+                        tcp,
+                        peer,
+                        Arc::clone(&shared),
+                        closing_rx.clone(),
+                    ));
+                }
+                Err(e) => {
+                    // Out of descriptors and the like: back off, keep serving.
+                    tracing::warn!("accepting a PostgreSQL client failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
-        batch.clear();
-        // Let the next batch gather instead of waking for every mock: under
-        // load, wake-ups cost more than the writing itself.
-        std::thread::sleep(WRITE_PAUSE);
     }
-    (written, failed)
+    drop(listener);
+    let _ = closing_tx.send(true);
+    while connections.join_next().await.is_some() {}
 }

@@ -1,0 +1,157 @@
+//! What a connection hands the writer thread, and what the writer reports
+//! back.
+//!
+//! Connections frame and check the client's bytes (a malformed message must
+//! be refused before it reaches the server) and pass everything else on as
+//! it was read: the client's decoded messages and the server's raw bytes.
+//! Decoding the answers, grouping exchanges and rendering mocks happen on the
+//! writer thread, off every round trip's path and in batches, where that
+//! code and its data stay warm in the cache.
+//!
+//! Events of one connection travel through one queue in the order the
+//! connection sent them; a connection sends its client messages before it
+//! forwards them, so the writer always sees a request before its answers.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc::Sender;
+
+use crate::pg::frontend::FrontendMessage;
+
+/// One step of one connection's traffic.
+pub(super) enum Event {
+    /// The client's start-up packet; the connection's first event.
+    Opened {
+        connection: u64,
+        startup: FrontendMessage,
+        at: DateTime<Utc>,
+        progress: Arc<Progress>,
+    },
+    /// Client messages read together, in wire order, without the
+    /// authentication messages (which never leave the connection).
+    Client {
+        connection: u64,
+        messages: Vec<FrontendMessage>,
+        at: DateTime<Utc>,
+    },
+    /// Server bytes as forwarded; messages may span several events.
+    Server {
+        connection: u64,
+        bytes: Bytes,
+        at: DateTime<Utc>,
+    },
+    /// The connection ended; exchanges still in flight are dropped.
+    Closed { connection: u64 },
+}
+
+/// How far the writer has followed one connection: lets the connection tell,
+/// at shutdown, whether an exchange is still in flight.
+#[derive(Debug, Default)]
+pub(super) struct Progress {
+    /// Events the connection has queued (written by the connection only).
+    sent: AtomicU64,
+    /// Events the writer has taken in, shifted left by one, with the low bit
+    /// set when no exchange was in flight after the last of them. One word,
+    /// so the connection never sees a count and a flag from different
+    /// moments.
+    settled: AtomicU64,
+    /// The writer stopped recording this connection (its server traffic
+    /// could not be decoded) or is gone: the connection stops sending.
+    abandoned: AtomicBool,
+}
+
+impl Progress {
+    /// Called by the writer after taking in the connection's `taken`-th event.
+    pub fn settle(&self, taken: u64, idle: bool) {
+        self.settled
+            .store(taken << 1 | u64::from(idle), Ordering::Release);
+    }
+
+    pub fn abandon(&self) {
+        self.abandoned.store(true, Ordering::Release);
+    }
+
+    pub fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::Acquire)
+    }
+
+    /// Every event sent has been taken in and left no exchange in flight
+    /// (or nothing more is being recorded).
+    pub fn is_idle(&self) -> bool {
+        let sent = self.sent.load(Ordering::Acquire);
+        self.is_abandoned() || self.settled.load(Ordering::Acquire) == (sent << 1 | 1)
+    }
+
+    /// Every event sent has been taken in (or nothing more is being
+    /// recorded).
+    pub fn is_caught_up(&self) -> bool {
+        let sent = self.sent.load(Ordering::Acquire);
+        self.is_abandoned() || self.settled.load(Ordering::Acquire) >> 1 == sent
+    }
+}
+
+/// A connection's sending end of the queue.
+pub(super) struct Feed {
+    pub connection: u64,
+    queue: Sender<Event>,
+    progress: Arc<Progress>,
+    closed: bool,
+}
+
+impl Feed {
+    pub fn new(connection: u64, queue: Sender<Event>) -> Self {
+        Feed {
+            connection,
+            queue,
+            progress: Arc::default(),
+            closed: false,
+        }
+    }
+
+    pub fn progress(&self) -> &Arc<Progress> {
+        &self.progress
+    }
+
+    /// Whether events are still wanted.
+    pub fn is_recording(&self) -> bool {
+        !self.progress.is_abandoned()
+    }
+
+    /// Queues an event, waiting while the writer is a full queue behind:
+    /// recording slows traffic down rather than buffering without bound.
+    pub async fn send(&self, event: Event) {
+        if !self.is_recording() {
+            return;
+        }
+        self.progress.sent.fetch_add(1, Ordering::AcqRel);
+        if self.queue.send(event).await.is_err() {
+            // The writer is gone; nothing more can be recorded.
+            self.progress.abandon();
+        }
+    }
+
+    /// Tells the writer the connection is over, so it lets go of its state.
+    pub async fn close(mut self) {
+        self.closed = true;
+        let _ = self
+            .queue
+            .send(Event::Closed {
+                connection: self.connection,
+            })
+            .await;
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        if !self.closed {
+            // Dropped without `close` (a panic unwinding): best effort.
+            let _ = self.queue.try_send(Event::Closed {
+                connection: self.connection,
+            });
+        }
+    }
+}

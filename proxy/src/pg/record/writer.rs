@@ -1,0 +1,210 @@
+//! The writer thread: turns every connection's traffic into mocks and
+//! appends them to mocks.yaml.
+//!
+//! It keeps each connection's [`ConnRecorder`] and the server bytes that do
+//! not yet make a whole message, decodes the answers, groups exchanges, names
+//! the mocks in the order they complete across connections (`mock-1`,
+//! `mock-2`, ...) and writes them in batches: a crash loses at most the
+//! exchanges in flight and the batch being written.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc::Receiver;
+
+use super::exchange::ConnRecorder;
+use super::handover::{Event, Progress};
+use crate::pg::backend::BackendMessage;
+use crate::testset::pg_mock::{MockSpec, PgMock};
+use crate::testset::TestSetDir;
+use crate::window::TestWindows;
+
+/// Most events taken in before a write: bounds what a crash can lose to what
+/// completed in the last few milliseconds.
+const EVENT_BATCH: usize = 512;
+
+/// Pause between batches; bounds how stale mocks.yaml is while recording.
+/// Under load, waking for every event would cost more than the work itself.
+const WRITE_PAUSE: Duration = Duration::from_millis(2);
+
+/// What the writer produced.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Written {
+    pub mocks: u64,
+    pub failures: u64,
+}
+
+/// One connection as the writer follows it.
+struct Followed {
+    recorder: ConnRecorder,
+    /// Server bytes of a message not yet complete.
+    partial: BytesMut,
+    progress: Arc<Progress>,
+    /// Events taken in so far.
+    taken: u64,
+}
+
+/// Runs until every connection's sending end is gone and the queue is empty.
+pub(super) fn run(
+    mut queue: Receiver<Event>,
+    test_set: &TestSetDir,
+    windows: TestWindows,
+) -> Written {
+    let mut written = Written::default();
+    let mut connections: HashMap<u64, Followed> = HashMap::new();
+    let mut completed: Vec<MockSpec> = Vec::new();
+    let mut batch: Vec<PgMock> = Vec::new();
+    while let Some(first) = queue.blocking_recv() {
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(event) = next {
+            take(event, &mut connections, &windows, &mut completed);
+            for spec in completed.drain(..) {
+                let number = written.mocks + written.failures + batch.len() as u64 + 1;
+                batch.push(PgMock::new(format!("mock-{number}"), spec));
+            }
+            taken += 1;
+            next = if taken < EVENT_BATCH {
+                queue.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if !batch.is_empty() {
+            append(&batch, test_set, &mut written);
+            batch.clear();
+        }
+        std::thread::sleep(WRITE_PAUSE);
+    }
+    written
+}
+
+fn append(batch: &[PgMock], test_set: &TestSetDir, written: &mut Written) {
+    match test_set.append_mocks(batch) {
+        Ok(()) => written.mocks += batch.len() as u64,
+        Err(e) => {
+            written.failures += batch.len() as u64;
+            tracing::error!(
+                "could not record {} to {}: {e}",
+                batch
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                test_set.mocks_path().display()
+            );
+        }
+    }
+}
+
+/// Takes in one event, adding the mocks it completes to `completed`.
+fn take(
+    event: Event,
+    connections: &mut HashMap<u64, Followed>,
+    windows: &TestWindows,
+    completed: &mut Vec<MockSpec>,
+) {
+    let followed = match event {
+        Event::Opened {
+            connection,
+            startup,
+            at,
+            progress,
+        } => {
+            let mut recorder = ConnRecorder::new(connection, windows.clone());
+            recorder.on_frontend(&startup, at);
+            let followed = connections.entry(connection).or_insert(Followed {
+                recorder,
+                partial: BytesMut::new(),
+                progress,
+                taken: 0,
+            });
+            followed
+        }
+        Event::Client {
+            connection,
+            messages,
+            at,
+        } => {
+            let Some(followed) = connections.get_mut(&connection) else {
+                return;
+            };
+            for msg in &messages {
+                followed.recorder.on_frontend(msg, at);
+            }
+            followed
+        }
+        Event::Server {
+            connection,
+            bytes,
+            at,
+        } => {
+            let Some(followed) = connections.get_mut(&connection) else {
+                return;
+            };
+            on_server(connection, followed, &bytes, at, completed);
+            followed
+        }
+        Event::Closed { connection } => {
+            connections.remove(&connection);
+            return;
+        }
+    };
+    followed.taken += 1;
+    followed
+        .progress
+        .settle(followed.taken, followed.recorder.idle());
+}
+
+/// Decodes the server's bytes and feeds the messages to the recorder. A
+/// message this decoder cannot read stops recording the connection; its
+/// traffic flows on regardless.
+fn on_server(
+    connection: u64,
+    followed: &mut Followed,
+    bytes: &[u8],
+    at: DateTime<Utc>,
+    completed: &mut Vec<MockSpec>,
+) {
+    if !followed.recorder.is_recording() {
+        return;
+    }
+    // Most reads end on a message boundary: decode straight from them and
+    // copy only a trailing partial message.
+    let joined = !followed.partial.is_empty();
+    if joined {
+        followed.partial.extend_from_slice(bytes);
+    }
+    let data: &[u8] = if joined { &followed.partial } else { bytes };
+    let mut decoded = 0;
+    loop {
+        match BackendMessage::decode(&data[decoded..]) {
+            Ok(Some((msg, used))) => {
+                decoded += used;
+                completed.extend(followed.recorder.on_backend(&msg, at));
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(
+                    "PostgreSQL connection {connection}: the server sent a message recplay \
+                     cannot decode ({e}); forwarding this connection's traffic without recording it"
+                );
+                followed.recorder.abandon();
+                followed.progress.abandon();
+                followed.partial = BytesMut::new();
+                return;
+            }
+        }
+    }
+    if joined {
+        followed.partial.advance(decoded);
+    } else {
+        followed.partial.extend_from_slice(&bytes[decoded..]);
+    }
+}
+
+#[cfg(test)]
+mod tests;
