@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use chrono::Utc;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
@@ -325,8 +325,8 @@ async fn too_late(progress: &Progress, shutdown: &watch::Receiver<bool>) -> bool
     progress.is_idle()
 }
 
-/// Client → server: decode (refusing malformed messages), hand the messages
-/// to the writer, then forward the bytes read.
+/// Client → server: decode (refusing malformed messages), hand the whole
+/// messages' bytes to the writer, then forward the bytes read.
 async fn pump_client(
     mut from: ReadHalf<BoxIo>,
     to: &mut WriteHalf<BoxIo>,
@@ -335,46 +335,56 @@ async fn pump_client(
     handshake: &Mutex<Handshake>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Ended, ConnError> {
-    // Bytes already in `buf` (pipelined after the start-up packet) have not
-    // been forwarded yet.
-    let mut fresh = 0;
+    // How many bytes at the start of `buf` have been forwarded: those of a
+    // message still arriving. Bytes pipelined after the start-up packet
+    // have not been.
+    let mut forwarded = 0;
     loop {
-        if !buf.is_empty() || fresh > 0 {
+        if buf.len() > forwarded {
             if too_late(feed.progress(), &shutdown).await {
                 return Ok(Ended::Shutdown);
             }
             let at = Utc::now();
             let ctx = lock(handshake).ctx;
-            let recording = feed.is_recording();
-            let mut messages = Vec::new();
             let mut decoded = 0;
+            let mut secrets = Vec::new();
             loop {
                 match FrontendMessage::decode(&buf[decoded..], &ctx) {
                     Ok(Some((msg, used))) => {
-                        decoded += used;
-                        // Passwords and SASL messages never leave here.
-                        if recording && !msg.is_auth() {
-                            messages.push(msg);
+                        if msg.is_auth() {
+                            secrets.push(decoded..decoded + used);
                         }
+                        decoded += used;
                     }
                     Ok(None) => break,
                     Err(e) => return Err(ConnError::Malformed(e)),
                 }
             }
-            if !messages.is_empty() {
-                feed.send(Event::Client {
-                    connection: feed.connection,
-                    messages,
-                    at,
-                })
-                .await;
+            if decoded == 0 {
+                // Only part of a message so far: forward it, keep it.
+                to.write_all(&buf[forwarded..])
+                    .await
+                    .map_err(ConnError::Upstream)?;
+            } else {
+                // The decoded messages were freed here; the writer decodes
+                // its own copy, so no allocation crosses threads.
+                let read = buf.split().freeze();
+                if feed.is_recording() {
+                    feed.send(Event::Client {
+                        connection: feed.connection,
+                        bytes: without_secrets(&read, decoded, &secrets),
+                        at,
+                    })
+                    .await;
+                }
+                to.write_all(&read[forwarded..])
+                    .await
+                    .map_err(ConnError::Upstream)?;
+                // A message still arriving: at most this read's bytes.
+                buf.extend_from_slice(&read[decoded..]);
             }
-            to.write_all(&buf[fresh..])
-                .await
-                .map_err(ConnError::Upstream)?;
-            buf.advance_to(decoded);
+            forwarded = buf.len();
         }
-        fresh = buf.len();
         if buf.capacity() - buf.len() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
         }
@@ -383,6 +393,22 @@ async fn pump_client(
             return Ok(Ended::Closed);
         }
     }
+}
+
+/// The first `len` bytes of `read` without the authentication messages at
+/// `secrets` (passwords and SASL messages never leave the connection).
+fn without_secrets(read: &Bytes, len: usize, secrets: &[std::ops::Range<usize>]) -> Bytes {
+    if secrets.is_empty() {
+        return read.slice(..len);
+    }
+    let mut kept = BytesMut::with_capacity(len);
+    let mut from = 0;
+    for secret in secrets {
+        kept.extend_from_slice(&read[from..secret.start]);
+        from = secret.end;
+    }
+    kept.extend_from_slice(&read[from..len]);
+    kept.freeze()
 }
 
 /// Server → client: forward the bytes read, then hand them to the writer

@@ -1,9 +1,11 @@
 //! What a connection hands the writer thread, and what the writer reports
 //! back.
 //!
-//! Connections frame and check the client's bytes (a malformed message must
-//! be refused before it reaches the server) and pass everything else on as
-//! it was read: the client's decoded messages and the server's raw bytes.
+//! Connections decode the client's bytes to check them (a malformed message
+//! must be refused before it reaches the server) and pass both directions
+//! on as they were read, without copying: the client's whole messages and
+//! the server's bytes. Decoded values are allocated and freed on the same
+//! thread, which is much cheaper than freeing them on another.
 //! Decoding the answers, grouping exchanges and rendering mocks happen on the
 //! writer thread, off every round trip's path and in batches, where that
 //! code and its data stay warm in the cache.
@@ -30,11 +32,11 @@ pub(super) enum Event {
         at: DateTime<Utc>,
         progress: Arc<Progress>,
     },
-    /// Client messages read together, in wire order, without the
+    /// Whole client messages read together, checked already, without the
     /// authentication messages (which never leave the connection).
     Client {
         connection: u64,
-        messages: Vec<FrontendMessage>,
+        bytes: Bytes,
         at: DateTime<Utc>,
     },
     /// Server bytes as forwarded; messages may span several events.

@@ -68,10 +68,17 @@ fn is_plainly_data(sql: &str) -> bool {
 }
 
 fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    let (haystack, needle) = (haystack.as_bytes(), needle.as_bytes());
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    // Compare whole windows only where the first letter matches: this runs
+    // for every SELECT recorded.
+    haystack.len() >= needle.len()
+        && (0..=haystack.len() - needle.len()).any(|at| {
+            haystack[at].eq_ignore_ascii_case(&first)
+                && haystack[at..at + needle.len()].eq_ignore_ascii_case(needle)
+        })
 }
 
 fn is_session_statement(stmt: &str) -> bool {

@@ -18,6 +18,7 @@ use tokio::sync::mpsc::Receiver;
 use super::exchange::ConnRecorder;
 use super::handover::{Event, Progress};
 use crate::pg::backend::BackendMessage;
+use crate::pg::frontend::{DecodeContext, FrontendMessage};
 use crate::testset::pg_mock::{MockSpec, PgMock};
 use crate::testset::TestSetDir;
 use crate::window::TestWindows;
@@ -126,15 +127,13 @@ fn take(
         }
         Event::Client {
             connection,
-            messages,
+            bytes,
             at,
         } => {
             let Some(followed) = connections.get_mut(&connection) else {
                 return;
             };
-            for msg in &messages {
-                followed.recorder.on_frontend(msg, at);
-            }
+            on_client(connection, followed, &bytes, at);
             followed
         }
         Event::Server {
@@ -157,6 +156,37 @@ fn take(
     followed
         .progress
         .settle(followed.taken, followed.recorder.idle());
+}
+
+/// Decodes the client's messages (whole, and checked by the connection)
+/// and feeds them to the recorder.
+fn on_client(connection: u64, followed: &mut Followed, bytes: &[u8], at: DateTime<Utc>) {
+    let ctx = DecodeContext::ready();
+    let mut decoded = 0;
+    while followed.recorder.is_recording() && decoded < bytes.len() {
+        match FrontendMessage::decode(&bytes[decoded..], &ctx) {
+            Ok(Some((msg, used))) => {
+                decoded += used;
+                followed.recorder.on_frontend(&msg, at);
+            }
+            // The connection hands over whole messages it has decoded with
+            // the same decoder; anything else is a bug, not the client's.
+            Ok(None) | Err(_) => {
+                tracing::error!(
+                    "PostgreSQL connection {connection}: client messages handed over \
+                     incomplete; not recording this connection any further"
+                );
+                abandon(followed);
+            }
+        }
+    }
+}
+
+/// Stops recording a connection whose traffic cannot be followed.
+fn abandon(followed: &mut Followed) {
+    followed.recorder.abandon();
+    followed.progress.abandon();
+    followed.partial = BytesMut::new();
 }
 
 /// Decodes the server's bytes and feeds the messages to the recorder. A
@@ -192,9 +222,7 @@ fn on_server(
                     "PostgreSQL connection {connection}: the server sent a message recplay \
                      cannot decode ({e}); forwarding this connection's traffic without recording it"
                 );
-                followed.recorder.abandon();
-                followed.progress.abandon();
-                followed.partial = BytesMut::new();
+                abandon(followed);
                 return;
             }
         }

@@ -10,28 +10,52 @@ use std::fmt::Write as _;
 /// Words some YAML readers take for booleans or null.
 const RESERVED: &[&str] = &["true", "false", "null", "yes", "no", "on", "off", "y", "n"];
 
-fn is_plain_safe(s: &str) -> bool {
+/// A byte that may appear in a plain scalar (further rules in [`str_form`]).
+const PLAIN: u8 = 1;
+/// A byte copied as it is between double quotes: printable ASCII other than
+/// the quote and the backslash.
+const AS_IS: u8 = 2;
+
+/// The classes of every byte, so one pass over a string with no branches
+/// tells how it may be written (strings are the bulk of every mock).
+static CLASSES: [u8; 256] = byte_classes();
+
+const fn byte_classes() -> [u8; 256] {
+    let mut classes = [0u8; 256];
+    let mut b = 0x20;
+    while b < 0x7f {
+        if b != b'"' as usize && b != b'\\' as usize {
+            classes[b] = AS_IS;
+        }
+        b += 1;
+    }
+    let mut i = 0;
+    let plain_punctuation = b" _-./()=+*$";
+    while i < plain_punctuation.len() {
+        classes[plain_punctuation[i] as usize] |= PLAIN;
+        i += 1;
+    }
+    let mut b = 0;
+    while b < 256 {
+        if (b as u8).is_ascii_alphanumeric() {
+            classes[b] |= PLAIN;
+        }
+        b += 1;
+    }
+    classes
+}
+
+/// Whether a string made only of [`PLAIN`] bytes can go unquoted: it must
+/// not read as something else (a number, a boolean, null) or lose spaces.
+fn plain_shape_is_safe(s: &str) -> bool {
     let Some(&first) = s.as_bytes().first() else {
         return false;
     };
-    if !(first.is_ascii_alphabetic() || first == b'_') || s.ends_with(' ') {
-        return false;
-    }
-    if s.len() <= 5 && RESERVED.iter().any(|w| s.eq_ignore_ascii_case(w)) {
-        return false;
-    }
-    let mut after_space = false;
-    s.bytes().all(|b| {
+    (first.is_ascii_alphabetic() || first == b'_')
+        && !s.ends_with(' ')
         // Runs of spaces are quoted, so they stay visible.
-        let double_space = b == b' ' && after_space;
-        after_space = b == b' ';
-        !double_space
-            && (b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b' ' | b'_' | b'-' | b'.' | b'/' | b'(' | b')' | b'=' | b'+' | b'*' | b'$'
-                ))
-    })
+        && !s.as_bytes().windows(2).any(|pair| pair == b"  ")
+        && !(s.len() <= 5 && RESERVED.iter().any(|w| s.eq_ignore_ascii_case(w)))
 }
 
 /// `n` spaces.
@@ -58,12 +82,6 @@ fn needs_escape(c: char) -> bool {
         )
 }
 
-/// Printable ASCII other than the two characters a double-quoted string
-/// escapes: copied into quotes as they are.
-fn is_quotable_as_is(b: u8) -> bool {
-    (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'
-}
-
 /// How a string is written.
 enum StrForm {
     /// As it is, unquoted.
@@ -75,9 +93,12 @@ enum StrForm {
 }
 
 fn str_form(s: &str) -> StrForm {
-    if is_plain_safe(s) {
+    let classes = s
+        .bytes()
+        .fold(PLAIN | AS_IS, |all, b| all & CLASSES[usize::from(b)]);
+    if classes & PLAIN != 0 && plain_shape_is_safe(s) {
         StrForm::Plain
-    } else if s.bytes().all(is_quotable_as_is) {
+    } else if classes & AS_IS != 0 {
         StrForm::Quoted
     } else {
         StrForm::Escaped

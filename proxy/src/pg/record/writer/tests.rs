@@ -54,9 +54,12 @@ fn answers_split_anywhere_across_reads_make_the_same_mock() {
         },
         ready(),
     ]);
+    let mut query_bytes = BytesMut::new();
+    postgres_protocol::message::frontend::query("SELECT 'a value'", &mut query_bytes)
+        .expect("encode");
     let query = || Event::Client {
         connection: 1,
-        messages: vec![F::Query("SELECT 'a value'".into())],
+        bytes: query_bytes.clone().freeze(),
         at: Utc::now(),
     };
     let server = |bytes: &[u8]| Event::Server {
