@@ -67,8 +67,10 @@ impl Exchange {
         Exchange {
             position,
             started,
-            requests: Vec::new(),
-            responses: Vec::new(),
+            // Room for a typical batch (Parse, Bind, Describe, Execute,
+            // Sync) and its answers, so they are not grown one by one.
+            requests: Vec::with_capacity(8),
+            responses: Vec::with_capacity(8),
             end: End::Open,
             copy_in: CopyIn::None,
             extended: false,
@@ -304,7 +306,14 @@ impl ConnRecorder {
     fn track_statements(&mut self, msg: &FrontendMessage, model: &mut FrontendMsg) {
         match msg {
             FrontendMessage::Parse { name, query, .. } => {
-                self.statements.insert(name.clone(), query.clone());
+                // Drivers re-parse the same unnamed statement over and over.
+                match self.statements.get_mut(name) {
+                    Some(known) if known == query => {}
+                    Some(known) => known.clone_from(query),
+                    None => {
+                        self.statements.insert(name.clone(), query.clone());
+                    }
+                }
             }
             FrontendMessage::Bind {
                 portal,
@@ -318,7 +327,12 @@ impl ConnRecorder {
                 {
                     *statement_query = self.statements.get(statement).cloned();
                 }
-                self.portals.insert(portal.clone(), result_formats.clone());
+                match self.portals.get_mut(portal) {
+                    Some(formats) => formats.clone_from(result_formats),
+                    None => {
+                        self.portals.insert(portal.clone(), result_formats.clone());
+                    }
+                }
             }
             FrontendMessage::Close { target, name } => match target {
                 crate::testset::pg_mock::Target::Statement => {

@@ -59,26 +59,29 @@ fn is_plainly_data(sql: &str) -> bool {
         return false;
     }
     if word.eq_ignore_ascii_case("select") {
-        let names_function = SESSION_FUNCTIONS
+        return !SESSION_FUNCTIONS
             .iter()
-            .any(|f| contains_ignore_ascii_case(sql, f.trim_end_matches('(')));
-        return !names_function;
+            .any(|f| names_function(sql, f.trim_end_matches('(')));
     }
     true
 }
 
-fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
-    let (haystack, needle) = (haystack.as_bytes(), needle.as_bytes());
-    let Some(&first) = needle.first() else {
-        return true;
+/// Whether `sql` contains `function`, in any case. Every name in
+/// [`SESSION_FUNCTIONS`] has an underscore, and underscores are rare in SQL
+/// text, so only the places around them are compared: this runs for every
+/// SELECT recorded.
+fn names_function(sql: &str, function: &str) -> bool {
+    let (text, name) = (sql.as_bytes(), function.as_bytes());
+    let Some(offset) = function.find('_') else {
+        return text
+            .windows(name.len())
+            .any(|window| window.eq_ignore_ascii_case(name));
     };
-    // Compare whole windows only where the first letter matches: this runs
-    // for every SELECT recorded.
-    haystack.len() >= needle.len()
-        && (0..=haystack.len() - needle.len()).any(|at| {
-            haystack[at].eq_ignore_ascii_case(&first)
-                && haystack[at..at + needle.len()].eq_ignore_ascii_case(needle)
-        })
+    sql.match_indices('_').any(|(at, _)| {
+        at.checked_sub(offset)
+            .and_then(|start| text.get(start..start + name.len()))
+            .is_some_and(|window| window.eq_ignore_ascii_case(name))
+    })
 }
 
 fn is_session_statement(stmt: &str) -> bool {

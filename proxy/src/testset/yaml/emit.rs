@@ -9,7 +9,9 @@ use std::fmt::{self, Display, Write as _};
 
 use serde::ser::{self, Impossible, Serialize};
 
-use super::scalar::{finish_str_in_place, indent, write_literal_block, write_str};
+use super::scalar::{
+    finish_str_in_place, indent, str_form, write_in_form, write_literal_block, write_str, StrForm,
+};
 
 /// Why a value could not be written.
 #[derive(Debug)]
@@ -160,12 +162,13 @@ impl<'o> ser::Serializer for Emitter<'o> {
     }
 
     fn serialize_str(self, v: &str) -> Result<(), YamlError> {
-        if let Slot::MapValue { level, .. } = self.slot {
+        let form = str_form(v);
+        if let (Slot::MapValue { level, .. }, StrForm::Escaped) = (self.slot, form) {
             if write_literal_block(v, level + 2, self.out) {
                 return Ok(());
             }
         }
-        self.scalar(|out| write_str(v, out))
+        self.scalar(|out| write_in_form(v, form, out))
     }
 
     /// Writes the text in place when it needs no escapes and fits one line

@@ -83,16 +83,18 @@ fn needs_escape(c: char) -> bool {
 }
 
 /// How a string is written.
-enum StrForm {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StrForm {
     /// As it is, unquoted.
     Plain,
     /// In double quotes, as it is: timestamps, numbers and most SQL.
     Quoted,
-    /// In double quotes, with escapes.
+    /// In double quotes, with escapes (or, for multi-line text in a map,
+    /// as a literal block: only text with escapes can hold a line break).
     Escaped,
 }
 
-fn str_form(s: &str) -> StrForm {
+pub(super) fn str_form(s: &str) -> StrForm {
     let classes = s
         .bytes()
         .fold(PLAIN | AS_IS, |all, b| all & CLASSES[usize::from(b)]);
@@ -107,7 +109,12 @@ fn str_form(s: &str) -> StrForm {
 
 /// Writes `s` plain when that is unambiguous, else double-quoted.
 pub(super) fn write_str(s: &str, out: &mut String) {
-    match str_form(s) {
+    write_in_form(s, str_form(s), out);
+}
+
+/// Writes `s` in the form [`str_form`] chose for it.
+pub(super) fn write_in_form(s: &str, form: StrForm, out: &mut String) {
+    match form {
         StrForm::Plain => out.push_str(s),
         StrForm::Quoted => {
             out.push('"');
