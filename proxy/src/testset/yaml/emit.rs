@@ -10,7 +10,8 @@ use std::fmt::{self, Display, Write as _};
 use serde::ser::{self, Impossible, Serialize};
 
 use super::scalar::{
-    finish_str_in_place, indent, str_form, write_in_form, write_literal_block, write_str, StrForm,
+    finish_str_in_place, indent, static_str_form, str_form, write_in_form, write_literal_block,
+    write_str, StrForm,
 };
 
 /// Why a value could not be written.
@@ -104,9 +105,9 @@ impl<'o> Emitter<'o> {
     }
 
     /// A map holding only `variant`, ready for its value.
-    fn variant_key(self, variant: &str) -> (&'o mut String, Slot) {
+    fn variant_key(self, variant: &'static str) -> (&'o mut String, Slot) {
         let mut map = self.map();
-        map.key(variant);
+        map.key(variant, static_str_form(variant));
         let slot = map.value_slot();
         (map.out, slot)
     }
@@ -322,7 +323,8 @@ impl MapEmitter<'_> {
         }
     }
 
-    fn key(&mut self, key: &str) {
+    /// Writes `key` (in `form`, its [`str_form`]) and the colon.
+    fn key(&mut self, key: &str, form: StrForm) {
         let first = !self.started;
         if first {
             self.started = true;
@@ -340,7 +342,7 @@ impl MapEmitter<'_> {
             indent(self.key_level(), self.out);
         }
         let key_start = self.out.len();
-        write_str(key, self.out);
+        write_in_form(key, form, self.out);
         if self.out.len() - key_start > MAX_IMPLICIT_KEY {
             // Too long for `key: value`: YAML readers give up looking for
             // the colon of an implicit key after 1024 characters.
@@ -385,7 +387,7 @@ impl ser::SerializeMap for MapEmitter<'_> {
 
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), YamlError> {
         let key = key.serialize(KeyCapture)?;
-        self.key(&key);
+        self.key(&key, str_form(&key));
         Ok(())
     }
 
@@ -407,7 +409,7 @@ impl ser::SerializeStruct for MapEmitter<'_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), YamlError> {
-        self.key(key);
+        self.key(key, static_str_form(key));
         self.value(value)
     }
 

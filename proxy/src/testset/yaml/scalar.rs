@@ -5,6 +5,7 @@
 //! every other string is double-quoted, with escapes for what lies outside
 //! YAML's printable set.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 
 /// Words some YAML readers take for booleans or null.
@@ -105,6 +106,31 @@ pub(super) fn str_form(s: &str) -> StrForm {
     } else {
         StrForm::Escaped
     }
+}
+
+/// [`str_form`] of a name that lives as long as the program (a field or
+/// variant name): every mock writes the same few dozen of them, so each
+/// one's form is worked out once and remembered by its address.
+pub(super) fn static_str_form(name: &'static str) -> StrForm {
+    const SLOTS: usize = 64;
+    thread_local! {
+        // (address, length, form); address 0 is never a string's.
+        static KNOWN: [Cell<(usize, usize, StrForm)>; SLOTS] =
+            const { [const { Cell::new((0, 0, StrForm::Plain)) }; SLOTS] };
+    }
+    let address = name.as_ptr() as usize;
+    // Fibonacci hashing: the top bits of the product spread nearby
+    // addresses (names sit next to each other) across the slots.
+    let slot = address.wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize) >> (usize::BITS - 6);
+    KNOWN.with(|known| {
+        let (seen, len, form) = known[slot].get();
+        if seen == address && len == name.len() {
+            return form;
+        }
+        let form = str_form(name);
+        known[slot].set((address, name.len(), form));
+        form
+    })
 }
 
 /// Writes `s` plain when that is unambiguous, else double-quoted.
@@ -211,6 +237,30 @@ mod tests {
         let mut out = String::new();
         write_str(s, &mut out);
         out
+    }
+
+    #[test]
+    fn remembered_forms_of_static_names_are_their_forms() {
+        // More names than the cache has slots, so some share a slot and
+        // replace each other: the answer must not depend on it.
+        let names: Vec<&'static str> = (0..200)
+            .map(|i| match i % 5 {
+                0 => "on",
+                1 => "type",
+                2 => "a b",
+                3 => "tab\there",
+                _ => &*Box::leak(format!("name_{i}").into_boxed_str()),
+            })
+            .collect();
+        for _ in 0..3 {
+            for &name in &names {
+                assert_eq!(static_str_form(name), str_form(name), "{name:?}");
+            }
+        }
+        // Same address, shorter length: a different string.
+        let on: &'static str = "on";
+        assert_eq!(static_str_form(on), StrForm::Quoted);
+        assert_eq!(static_str_form(&on[..1]), StrForm::Plain);
     }
 
     #[test]
