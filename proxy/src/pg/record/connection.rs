@@ -3,9 +3,9 @@
 //! thread ([`super::handover`]).
 //!
 //! The client pump decodes what it reads before forwarding it, so a
-//! malformed message never reaches the server; the server pump forwards
-//! first and decodes nothing once authentication is over: turning answers
-//! into mocks is the writer's job.
+//! malformed message never reaches the server; the server pump decodes
+//! nothing once authentication is over: turning answers into mocks is the
+//! writer's job. Both queue what they read before forwarding it.
 //!
 //! Both pumps run inside one task (`select!`), so a stalled write in one
 //! direction never stops the other from being read, and the little state
@@ -23,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, Wr
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::handover::{Event, Feed, Progress};
+use super::handover::{Event, Feed, Progress, Side};
 use crate::pg::backend::BackendMessage;
 use crate::pg::frontend::{DecodeContext, FrontendMessage};
 use crate::pg::wire::ProtocolError;
@@ -370,8 +370,9 @@ async fn pump_client(
                 // its own copy, so no allocation crosses threads.
                 let read = buf.split().freeze();
                 if feed.is_recording() {
-                    feed.send(Event::Client {
+                    feed.send(Event::Traffic {
                         connection: feed.connection,
+                        from: Side::Client,
                         bytes: without_secrets(&read, decoded, &secrets),
                         at,
                     })
@@ -411,8 +412,8 @@ fn without_secrets(read: &Bytes, len: usize, secrets: &[std::ops::Range<usize>])
     kept.freeze()
 }
 
-/// Server → client: forward the bytes read, then hand them to the writer
-/// as they are (no copy: the read buffer's bytes are shared).
+/// Server → client: hand the bytes read to the writer as they are (no
+/// copy: the read buffer's bytes are shared), then forward them.
 async fn pump_server(
     mut from: ReadHalf<BoxIo>,
     to: &mut WriteHalf<BoxIo>,
@@ -430,25 +431,25 @@ async fn pump_server(
             return Ok(Ended::Closed);
         }
         let at = Utc::now();
-        // Forward first: the writer's work happens while the client reads
-        // the answer. The client pump gets no turn until these bytes are
-        // queued or waiting in line for room (the queue serves waiting
-        // senders in order), so the writer still sees them before anything
-        // the client sends in reply.
-        to.write_all(&buf).await.map_err(ConnError::Client)?;
+        // Both happen before forwarding, so that neither the client's
+        // decoder nor the writer can see the client's reply first.
         if handshaking {
             let mut state = lock(handshake);
             state.observe(&buf);
             handshaking = !state.done;
         }
         if feed.is_recording() {
-            feed.send(Event::Server {
+            let read = buf.split().freeze();
+            feed.send(Event::Traffic {
                 connection: feed.connection,
-                bytes: buf.split().freeze(),
+                from: Side::Server,
+                bytes: read.clone(),
                 at,
             })
             .await;
+            to.write_all(&read).await.map_err(ConnError::Client)?;
         } else {
+            to.write_all(&buf).await.map_err(ConnError::Client)?;
             buf.clear();
         }
     }

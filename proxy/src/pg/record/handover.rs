@@ -11,8 +11,9 @@
 //! code and its data stay warm in the cache.
 //!
 //! Events of one connection travel through one queue in the order the
-//! connection sent them; a connection sends its client messages before it
-//! forwards them, so the writer always sees a request before its answers.
+//! connection sent them, and a connection queues what it reads from either
+//! side before forwarding it, so the writer sees every message before
+//! anything sent in reply to it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,21 +33,25 @@ pub(super) enum Event {
         at: DateTime<Utc>,
         progress: Arc<Progress>,
     },
-    /// Whole client messages read together, checked already, without the
-    /// authentication messages (which never leave the connection).
-    Client {
+    /// Bytes read from one side, in the order they were read.
+    Traffic {
         connection: u64,
-        bytes: Bytes,
-        at: DateTime<Utc>,
-    },
-    /// Server bytes as forwarded; messages may span several events.
-    Server {
-        connection: u64,
+        from: Side,
         bytes: Bytes,
         at: DateTime<Utc>,
     },
     /// The connection ended; exchanges still in flight are dropped.
     Closed { connection: u64 },
+}
+
+/// Which side's bytes an event carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Side {
+    /// Whole client messages read together, checked already, without the
+    /// authentication messages (which never leave the connection).
+    Client,
+    /// Server bytes as forwarded; messages may span several events.
+    Server,
 }
 
 /// How far the writer has followed one connection: lets the connection tell,

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::Receiver;
 
 use super::exchange::ConnRecorder;
-use super::handover::{Event, Progress};
+use super::handover::{Event, Progress, Side};
 use crate::pg::backend::BackendMessage;
 use crate::pg::frontend::{DecodeContext, FrontendMessage};
 use crate::testset::pg_mock::{MockSpec, PgMock};
@@ -117,34 +117,26 @@ fn take(
         } => {
             let mut recorder = ConnRecorder::new(connection, windows.clone());
             recorder.on_frontend(&startup, at);
-            let followed = connections.entry(connection).or_insert(Followed {
+            connections.entry(connection).or_insert(Followed {
                 recorder,
                 partial: BytesMut::new(),
                 progress,
                 taken: 0,
-            });
-            followed
+            })
         }
-        Event::Client {
+        Event::Traffic {
             connection,
+            from,
             bytes,
             at,
         } => {
             let Some(followed) = connections.get_mut(&connection) else {
                 return;
             };
-            on_client(connection, followed, &bytes, at);
-            followed
-        }
-        Event::Server {
-            connection,
-            bytes,
-            at,
-        } => {
-            let Some(followed) = connections.get_mut(&connection) else {
-                return;
-            };
-            on_server(connection, followed, &bytes, at, completed);
+            match from {
+                Side::Client => on_client(connection, followed, &bytes, at),
+                Side::Server => on_server(connection, followed, &bytes, at, completed),
+            }
             followed
         }
         Event::Closed { connection } => {

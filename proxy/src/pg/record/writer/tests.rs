@@ -57,13 +57,15 @@ fn answers_split_anywhere_across_reads_make_the_same_mock() {
     let mut query_bytes = BytesMut::new();
     postgres_protocol::message::frontend::query("SELECT 'a value'", &mut query_bytes)
         .expect("encode");
-    let query = || Event::Client {
+    let query = || Event::Traffic {
         connection: 1,
+        from: Side::Client,
         bytes: query_bytes.clone().freeze(),
         at: Utc::now(),
     };
-    let server = |bytes: &[u8]| Event::Server {
+    let server = |bytes: &[u8]| Event::Traffic {
         connection: 1,
+        from: Side::Server,
         bytes: Bytes::copy_from_slice(bytes),
         at: Utc::now(),
     };
@@ -108,8 +110,9 @@ async fn a_connection_learns_when_the_writer_has_caught_up_and_nothing_is_in_fli
     // Caught up, but the start-up exchange waits for its ReadyForQuery.
     assert!(progress.is_caught_up() && !progress.is_idle());
 
-    feed.send(Event::Server {
+    feed.send(Event::Traffic {
         connection: 1,
+        from: Side::Server,
         bytes: Bytes::from(wire(&[BackendMsg::AuthenticationOk, ready()])),
         at: Utc::now(),
     })
@@ -120,8 +123,9 @@ async fn a_connection_learns_when_the_writer_has_caught_up_and_nothing_is_in_fli
 
     // A length no message can have: recording this connection stops, and
     // it counts as idle from then on.
-    feed.send(Event::Server {
+    feed.send(Event::Traffic {
         connection: 1,
+        from: Side::Server,
         bytes: Bytes::from_static(&[b'Z', 0, 0, 0, 1]),
         at: Utc::now(),
     })
