@@ -4,11 +4,12 @@
 //! Connections decode the client's bytes to check them (a malformed message
 //! must be refused before it reaches the server) and pass both directions
 //! on as they were read, without copying: the client's whole messages and
-//! the server's bytes. Decoded values are allocated and freed on the same
-//! thread, which is much cheaper than freeing them on another.
-//! Decoding the answers, grouping exchanges and rendering mocks happen on the
-//! writer thread, off every round trip's path and in batches, where that
-//! code and its data stay warm in the cache.
+//! the server's bytes. Values decoded for the check are freed on the thread
+//! that allocated them, which the allocator does much faster than freeing
+//! them on another.
+//!
+//! Decoding the answers, grouping exchanges and rendering mocks happen on
+//! the writer thread, off every round trip's path.
 //!
 //! Events of one connection travel through one queue in the order the
 //! connection sent them, and a connection queues what it reads from either
