@@ -84,9 +84,16 @@ fn snapshots_survive_agents_that_die_or_misbehave() {
             3
         );
 
+        // Dies at the snapshot request itself: if it was the first agent to
+        // connect it is also asked to describe the sources, which it
+        // ignores.
         let killer = tokio::spawn(async move {
             let mut lines = BufReader::new(dying_read).lines();
-            let _ = lines.next_line().await;
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains(r#""type":"snapshot""#) {
+                    break;
+                }
+            }
             drop(dying_write);
         });
         let first = collector
