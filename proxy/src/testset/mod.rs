@@ -13,6 +13,7 @@ mod samples;
 pub mod store;
 #[cfg(test)]
 mod test_rng;
+mod timestamp;
 pub mod yaml;
 
 pub use http_case::{HttpRequest, HttpResponse, HttpSpec, HttpTestCase};

@@ -42,7 +42,9 @@ pub struct MockSpec {
     /// Shared by every mock of the connection rather than copied into each.
     #[serde(default, skip_serializing_if = "no_parameters")]
     pub startup: Arc<BTreeMap<String, String>>,
+    #[serde(serialize_with = "super::timestamp::serialize")]
     pub request_timestamp: DateTime<Utc>,
+    #[serde(serialize_with = "super::timestamp::serialize")]
     pub response_timestamp: DateTime<Utc>,
     /// Client messages of the exchange, in order.
     pub requests: Vec<FrontendMsg>,
