@@ -91,7 +91,6 @@ fn arbitrary_message_sequences_never_wedge_the_recorder() {
                 mocks += done.len();
                 check_completed(&done, &mut last);
             }
-            assert!(!rec.decode_context().awaiting_startup);
         }
         if rng.below(8) == 0 {
             rec.abandon();

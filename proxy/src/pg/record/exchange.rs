@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use super::lifetime::is_session_sql;
 use crate::pg::backend::BackendMessage;
-use crate::pg::frontend::{DecodeContext, FrontendMessage};
+use crate::pg::frontend::FrontendMessage;
 use crate::testset::pg_mock::{BackendMsg, Format, FrontendMsg, Lifetime, MockSpec};
 use crate::window::TestWindows;
 
@@ -96,7 +96,6 @@ impl Exchange {
 pub struct ConnRecorder {
     connection: u64,
     windows: TestWindows,
-    ctx: DecodeContext,
     startup: Arc<BTreeMap<String, String>>,
     /// Prepared statement name → query text, for Binds in later exchanges.
     statements: HashMap<String, String>,
@@ -115,7 +114,6 @@ impl ConnRecorder {
         ConnRecorder {
             connection,
             windows,
-            ctx: DecodeContext::ready(),
             startup: Arc::default(),
             statements: HashMap::new(),
             portals: HashMap::new(),
@@ -123,11 +121,6 @@ impl ConnRecorder {
             next_position: 0,
             recording: true,
         }
-    }
-
-    /// What the frontend decoder needs to know to read the next message.
-    pub fn decode_context(&self) -> DecodeContext {
-        self.ctx
     }
 
     /// No exchange is waiting for its answer.
@@ -240,9 +233,6 @@ impl ConnRecorder {
     /// Feeds one server message, in wire order; returns the mocks it
     /// completed.
     pub fn on_backend(&mut self, msg: &BackendMessage, now: DateTime<Utc>) -> Vec<MockSpec> {
-        if let BackendMessage::Authentication(auth) = msg {
-            self.ctx.auth = auth.reply_expected();
-        }
         let mut done = Vec::new();
         if !self.recording {
             return done;

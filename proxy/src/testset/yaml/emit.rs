@@ -173,8 +173,8 @@ impl<'o> ser::Serializer for Emitter<'o> {
     }
 
     /// Writes the text in place when it needs no escapes and fits one line
-    /// (timestamps do, twice per mock), instead of collecting it into a
-    /// `String` first.
+    /// (chrono's timestamps in test cases do), instead of collecting it
+    /// into a `String` first.
     fn collect_str<T: ?Sized + Display>(mut self, value: &T) -> Result<(), YamlError> {
         let mark = self.out.len();
         self.scalar_lead_in();
