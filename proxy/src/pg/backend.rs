@@ -147,24 +147,29 @@ impl BackendMessage {
     /// set's columns (wire rules: none = all text, one = all, else per
     /// column); binary values are stored as base64.
     pub fn to_model(&self, result_formats: &[Format]) -> Option<BackendMsg> {
+        self.clone().into_model(result_formats)
+    }
+
+    /// [`to_model`](Self::to_model), moving the decoded text and bytes into
+    /// the model instead of copying them.
+    pub fn into_model(self, result_formats: &[Format]) -> Option<BackendMsg> {
         Some(match self {
             BackendMessage::Authentication(Authentication::Ok) => BackendMsg::AuthenticationOk,
             BackendMessage::Authentication(_) | BackendMessage::NegotiateProtocolVersion { .. } => {
                 return None
             }
-            BackendMessage::ParameterStatus { name, value } => BackendMsg::ParameterStatus {
-                name: name.clone(),
-                value: value.clone(),
-            },
+            BackendMessage::ParameterStatus { name, value } => {
+                BackendMsg::ParameterStatus { name, value }
+            }
             BackendMessage::BackendKeyData {
                 process_id,
                 secret_key,
             } => BackendMsg::BackendKeyData {
-                process_id: *process_id,
-                secret_key: *secret_key,
+                process_id,
+                secret_key,
             },
             BackendMessage::ReadyForQuery { status } => BackendMsg::ReadyForQuery {
-                status: *status as char,
+                status: char::from(status),
             },
             BackendMessage::ParseComplete => BackendMsg::ParseComplete,
             BackendMessage::BindComplete => BackendMsg::BindComplete,
@@ -172,64 +177,56 @@ impl BackendMessage {
             BackendMessage::NoData => BackendMsg::NoData,
             BackendMessage::PortalSuspended => BackendMsg::PortalSuspended,
             BackendMessage::EmptyQueryResponse => BackendMsg::EmptyQueryResponse,
-            BackendMessage::ParameterDescription { types } => BackendMsg::ParameterDescription {
-                types: types.clone(),
-            },
-            BackendMessage::RowDescription { fields } => BackendMsg::RowDescription {
-                fields: fields.clone(),
-            },
+            BackendMessage::ParameterDescription { types } => {
+                BackendMsg::ParameterDescription { types }
+            }
+            BackendMessage::RowDescription { fields } => BackendMsg::RowDescription { fields },
             BackendMessage::DataRow { values } => BackendMsg::DataRow {
                 values: values
-                    .iter()
+                    .into_iter()
                     .enumerate()
-                    .map(|(i, v)| model_value(v.as_deref(), format_of(result_formats, i)))
+                    .map(|(i, v)| model_value(v, format_of(result_formats, i)))
                     .collect(),
             },
-            BackendMessage::CommandComplete { tag } => {
-                BackendMsg::CommandComplete { tag: tag.clone() }
-            }
-            BackendMessage::ErrorResponse { fields } => BackendMsg::ErrorResponse {
-                fields: fields.clone(),
-            },
-            BackendMessage::NoticeResponse { fields } => BackendMsg::NoticeResponse {
-                fields: fields.clone(),
-            },
+            BackendMessage::CommandComplete { tag } => BackendMsg::CommandComplete { tag },
+            BackendMessage::ErrorResponse { fields } => BackendMsg::ErrorResponse { fields },
+            BackendMessage::NoticeResponse { fields } => BackendMsg::NoticeResponse { fields },
             BackendMessage::NotificationResponse {
                 process_id,
                 channel,
                 payload,
             } => BackendMsg::NotificationResponse {
-                process_id: *process_id,
-                channel: channel.clone(),
-                payload: payload.clone(),
+                process_id,
+                channel,
+                payload,
             },
             BackendMessage::CopyInResponse {
                 format,
                 column_formats,
             } => BackendMsg::CopyInResponse {
-                format: *format,
-                column_formats: column_formats.clone(),
+                format,
+                column_formats,
             },
             BackendMessage::CopyOutResponse {
                 format,
                 column_formats,
             } => BackendMsg::CopyOutResponse {
-                format: *format,
-                column_formats: column_formats.clone(),
+                format,
+                column_formats,
             },
             BackendMessage::CopyBothResponse {
                 format,
                 column_formats,
             } => BackendMsg::CopyBothResponse {
-                format: *format,
-                column_formats: column_formats.clone(),
+                format,
+                column_formats,
             },
             BackendMessage::CopyData(data) => BackendMsg::CopyData {
-                data: PgValue::from_bytes(Some(data)),
+                data: PgValue::from_vec(Some(data)),
             },
             BackendMessage::CopyDone => BackendMsg::CopyDone,
             BackendMessage::FunctionCallResponse { result } => BackendMsg::FunctionCallResponse {
-                result: PgValue::from_bytes(result.as_deref()),
+                result: PgValue::from_vec(result),
             },
         })
     }

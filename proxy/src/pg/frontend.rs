@@ -205,6 +205,12 @@ impl FrontendMessage {
     /// A Bind's `statement_query` is left empty; the recorder fills it from
     /// the Parse it saw for that statement.
     pub fn to_model(&self) -> Option<FrontendMsg> {
+        self.clone().into_model()
+    }
+
+    /// [`to_model`](Self::to_model), moving the decoded text and bytes into
+    /// the model instead of copying them.
+    pub fn into_model(self) -> Option<FrontendMsg> {
         Some(match self {
             FrontendMessage::SslRequest
             | FrontendMessage::GssEncRequest
@@ -218,19 +224,17 @@ impl FrontendMessage {
                 parameters,
             } => FrontendMsg::Startup {
                 protocol: format!("{}.{}", protocol >> 16, protocol & 0xffff),
-                parameters: parameters.iter().cloned().collect::<BTreeMap<_, _>>(),
+                parameters: parameters.into_iter().collect::<BTreeMap<_, _>>(),
             },
-            FrontendMessage::Query(query) => FrontendMsg::Query {
-                query: query.clone(),
-            },
+            FrontendMessage::Query(query) => FrontendMsg::Query { query },
             FrontendMessage::Parse {
                 name,
                 query,
                 param_types,
             } => FrontendMsg::Parse {
-                name: name.clone(),
-                query: query.clone(),
-                param_types: param_types.clone(),
+                name,
+                query,
+                param_types,
             },
             FrontendMessage::Bind {
                 portal,
@@ -239,55 +243,46 @@ impl FrontendMessage {
                 params,
                 result_formats,
             } => FrontendMsg::Bind {
-                portal: portal.clone(),
-                statement: statement.clone(),
+                portal,
+                statement,
                 statement_query: None,
-                param_formats: param_formats.clone(),
-                params: model_values(params, param_formats),
-                result_formats: result_formats.clone(),
+                params: model_values(params, &param_formats),
+                param_formats,
+                result_formats,
             },
-            FrontendMessage::Describe { target, name } => FrontendMsg::Describe {
-                target: *target,
-                name: name.clone(),
-            },
-            FrontendMessage::Execute { portal, max_rows } => FrontendMsg::Execute {
-                portal: portal.clone(),
-                max_rows: *max_rows,
-            },
-            FrontendMessage::Close { target, name } => FrontendMsg::Close {
-                target: *target,
-                name: name.clone(),
-            },
+            FrontendMessage::Describe { target, name } => FrontendMsg::Describe { target, name },
+            FrontendMessage::Execute { portal, max_rows } => {
+                FrontendMsg::Execute { portal, max_rows }
+            }
+            FrontendMessage::Close { target, name } => FrontendMsg::Close { target, name },
             FrontendMessage::Sync => FrontendMsg::Sync,
             FrontendMessage::Flush => FrontendMsg::Flush,
             FrontendMessage::CopyData(data) => FrontendMsg::CopyData {
-                data: PgValue::from_bytes(Some(data)),
+                data: PgValue::from_vec(Some(data)),
             },
             FrontendMessage::CopyDone => FrontendMsg::CopyDone,
-            FrontendMessage::CopyFail(message) => FrontendMsg::CopyFail {
-                message: message.clone(),
-            },
+            FrontendMessage::CopyFail(message) => FrontendMsg::CopyFail { message },
             FrontendMessage::FunctionCall {
                 function_oid,
                 arg_formats,
                 args,
                 result_format,
             } => FrontendMsg::FunctionCall {
-                function_oid: *function_oid,
-                arg_formats: arg_formats.clone(),
-                args: model_values(args, arg_formats),
-                result_format: *result_format,
+                function_oid,
+                args: model_values(args, &arg_formats),
+                arg_formats,
+                result_format,
             },
             FrontendMessage::Terminate => FrontendMsg::Terminate,
         })
     }
 }
 
-fn model_values(values: &[Option<Vec<u8>>], formats: &[Format]) -> Vec<PgValue> {
+fn model_values(values: Vec<Option<Vec<u8>>>, formats: &[Format]) -> Vec<PgValue> {
     values
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, v)| model_value(v.as_deref(), format_of(formats, i)))
+        .map(|(i, v)| model_value(v, format_of(formats, i)))
         .collect()
 }
 

@@ -306,7 +306,7 @@ pub fn format_of(
 /// UTF-8, binary-format values always as base64 (their bytes may happen to be
 /// valid UTF-8, e.g. an int4 `1` is `\0\0\0\x01`, and must not read as text).
 pub fn model_value(
-    bytes: Option<&[u8]>,
+    bytes: Option<Vec<u8>>,
     format: crate::testset::pg_mock::Format,
 ) -> crate::testset::pg_mock::PgValue {
     use crate::testset::pg_mock::{Format, PgValue};
@@ -316,6 +316,6 @@ pub fn model_value(
         (Some(b), Format::Binary) => PgValue::Bytes {
             base64: base64::engine::general_purpose::STANDARD.encode(b),
         },
-        (Some(b), Format::Text) => PgValue::from_bytes(Some(b)),
+        (Some(b), Format::Text) => PgValue::from_vec(Some(b)),
     }
 }

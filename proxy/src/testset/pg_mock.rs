@@ -275,6 +275,19 @@ impl PgValue {
         }
     }
 
+    /// [`from_bytes`](Self::from_bytes), keeping the buffer as the text
+    /// when it is UTF-8 instead of copying it.
+    pub fn from_vec(bytes: Option<Vec<u8>>) -> Self {
+        use base64::Engine as _;
+        match bytes.map(String::from_utf8) {
+            None => PgValue::Null,
+            Some(Ok(text)) => PgValue::Text(text),
+            Some(Err(e)) => PgValue::Bytes {
+                base64: base64::engine::general_purpose::STANDARD.encode(e.as_bytes()),
+            },
+        }
+    }
+
     /// The wire bytes, `None` for SQL NULL. Fails only on invalid base64 in
     /// a hand-edited file.
     pub fn to_bytes(&self) -> Result<Option<Vec<u8>>, base64::DecodeError> {

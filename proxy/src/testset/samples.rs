@@ -121,6 +121,160 @@ pub fn mock(rng: &mut Rng, n: u64) -> PgMock {
     )
 }
 
+fn formats(rng: &mut Rng) -> Vec<Format> {
+    (0..rng.below(3))
+        .map(|_| {
+            if rng.chance(2) {
+                Format::Text
+            } else {
+                Format::Binary
+            }
+        })
+        .collect()
+}
+
+fn target(rng: &mut Rng) -> Target {
+    if rng.chance(2) {
+        Target::Statement
+    } else {
+        Target::Portal
+    }
+}
+
+/// A mock holding every kind of message, each with awkward contents, and
+/// lists that are empty as often as not.
+pub fn mock_with_every_message(rng: &mut Rng, n: u64) -> PgMock {
+    let mut mock = mock(rng, n);
+    let oids =
+        |rng: &mut Rng| -> Vec<u32> { (0..rng.below(3)).map(|_| rng.next_u64() as u32).collect() };
+    mock.spec.requests = vec![
+        FrontendMsg::Startup {
+            protocol: "3.0".into(),
+            parameters: string_map(rng),
+        },
+        FrontendMsg::Query {
+            query: rng.awkward_string(),
+        },
+        FrontendMsg::Parse {
+            name: rng.awkward_string(),
+            query: rng.awkward_string(),
+            param_types: oids(rng),
+        },
+        FrontendMsg::Bind {
+            portal: rng.awkward_string(),
+            statement: rng.awkward_string(),
+            statement_query: rng.chance(2).then(|| rng.awkward_string()),
+            param_formats: formats(rng),
+            params: values(rng),
+            result_formats: formats(rng),
+        },
+        FrontendMsg::Describe {
+            target: target(rng),
+            name: rng.awkward_string(),
+        },
+        FrontendMsg::Execute {
+            portal: rng.awkward_string(),
+            max_rows: rng.next_u64() as i32,
+        },
+        FrontendMsg::Close {
+            target: target(rng),
+            name: rng.awkward_string(),
+        },
+        FrontendMsg::Sync,
+        FrontendMsg::Flush,
+        FrontendMsg::CopyData { data: value(rng) },
+        FrontendMsg::CopyDone,
+        FrontendMsg::CopyFail {
+            message: rng.awkward_string(),
+        },
+        FrontendMsg::FunctionCall {
+            function_oid: rng.next_u64() as u32,
+            arg_formats: formats(rng),
+            args: values(rng),
+            result_format: Format::Binary,
+        },
+        FrontendMsg::Terminate,
+    ];
+    let copy_format = |rng: &mut Rng| formats(rng).first().copied().unwrap_or(Format::Text);
+    mock.spec.responses = vec![
+        BackendMsg::AuthenticationOk,
+        BackendMsg::ParameterStatus {
+            name: rng.awkward_string(),
+            value: rng.awkward_string(),
+        },
+        BackendMsg::BackendKeyData {
+            process_id: rng.next_u64() as i32,
+            secret_key: rng.next_u64() as i32,
+        },
+        BackendMsg::ParseComplete,
+        BackendMsg::BindComplete,
+        BackendMsg::CloseComplete,
+        BackendMsg::NoData,
+        BackendMsg::PortalSuspended,
+        BackendMsg::EmptyQueryResponse,
+        BackendMsg::ParameterDescription { types: oids(rng) },
+        BackendMsg::RowDescription {
+            fields: (0..rng.below(3))
+                .map(|_| FieldDescription {
+                    name: rng.awkward_string(),
+                    table_oid: rng.next_u64() as u32,
+                    column_id: rng.next_u64() as i16,
+                    type_oid: rng.next_u64() as u32,
+                    type_size: rng.next_u64() as i16,
+                    type_modifier: rng.next_u64() as i32,
+                    format: copy_format(rng),
+                })
+                .collect(),
+        },
+        BackendMsg::DataRow {
+            values: values(rng),
+        },
+        BackendMsg::CommandComplete {
+            tag: rng.awkward_string(),
+        },
+        BackendMsg::ErrorResponse {
+            fields: fields(rng),
+        },
+        BackendMsg::NoticeResponse {
+            fields: if rng.chance(3) {
+                BTreeMap::new()
+            } else {
+                fields(rng)
+            },
+        },
+        BackendMsg::NotificationResponse {
+            process_id: rng.next_u64() as i32,
+            channel: rng.awkward_string(),
+            payload: rng.awkward_string(),
+        },
+        BackendMsg::CopyInResponse {
+            format: copy_format(rng),
+            column_formats: formats(rng),
+        },
+        BackendMsg::CopyOutResponse {
+            format: copy_format(rng),
+            column_formats: formats(rng),
+        },
+        BackendMsg::CopyBothResponse {
+            format: copy_format(rng),
+            column_formats: formats(rng),
+        },
+        BackendMsg::CopyData { data: value(rng) },
+        BackendMsg::CopyDone,
+        BackendMsg::FunctionCallResponse { result: value(rng) },
+        BackendMsg::ReadyForQuery {
+            status: rng.awkward_string().chars().next().unwrap_or('T'),
+        },
+    ];
+    if rng.chance(4) {
+        mock.spec.requests.clear();
+    }
+    if rng.chance(4) {
+        mock.spec.responses.clear();
+    }
+    mock
+}
+
 fn body(rng: &mut Rng) -> (Vec<u8>, crate::testset::http_case::StoredBody) {
     let bytes = rng.awkward_bytes();
     let captured = CapturedBody {

@@ -12,17 +12,24 @@ use serde::Serializer;
 /// `serialize_with` for a `DateTime<Utc>` field; reads back with chrono's
 /// own `Deserialize`.
 pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    with_text(at, |text| serializer.serialize_str(text))
+}
+
+/// Calls `f` with `at` as chrono's `SecondsFormat::AutoSi` spells it.
+pub(crate) fn with_text<R>(at: &DateTime<Utc>, f: impl FnOnce(&str) -> R) -> R {
     let mut buf = [0u8; 30];
     match write_rfc3339(at, &mut buf) {
-        Some(text) => serializer.serialize_str(text),
+        Some(text) => f(text),
         // Years outside 0000-9999 need a sign: chrono's own spelling.
-        None => serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        None => f(&at.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
     }
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.fff[fff[fff]]]Z` into `buf`, as chrono's
 /// `SecondsFormat::AutoSi` with `Z`; `None` for years it spells with a sign.
 fn write_rfc3339<'b>(at: &DateTime<Utc>, buf: &'b mut [u8; 30]) -> Option<&'b str> {
+    // Each field read through the DateTime would convert it again.
+    let at = at.naive_utc();
     let year = u32::try_from(at.year()).ok().filter(|y| *y <= 9999)?;
     let mut nanos = at.nanosecond();
     let mut second = at.second();
@@ -32,11 +39,14 @@ fn write_rfc3339<'b>(at: &DateTime<Utc>, buf: &'b mut [u8; 30]) -> Option<&'b st
         nanos -= 1_000_000_000;
     }
     let mut len = 0;
-    let mut put = |value: u32, digits: u32, after: Option<u8>| {
+    let mut put = |value: u32, digits: usize, after: Option<u8>| {
+        // Last digit first: dividing by a constant ten is a multiplication.
+        let mut rest = value;
         for i in (0..digits).rev() {
-            buf[len] = b'0' + (value / 10u32.pow(i) % 10) as u8;
-            len += 1;
+            buf[len + i] = b'0' + (rest % 10) as u8;
+            rest /= 10;
         }
+        len += digits;
         if let Some(c) = after {
             buf[len] = c;
             len += 1;

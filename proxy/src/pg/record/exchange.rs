@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use super::lifetime::is_session_sql;
 use crate::pg::backend::BackendMessage;
 use crate::pg::frontend::FrontendMessage;
-use crate::testset::pg_mock::{BackendMsg, Format, FrontendMsg, Lifetime, MockSpec};
+use crate::testset::pg_mock::{BackendMsg, Format, FrontendMsg, Lifetime, MockSpec, Target};
 use crate::window::TestWindows;
 
 /// How an exchange's request side ended, which decides when it completes.
@@ -142,27 +142,28 @@ impl ConnRecorder {
     }
 
     /// Feeds one client message, in wire order.
-    pub fn on_frontend(&mut self, msg: &FrontendMessage, now: DateTime<Utc>) {
+    pub fn on_frontend(&mut self, msg: FrontendMessage, now: DateTime<Utc>) {
         if !self.recording || msg.is_auth() || matches!(msg, FrontendMessage::Terminate) {
             return;
         }
-        if let FrontendMessage::Startup { parameters, .. } = msg {
-            self.startup = Arc::new(parameters.iter().cloned().collect());
-        }
-        let Some(mut model) = msg.to_model() else {
+        // The decoded text moves into the mock; what follows reads the model.
+        let Some(mut model) = msg.into_model() else {
             return;
         };
-        self.track_statements(msg, &mut model);
+        if let FrontendMsg::Startup { parameters, .. } = &model {
+            self.startup = Arc::new(parameters.clone());
+        }
+        self.track_statements(&mut model);
 
         // COPY data and the closing Sync of a COPY belong to the exchange
         // that started the COPY, even though its request side has ended.
         if let Some(front) = self.in_flight.front_mut() {
-            let absorbed = match (front.copy_in, msg) {
+            let absorbed = match (front.copy_in, &model) {
                 (
                     CopyIn::Active,
-                    FrontendMessage::CopyData(_) | FrontendMessage::Sync | FrontendMessage::Flush,
+                    FrontendMsg::CopyData { .. } | FrontendMsg::Sync | FrontendMsg::Flush,
                 ) => true,
-                (CopyIn::Active, FrontendMessage::CopyDone | FrontendMessage::CopyFail(_)) => {
+                (CopyIn::Active, FrontendMsg::CopyDone | FrontendMsg::CopyFail { .. }) => {
                     front.copy_in = if front.extended {
                         CopyIn::AwaitSync
                     } else {
@@ -170,7 +171,7 @@ impl ConnRecorder {
                     };
                     true
                 }
-                (CopyIn::AwaitSync, FrontendMessage::Sync) => {
+                (CopyIn::AwaitSync, FrontendMsg::Sync) => {
                     front.copy_in = CopyIn::None;
                     true
                 }
@@ -188,8 +189,8 @@ impl ConnRecorder {
             self.next_position += 1;
             self.in_flight.push_back(Exchange::new(position, now));
         }
-        let execute_formats = match msg {
-            FrontendMessage::Execute { portal, .. } => {
+        let execute_formats = match &model {
+            FrontendMsg::Execute { portal, .. } => {
                 Some(self.portals.get(portal).cloned().unwrap_or_default())
             }
             _ => None,
@@ -197,29 +198,29 @@ impl ConnRecorder {
         let Some(ex) = self.in_flight.back_mut() else {
             return;
         };
-        match msg {
-            FrontendMessage::Startup { .. }
-            | FrontendMessage::Query(_)
-            | FrontendMessage::FunctionCall { .. } => ex.end = End::Ready,
-            FrontendMessage::Sync => ex.end = End::Ready,
-            FrontendMessage::Flush if ex.unanswered == 0 && ex.requests.is_empty() => {
+        match &model {
+            FrontendMsg::Startup { .. }
+            | FrontendMsg::Query { .. }
+            | FrontendMsg::FunctionCall { .. } => ex.end = End::Ready,
+            FrontendMsg::Sync => ex.end = End::Ready,
+            FrontendMsg::Flush if ex.unanswered == 0 && ex.requests.is_empty() => {
                 // A lone Flush asks for nothing: no exchange to record, and
                 // none to wait for.
                 self.in_flight.pop_back();
                 self.next_position -= 1;
                 return;
             }
-            FrontendMessage::Flush => {
+            FrontendMsg::Flush => {
                 ex.end = End::Flushed;
             }
-            FrontendMessage::Parse { .. }
-            | FrontendMessage::Bind { .. }
-            | FrontendMessage::Describe { .. }
-            | FrontendMessage::Close { .. } => {
+            FrontendMsg::Parse { .. }
+            | FrontendMsg::Bind { .. }
+            | FrontendMsg::Describe { .. }
+            | FrontendMsg::Close { .. } => {
                 ex.extended = true;
                 ex.unanswered += 1;
             }
-            FrontendMessage::Execute { .. } => {
+            FrontendMsg::Execute { .. } => {
                 ex.extended = true;
                 ex.unanswered += 1;
                 ex.execute_formats
@@ -230,41 +231,36 @@ impl ConnRecorder {
         ex.requests.push(model);
     }
 
-    /// Feeds one server message, in wire order; returns the mocks it
-    /// completed.
-    pub fn on_backend(&mut self, msg: &BackendMessage, now: DateTime<Utc>) -> Vec<MockSpec> {
-        let mut done = Vec::new();
+    /// Feeds one server message, in wire order; returns the mock it
+    /// completed, if any.
+    pub fn on_backend(&mut self, msg: BackendMessage, now: DateTime<Utc>) -> Option<MockSpec> {
         if !self.recording {
-            return done;
+            return None;
         }
-        let Some(ex) = self.in_flight.front_mut() else {
-            // Asynchronous messages between exchanges (a notification, a
-            // parameter change) answer nothing recorded.
-            return done;
-        };
-        let Some(model) = msg.to_model(ex.data_row_formats()) else {
-            return done;
-        };
-        match msg {
-            BackendMessage::ParseComplete
-            | BackendMessage::BindComplete
-            | BackendMessage::CloseComplete
-            | BackendMessage::NoData => ex.answered(),
-            BackendMessage::RowDescription { fields } => {
+        // Asynchronous messages between exchanges (a notification, a
+        // parameter change) answer nothing recorded.
+        let ex = self.in_flight.front_mut()?;
+        let model = msg.into_model(ex.data_row_formats())?;
+        match &model {
+            BackendMsg::ParseComplete
+            | BackendMsg::BindComplete
+            | BackendMsg::CloseComplete
+            | BackendMsg::NoData => ex.answered(),
+            BackendMsg::RowDescription { fields } => {
                 if ex.extended {
                     ex.answered();
                 }
                 ex.row_formats = fields.iter().map(|f| f.format).collect();
             }
-            BackendMessage::CommandComplete { .. }
-            | BackendMessage::EmptyQueryResponse
-            | BackendMessage::PortalSuspended
+            BackendMsg::CommandComplete { .. }
+            | BackendMsg::EmptyQueryResponse
+            | BackendMsg::PortalSuspended
                 if ex.extended =>
             {
                 ex.answered();
                 ex.execute_formats.pop_front();
             }
-            BackendMessage::ErrorResponse { .. } => {
+            BackendMsg::ErrorResponse { .. } => {
                 // The server skips the rest of the batch up to Sync; a
                 // failed COPY leaves copy mode.
                 ex.unanswered = 0;
@@ -277,27 +273,24 @@ impl ConnRecorder {
                     };
                 }
             }
-            BackendMessage::CopyInResponse { .. } => ex.copy_in = CopyIn::Active,
+            BackendMsg::CopyInResponse { .. } => ex.copy_in = CopyIn::Active,
             _ => {}
         }
+        let complete = matches!(model, BackendMsg::ReadyForQuery { .. })
+            || (ex.end == End::Flushed && ex.unanswered == 0);
         ex.responses.push(model);
-        let complete = match msg {
-            BackendMessage::ReadyForQuery { .. } => true,
-            _ => ex.end == End::Flushed && ex.unanswered == 0,
-        };
-        if complete {
-            if let Some(ex) = self.in_flight.pop_front() {
-                done.push(self.finish(ex, now));
-            }
+        if !complete {
+            return None;
         }
-        done
+        let ex = self.in_flight.pop_front()?;
+        Some(self.finish(ex, now))
     }
 
-    fn track_statements(&mut self, msg: &FrontendMessage, model: &mut FrontendMsg) {
-        match msg {
-            FrontendMessage::Parse { name, query, .. } => {
+    fn track_statements(&mut self, model: &mut FrontendMsg) {
+        match model {
+            FrontendMsg::Parse { name, query, .. } => {
                 // Drivers re-parse the same unnamed statement over and over.
-                match self.statements.get_mut(name) {
+                match self.statements.get_mut(name.as_str()) {
                     Some(known) if known == query => {}
                     Some(known) => known.clone_from(query),
                     None => {
@@ -305,31 +298,27 @@ impl ConnRecorder {
                     }
                 }
             }
-            FrontendMessage::Bind {
+            FrontendMsg::Bind {
                 portal,
                 statement,
+                statement_query,
                 result_formats,
                 ..
             } => {
-                if let FrontendMsg::Bind {
-                    statement_query, ..
-                } = model
-                {
-                    *statement_query = self.statements.get(statement).cloned();
-                }
-                match self.portals.get_mut(portal) {
+                *statement_query = self.statements.get(statement.as_str()).cloned();
+                match self.portals.get_mut(portal.as_str()) {
                     Some(formats) => formats.clone_from(result_formats),
                     None => {
                         self.portals.insert(portal.clone(), result_formats.clone());
                     }
                 }
             }
-            FrontendMessage::Close { target, name } => match target {
-                crate::testset::pg_mock::Target::Statement => {
-                    self.statements.remove(name);
+            FrontendMsg::Close { target, name } => match target {
+                Target::Statement => {
+                    self.statements.remove(name.as_str());
                 }
-                crate::testset::pg_mock::Target::Portal => {
-                    self.portals.remove(name);
+                Target::Portal => {
+                    self.portals.remove(name.as_str());
                 }
             },
             _ => {}

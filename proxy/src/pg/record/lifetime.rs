@@ -28,6 +28,20 @@ const SESSION_KEYWORDS: &[&str] = &[
 /// `SELECT set_config(...)` or `SELECT current_setting(...)`.
 const SESSION_FUNCTIONS: &[&str] = &["set_config(", "current_setting("];
 
+// `names_session_function` finds these names by their underscore.
+const _: () = {
+    let mut i = 0;
+    while i < SESSION_FUNCTIONS.len() {
+        let name = SESSION_FUNCTIONS[i].as_bytes();
+        let mut j = 0;
+        while j < name.len() && name[j] != b'_' {
+            j += 1;
+        }
+        assert!(j < name.len(), "a session function without an underscore");
+        i += 1;
+    }
+};
+
 /// Whether every statement in `sql` (one or several, `;`-separated) is
 /// session-level. Empty text is not.
 pub fn is_session_sql(sql: &str) -> bool {
@@ -59,29 +73,30 @@ fn is_plainly_data(sql: &str) -> bool {
         return false;
     }
     if word.eq_ignore_ascii_case("select") {
-        return !SESSION_FUNCTIONS
-            .iter()
-            .any(|f| names_function(sql, f.trim_end_matches('(')));
+        return !names_session_function(sql);
     }
     true
 }
 
-/// Whether `sql` contains `function`, in any case. Every name in
-/// [`SESSION_FUNCTIONS`] has an underscore, and underscores are rare in SQL
-/// text, so only the places around them are compared: this runs for every
-/// SELECT recorded.
-fn names_function(sql: &str, function: &str) -> bool {
-    let (text, name) = (sql.as_bytes(), function.as_bytes());
-    let Some(offset) = function.find('_') else {
-        return text
-            .windows(name.len())
-            .any(|window| window.eq_ignore_ascii_case(name));
-    };
-    sql.match_indices('_').any(|(at, _)| {
-        at.checked_sub(offset)
-            .and_then(|start| text.get(start..start + name.len()))
-            .is_some_and(|window| window.eq_ignore_ascii_case(name))
-    })
+/// Whether `sql` names one of [`SESSION_FUNCTIONS`], in any case. Every
+/// one of them has an underscore, and underscores are rare in SQL text, so
+/// only the places around them are compared, in one pass: this runs for
+/// every SELECT recorded.
+fn names_session_function(sql: &str) -> bool {
+    let text = sql.as_bytes();
+    text.iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'_')
+        .any(|(at, _)| {
+            SESSION_FUNCTIONS.iter().any(|f| {
+                let name = f.trim_end_matches('(').as_bytes();
+                name.iter()
+                    .position(|b| *b == b'_')
+                    .and_then(|offset| at.checked_sub(offset))
+                    .and_then(|start| text.get(start..start + name.len()))
+                    .is_some_and(|window| window.eq_ignore_ascii_case(name))
+            })
+        })
 }
 
 fn is_session_statement(stmt: &str) -> bool {
@@ -186,6 +201,7 @@ mod tests {
             "DEALLOCATE pdo_stmt_1",
             "SELECT set_config('search_path', 'app', false)",
             "SELECT pg_catalog.set_config('search_path', '', false)",
+            "select CURRENT_SETTING('TimeZone')",
             "  -- driver preamble\n SET client_encoding TO 'UTF8'; SET datestyle TO ISO",
         ] {
             assert!(is_session_sql(sql), "{sql}");

@@ -65,7 +65,7 @@ pub(super) fn run(
             take(event, &mut connections, &windows, &mut completed);
             for spec in completed.drain(..) {
                 let number = written.mocks + written.failures + batch.len() as u64 + 1;
-                batch.push(PgMock::new(format!("mock-{number}"), spec));
+                batch.push(PgMock::new(mock_name(number), spec));
             }
             taken += 1;
             next = if taken < EVENT_BATCH {
@@ -81,6 +81,16 @@ pub(super) fn run(
         std::thread::sleep(WRITE_PAUSE);
     }
     written
+}
+
+/// `mock-N`, without the formatting machinery (one per exchange).
+fn mock_name(number: u64) -> String {
+    let mut buffer = itoa::Buffer::new();
+    let digits = buffer.format(number);
+    let mut name = String::with_capacity("mock-".len() + digits.len());
+    name.push_str("mock-");
+    name.push_str(digits);
+    name
 }
 
 fn append(batch: &[PgMock], test_set: &TestSetDir, written: &mut Written) {
@@ -116,7 +126,7 @@ fn take(
             progress,
         } => {
             let mut recorder = ConnRecorder::new(connection, windows.clone());
-            recorder.on_frontend(&startup, at);
+            recorder.on_frontend(startup, at);
             connections.entry(connection).or_insert(Followed {
                 recorder,
                 partial: BytesMut::new(),
@@ -159,7 +169,7 @@ fn on_client(connection: u64, followed: &mut Followed, bytes: &[u8], at: DateTim
         match FrontendMessage::decode(&bytes[decoded..], &ctx) {
             Ok(Some((msg, used))) => {
                 decoded += used;
-                followed.recorder.on_frontend(&msg, at);
+                followed.recorder.on_frontend(msg, at);
             }
             // The connection hands over whole messages it has decoded with
             // the same decoder; anything else is a bug, not the client's.
@@ -206,7 +216,7 @@ fn on_server(
         match BackendMessage::decode(&data[decoded..]) {
             Ok(Some((msg, used))) => {
                 decoded += used;
-                completed.extend(followed.recorder.on_backend(&msg, at));
+                completed.extend(followed.recorder.on_backend(msg, at));
             }
             Ok(None) => break,
             Err(e) => {

@@ -40,7 +40,7 @@ const TAGGED_ENUM_FIELDS: &[&str] = &["lifetime"];
 /// The longest key written as `key: value`, in bytes (YAML's limit is 1024
 /// characters, never fewer than bytes); longer keys are written as
 /// explicit `? key` / `: value` pairs.
-const MAX_IMPLICIT_KEY: usize = 1000;
+pub(super) const MAX_IMPLICIT_KEY: usize = 1000;
 
 /// Where the value being written sits.
 #[derive(Debug, Clone, Copy)]

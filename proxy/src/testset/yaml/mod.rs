@@ -12,11 +12,13 @@
 use serde::Serialize;
 
 mod emit;
+mod mock_doc;
 #[cfg(test)]
 mod roundtrip_tests;
 mod scalar;
 
 pub use emit::YamlError;
+pub(crate) use mock_doc::append_mock;
 
 /// `value` as a block-style YAML document (no leading `---`).
 pub fn to_yaml<T: Serialize + ?Sized>(value: &T) -> Result<String, YamlError> {

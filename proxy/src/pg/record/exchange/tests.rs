@@ -12,9 +12,11 @@ fn rec() -> ConnRecorder {
 fn feed(r: &mut ConnRecorder, front: &[F], back: &[B]) -> Vec<MockSpec> {
     let now = Utc::now();
     for f in front {
-        r.on_frontend(f, now);
+        r.on_frontend(f.clone(), now);
     }
-    back.iter().flat_map(|b| r.on_backend(b, now)).collect()
+    back.iter()
+        .flat_map(|b| r.on_backend(b.clone(), now))
+        .collect()
 }
 
 fn parse(name: &str, q: &str) -> F {
