@@ -153,8 +153,16 @@ impl TestSetDir {
     /// Appends several documents to mocks.yaml in one write, in order: lets
     /// a busy recorder pay one system call per batch instead of per mock.
     pub fn append_mocks(&self, mocks: &[PgMock]) -> Result<(), StoreError> {
+        self.append_mocks_via(mocks, &mut String::new())
+    }
+
+    /// [`append_mocks`](Self::append_mocks), rendering into `text` (cleared
+    /// first): a recorder appending batch after batch reuses one buffer
+    /// instead of allocating, and freeing, a large one for each.
+    pub fn append_mocks_via(&self, mocks: &[PgMock], text: &mut String) -> Result<(), StoreError> {
         let path = self.mocks_path();
-        let text = render_mocks(mocks);
+        text.clear();
+        render_mocks_into(mocks, text);
         let mut guard = self.mocks.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
             let file = fs::OpenOptions::new()
@@ -338,15 +346,20 @@ pub fn render_test(case: &HttpTestCase) -> Result<String, String> {
 /// `...`, which tells a whole document from one a crash cut short.
 pub fn render_mocks(mocks: &[PgMock]) -> String {
     let mut text = String::with_capacity(mocks.len() * 1024);
+    render_mocks_into(mocks, &mut text);
+    text
+}
+
+/// [`render_mocks`], appending to `text`.
+pub fn render_mocks_into(mocks: &[PgMock], text: &mut String) {
     for mock in mocks {
         // The fast writer: one mock per database exchange must keep up
         // with the traffic (see `yaml::mock_doc`); serde_yaml reads its
         // output back.
         text.push_str("---\n");
-        super::yaml::append_mock(mock, &mut text);
+        super::yaml::append_mock(mock, text);
         text.push_str("...\n");
     }
-    text
 }
 
 /// Splits `---`-separated documents and parses each on its own, so one bad

@@ -44,6 +44,11 @@ enum CopyIn {
     AwaitSync,
 }
 
+/// Client messages an exchange has room for from the start.
+const REQUESTS_ROOM: usize = 6;
+// Kept under glibc's large-request size (see `Exchange::new`).
+const _: () = assert!(REQUESTS_ROOM * std::mem::size_of::<FrontendMsg>() < 1008);
+
 #[derive(Debug)]
 struct Exchange {
     position: u64,
@@ -68,8 +73,10 @@ impl Exchange {
             position,
             started,
             // Room for a typical batch (Parse, Bind, Describe, Execute,
-            // Sync) and its answers, so they are not grown one by one.
-            requests: Vec::with_capacity(8),
+            // Sync) and its answers, so they are not grown one by one; but
+            // under 1 KB, where glibc's malloc treats a request as large and
+            // first consolidates its fast bins (a cost paid per exchange).
+            requests: Vec::with_capacity(REQUESTS_ROOM),
             responses: Vec::with_capacity(8),
             end: End::Open,
             copy_in: CopyIn::None,

@@ -58,6 +58,7 @@ pub(super) fn run(
     let mut connections: HashMap<u64, Followed> = HashMap::new();
     let mut completed: Vec<MockSpec> = Vec::new();
     let mut batch: Vec<PgMock> = Vec::new();
+    let mut text = String::new();
     while let Some(first) = queue.blocking_recv() {
         let mut next = Some(first);
         let mut taken = 0;
@@ -75,7 +76,7 @@ pub(super) fn run(
             };
         }
         if !batch.is_empty() {
-            append(&batch, test_set, &mut written);
+            append(&batch, test_set, &mut text, &mut written);
             batch.clear();
         }
         std::thread::sleep(WRITE_PAUSE);
@@ -93,8 +94,8 @@ fn mock_name(number: u64) -> String {
     name
 }
 
-fn append(batch: &[PgMock], test_set: &TestSetDir, written: &mut Written) {
-    match test_set.append_mocks(batch) {
+fn append(batch: &[PgMock], test_set: &TestSetDir, text: &mut String, written: &mut Written) {
+    match test_set.append_mocks_via(batch, text) {
         Ok(()) => written.mocks += batch.len() as u64,
         Err(e) => {
             written.failures += batch.len() as u64;
