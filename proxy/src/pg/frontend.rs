@@ -81,6 +81,16 @@ impl Default for DecodeContext {
     }
 }
 
+/// What [`FrontendMessage::check`] learns about a message without building
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    /// The bytes the message takes.
+    pub len: usize,
+    /// An authentication message: its bytes must never be recorded.
+    pub auth: bool,
+}
+
 /// One decoded client message, with every field the wire carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrontendMessage {
@@ -170,6 +180,31 @@ impl FrontendMessage {
             return Ok(None);
         };
         decode_tagged(buf[0], body, ctx).map(|m| Some((m, len)))
+    }
+
+    /// Whether the next message at the start of `buf` is well formed, as
+    /// [`decode`](Self::decode) judges it, without keeping it: the recording
+    /// proxy checks every message before forwarding it, and reads the
+    /// common ones in place rather than copying their text out. `None` when
+    /// `buf` does not yet hold a whole message.
+    pub fn check(buf: &[u8], ctx: &DecodeContext) -> Result<Option<Checked>, ProtocolError> {
+        let decoded = |(msg, len): (FrontendMessage, usize)| Checked {
+            len,
+            auth: msg.is_auth(),
+        };
+        if ctx.awaiting_startup {
+            return Ok(Self::decode(buf, ctx)?.map(decoded));
+        }
+        let Some(len) = tagged_frame_len(buf)? else {
+            return Ok(None);
+        };
+        let Some(body) = buf.get(5..len) else {
+            return Ok(None);
+        };
+        if check_in_place(buf[0], body)? {
+            return Ok(Some(Checked { len, auth: false }));
+        }
+        decode_tagged(buf[0], body, ctx).map(|msg| Some(decoded((msg, len))))
     }
 
     /// Like [`decode`](Self::decode), consuming the message's bytes from
@@ -353,6 +388,66 @@ fn values(r: &mut Reader<'_>) -> Result<Vec<Option<Vec<u8>>>, ProtocolError> {
         out.push(r.nullable_bytes("value")?);
     }
     Ok(out)
+}
+
+/// Checks the messages of every exchange (queries, the extended protocol,
+/// COPY data) field by field in place, with the errors [`decode_tagged`]
+/// gives; false, checking nothing, for the rest, which it reads.
+fn check_in_place(tag: u8, body: &[u8]) -> Result<bool, ProtocolError> {
+    match tag {
+        b'Q' => {
+            let mut r = Reader::new(body, "Query");
+            r.str("query text")?;
+            r.finish()?;
+        }
+        b'P' => {
+            let mut r = Reader::new(body, "Parse");
+            r.str("statement name")?;
+            r.str("query text")?;
+            for _ in 0..r.count16("parameter type count")? {
+                r.u32("parameter type")?;
+            }
+            r.finish()?;
+        }
+        b'B' => {
+            let mut r = Reader::new(body, "Bind");
+            r.str("portal name")?;
+            r.str("statement name")?;
+            check_formats(&mut r, "Bind")?;
+            for _ in 0..r.count16("value count")? {
+                r.nullable_slice("value")?;
+            }
+            check_formats(&mut r, "Bind")?;
+            r.finish()?;
+        }
+        b'D' | b'C' => {
+            let what = if tag == b'D' { "Describe" } else { "Close" };
+            let mut r = Reader::new(body, what);
+            target(r.u8("target")?, what)?;
+            r.str("name")?;
+            r.finish()?;
+        }
+        b'E' => {
+            let mut r = Reader::new(body, "Execute");
+            r.str("portal name")?;
+            r.i32("row limit")?;
+            r.finish()?;
+        }
+        b'S' => Reader::new(body, "Sync").finish()?,
+        b'H' => Reader::new(body, "Flush").finish()?,
+        b'c' => Reader::new(body, "CopyDone").finish()?,
+        // CopyData is any bytes.
+        b'd' => {}
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+fn check_formats(r: &mut Reader<'_>, what: &'static str) -> Result<(), ProtocolError> {
+    for _ in 0..r.count16("format count")? {
+        format_code(r.i16("format code")?, what)?;
+    }
+    Ok(())
 }
 
 fn decode_tagged(

@@ -193,48 +193,46 @@ impl<'a> Reader<'a> {
         Ok(n as usize)
     }
 
-    /// A NUL-terminated UTF-8 string.
-    pub fn cstr(&mut self, field: &'static str) -> Result<String, ProtocolError> {
-        let end = self
-            .buf
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or(ProtocolError::Truncated {
-                what: self.what,
-                field,
-            })?;
-        let s = self.take(end, field)?;
-        self.buf = &self.buf[1..];
-        String::from_utf8(s.to_vec()).map_err(|_| ProtocolError::InvalidUtf8 {
+    /// A NUL-terminated UTF-8 string, read in place.
+    pub fn str(&mut self, field: &'static str) -> Result<&'a str, ProtocolError> {
+        let s = self.until_nul(field)?;
+        std::str::from_utf8(s).map_err(|_| ProtocolError::InvalidUtf8 {
             what: self.what,
             field,
         })
+    }
+
+    /// A NUL-terminated UTF-8 string.
+    pub fn cstr(&mut self, field: &'static str) -> Result<String, ProtocolError> {
+        self.str(field).map(str::to_owned)
     }
 
     /// A NUL-terminated string from the server, where bytes that are not
     /// UTF-8 (a client_encoding other than UTF8) are replaced rather than
     /// refused: the proxy must not drop a connection over a notice's text.
     pub fn cstr_lossy(&mut self, field: &'static str) -> Result<String, ProtocolError> {
-        let end = self
-            .buf
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or(ProtocolError::Truncated {
-                what: self.what,
-                field,
-            })?;
-        let s = self.take(end, field)?;
-        self.buf = &self.buf[1..];
-        Ok(String::from_utf8_lossy(s).into_owned())
+        Ok(String::from_utf8_lossy(self.until_nul(field)?).into_owned())
     }
 
-    /// An Int32 length followed by that many bytes; -1 is SQL NULL. The
-    /// length is checked against what is actually buffered, so a lying
-    /// length allocates nothing.
-    pub fn nullable_bytes(
+    /// The bytes before the next NUL, which is consumed too.
+    fn until_nul(&mut self, field: &'static str) -> Result<&'a [u8], ProtocolError> {
+        // CStr finds the NUL a word at a time; query texts are long.
+        let s = std::ffi::CStr::from_bytes_until_nul(self.buf)
+            .map_err(|_| ProtocolError::Truncated {
+                what: self.what,
+                field,
+            })?
+            .to_bytes();
+        self.buf = &self.buf[s.len() + 1..];
+        Ok(s)
+    }
+
+    /// An Int32 length followed by that many bytes, read in place; -1 is
+    /// SQL NULL. The length is checked against what is actually buffered.
+    pub fn nullable_slice(
         &mut self,
         field: &'static str,
-    ) -> Result<Option<Vec<u8>>, ProtocolError> {
+    ) -> Result<Option<&'a [u8]>, ProtocolError> {
         let len = self.i32(field)?;
         if len == -1 {
             return Ok(None);
@@ -245,7 +243,16 @@ impl<'a> Reader<'a> {
                 value: len.into(),
             });
         }
-        Ok(Some(self.take(len as usize, field)?.to_vec()))
+        self.take(len as usize, field).map(Some)
+    }
+
+    /// [`nullable_slice`](Self::nullable_slice), copied: a lying length
+    /// allocates nothing.
+    pub fn nullable_bytes(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Option<Vec<u8>>, ProtocolError> {
+        Ok(self.nullable_slice(field)?.map(<[u8]>::to_vec))
     }
 
     /// Everything left in the body.

@@ -16,7 +16,7 @@ use super::seeds::{backend_messages, frontend_messages, startup_packets};
 use super::{hex, mutate, Rng};
 use crate::pg::backend::BackendMessage;
 use crate::pg::encode::{encode_backend, EncodeError};
-use crate::pg::frontend::{AuthRequest, DecodeContext, FrontendMessage};
+use crate::pg::frontend::{AuthRequest, Checked, DecodeContext, FrontendMessage};
 use crate::pg::wire::{ProtocolError, MAX_MESSAGE_LEN, MAX_STARTUP_LEN, MIN_STARTUP_LEN};
 use crate::testset::pg_mock::{BackendMsg, Format};
 
@@ -132,6 +132,22 @@ fn check_frontend(buf: &[u8], ctx: &DecodeContext) -> Option<FrontendMessage> {
     let result = check(&what, buf, ctx.awaiting_startup, |b| {
         FrontendMessage::decode(b, ctx)
     });
+    // The proxy's check before forwarding judges every input as decoding
+    // does, with the same error.
+    let checked = catch_unwind(AssertUnwindSafe(|| FrontendMessage::check(buf, ctx)))
+        .unwrap_or_else(|_| panic!("check panicked on input {}", hex(buf)));
+    let expected = result.clone().map(|found| {
+        found.map(|(msg, len)| Checked {
+            len,
+            auth: msg.is_auth(),
+        })
+    });
+    assert_eq!(
+        checked,
+        expected,
+        "{what}: check and decode part on {}",
+        hex(buf)
+    );
     let (msg, _) = result.ok()??;
     let unrecorded = msg.is_auth()
         || matches!(

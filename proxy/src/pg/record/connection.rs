@@ -25,7 +25,7 @@ use tokio::sync::watch;
 
 use super::handover::{Event, Feed, Progress, Side};
 use crate::pg::backend::BackendMessage;
-use crate::pg::frontend::{DecodeContext, FrontendMessage};
+use crate::pg::frontend::{Checked, DecodeContext, FrontendMessage};
 use crate::pg::wire::ProtocolError;
 
 /// How long connecting to the server may take before the client is told.
@@ -349,12 +349,12 @@ async fn pump_client(
             let mut decoded = 0;
             let mut secrets = Vec::new();
             loop {
-                match FrontendMessage::decode(&buf[decoded..], &ctx) {
-                    Ok(Some((msg, used))) => {
-                        if msg.is_auth() {
-                            secrets.push(decoded..decoded + used);
+                match FrontendMessage::check(&buf[decoded..], &ctx) {
+                    Ok(Some(Checked { len, auth })) => {
+                        if auth {
+                            secrets.push(decoded..decoded + len);
                         }
-                        decoded += used;
+                        decoded += len;
                     }
                     Ok(None) => break,
                     Err(e) => return Err(ConnError::Malformed(e)),
@@ -366,8 +366,8 @@ async fn pump_client(
                     .await
                     .map_err(ConnError::Upstream)?;
             } else {
-                // The decoded messages were freed here; the writer decodes
-                // its own copy, so no allocation crosses threads.
+                // Only checked here: the writer decodes its own copy, so no
+                // allocation crosses threads.
                 let read = buf.split().freeze();
                 if feed.is_recording() {
                     feed.send(Event::Traffic {

@@ -44,6 +44,10 @@ enum CopyIn {
     AwaitSync,
 }
 
+/// A map looked up for every message: a hasher faster than std's default,
+/// still seeded per process.
+pub(super) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Client messages an exchange has room for from the start.
 const REQUESTS_ROOM: usize = 6;
 // Kept under glibc's large-request size (see `Exchange::new`).
@@ -105,9 +109,9 @@ pub struct ConnRecorder {
     windows: TestWindows,
     startup: Arc<BTreeMap<String, String>>,
     /// Prepared statement name → query text, for Binds in later exchanges.
-    statements: HashMap<String, String>,
+    statements: FastMap<String, String>,
     /// Portal name → result formats its Bind asked for.
-    portals: HashMap<String, Vec<Format>>,
+    portals: FastMap<String, Vec<Format>>,
     in_flight: VecDeque<Exchange>,
     next_position: u64,
     /// False once the traffic could not be followed: bytes still flow, but
@@ -122,8 +126,8 @@ impl ConnRecorder {
             connection,
             windows,
             startup: Arc::default(),
-            statements: HashMap::new(),
-            portals: HashMap::new(),
+            statements: FastMap::default(),
+            portals: FastMap::default(),
             in_flight: VecDeque::new(),
             next_position: 0,
             recording: true,

@@ -84,19 +84,17 @@ fn is_plainly_data(sql: &str) -> bool {
 /// every SELECT recorded.
 fn names_session_function(sql: &str) -> bool {
     let text = sql.as_bytes();
-    text.iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'_')
-        .any(|(at, _)| {
-            SESSION_FUNCTIONS.iter().any(|f| {
-                let name = f.trim_end_matches('(').as_bytes();
-                name.iter()
-                    .position(|b| *b == b'_')
-                    .and_then(|offset| at.checked_sub(offset))
-                    .and_then(|start| text.get(start..start + name.len()))
-                    .is_some_and(|window| window.eq_ignore_ascii_case(name))
-            })
+    // `match_indices` finds each underscore with a word-at-a-time search.
+    sql.match_indices('_').any(|(at, _)| {
+        SESSION_FUNCTIONS.iter().any(|f| {
+            let name = f.trim_end_matches('(').as_bytes();
+            name.iter()
+                .position(|b| *b == b'_')
+                .and_then(|offset| at.checked_sub(offset))
+                .and_then(|start| text.get(start..start + name.len()))
+                .is_some_and(|window| window.eq_ignore_ascii_case(name))
         })
+    })
 }
 
 fn is_session_statement(stmt: &str) -> bool {

@@ -7,7 +7,6 @@
 //! `mock-2`, ...) and writes them in batches: a crash loses at most the
 //! exchanges in flight and the batch being written.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use bytes::{Buf, BytesMut};
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::Receiver;
 
-use super::exchange::ConnRecorder;
+use super::exchange::{ConnRecorder, FastMap};
 use super::handover::{Event, Progress, Side};
 use crate::pg::backend::BackendMessage;
 use crate::pg::frontend::{DecodeContext, FrontendMessage};
@@ -55,7 +54,7 @@ pub(super) fn run(
     windows: TestWindows,
 ) -> Written {
     let mut written = Written::default();
-    let mut connections: HashMap<u64, Followed> = HashMap::new();
+    let mut connections: FastMap<u64, Followed> = FastMap::default();
     let mut completed: Vec<MockSpec> = Vec::new();
     let mut batch: Vec<PgMock> = Vec::new();
     let mut text = String::new();
@@ -115,7 +114,7 @@ fn append(batch: &[PgMock], test_set: &TestSetDir, text: &mut String, written: &
 /// Takes in one event, adding the mocks it completes to `completed`.
 fn take(
     event: Event,
-    connections: &mut HashMap<u64, Followed>,
+    connections: &mut FastMap<u64, Followed>,
     windows: &TestWindows,
     completed: &mut Vec<MockSpec>,
 ) {

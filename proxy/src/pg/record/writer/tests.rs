@@ -33,7 +33,7 @@ fn ready() -> BackendMsg {
 
 /// Runs events through the writer's state; returns the mocks completed.
 fn run(events: Vec<Event>) -> Vec<MockSpec> {
-    let mut connections = HashMap::new();
+    let mut connections = FastMap::default();
     let mut completed = Vec::new();
     for e in events {
         take(e, &mut connections, &TestWindows::new(), &mut completed);
@@ -95,10 +95,10 @@ async fn a_connection_learns_when_the_writer_has_caught_up_and_nothing_is_in_fli
     let (queue, mut events) = tokio::sync::mpsc::channel(16);
     let feed = super::super::handover::Feed::new(1, queue);
     let progress = Arc::clone(feed.progress());
-    let mut connections = HashMap::new();
+    let mut connections = FastMap::default();
     let mut completed = Vec::new();
     let windows = TestWindows::new();
-    let mut take_next = async |connections: &mut HashMap<u64, Followed>,
+    let mut take_next = async |connections: &mut FastMap<u64, Followed>,
                                completed: &mut Vec<MockSpec>| {
         let event = events.recv().await.expect("an event");
         take(event, connections, &windows, completed);
