@@ -10,6 +10,7 @@
 //! are dropped before a mock is built, and the mock server answers startup
 //! with AuthenticationOk.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -21,8 +22,8 @@ use serde::{Deserialize, Serialize};
 pub struct PgMock {
     /// recplay's format version (see [`super::FORMAT_VERSION`]).
     pub version: u32,
-    /// Always `Postgres`.
-    pub kind: String,
+    /// Always `Postgres` (borrowed when written: one per exchange).
+    pub kind: Cow<'static, str>,
     /// `mock-N`, unique within the test set, in recording order.
     pub name: String,
     pub spec: MockSpec,
@@ -253,7 +254,7 @@ impl PgMock {
     pub fn new(name: impl Into<String>, spec: MockSpec) -> Self {
         PgMock {
             version: super::FORMAT_VERSION,
-            kind: "Postgres".to_string(),
+            kind: Cow::Borrowed("Postgres"),
             name: name.into(),
             spec,
         }

@@ -259,9 +259,12 @@ impl ConnRecorder {
             | BackendMsg::NoData => ex.answered(),
             BackendMsg::RowDescription { fields } => {
                 if ex.extended {
+                    // Its formats are Bind's to choose (a Describe of a
+                    // statement even reports them all as text).
                     ex.answered();
+                } else {
+                    ex.row_formats = fields.iter().map(|f| f.format).collect();
                 }
-                ex.row_formats = fields.iter().map(|f| f.format).collect();
             }
             BackendMsg::CommandComplete { .. }
             | BackendMsg::EmptyQueryResponse

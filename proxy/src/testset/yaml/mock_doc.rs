@@ -11,7 +11,11 @@
 //! this writer to its bytes for every message variant and thousands of
 //! seeded mocks full of awkward strings.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 
 use super::emit::MAX_IMPLICIT_KEY;
 use super::scalar::{indent, str_form, write_in_form, write_literal_block, write_str, StrForm};
@@ -57,12 +61,12 @@ fn spec(spec: &MockSpec, out: &mut String) {
     }
     if !spec.startup.is_empty() {
         out.push_str("  startup:");
-        string_map(2, &spec.startup, out);
+        startup_block(&spec.startup, out);
     }
     out.push_str("  request_timestamp:");
-    crate::testset::timestamp::with_text(&spec.request_timestamp, |text| value_str(2, text, out));
+    timestamp(&spec.request_timestamp, out);
     out.push_str("  response_timestamp:");
-    crate::testset::timestamp::with_text(&spec.response_timestamp, |text| value_str(2, text, out));
+    timestamp(&spec.response_timestamp, out);
     out.push_str("  requests:");
     if spec.requests.is_empty() {
         out.push_str(" []\n");
@@ -324,6 +328,17 @@ fn value_str(level: usize, s: &str, out: &mut String) {
     out.push('\n');
 }
 
+/// An RFC 3339 timestamp: digits and punctuation that would read as a
+/// date, so always double-quoted, never escaped.
+fn timestamp(at: &DateTime<Utc>, out: &mut String) {
+    crate::testset::timestamp::with_text(at, |text| {
+        debug_assert_eq!(str_form(text), StrForm::Quoted, "{text}");
+        out.push_str(" \"");
+        out.push_str(text);
+        out.push_str("\"\n");
+    });
+}
+
 fn value_num(n: impl itoa::Integer, out: &mut String) {
     out.push(' ');
     out.push_str(itoa::Buffer::new().format(n));
@@ -412,6 +427,43 @@ fn values(list: &[PgValue], out: &mut String) {
             }
         }
     }
+}
+
+/// Connections whose `startup:` block is remembered.
+const REMEMBERED_STARTUPS: usize = 32;
+
+/// A connection's start-up parameters and its `startup:` block as written.
+type StartupBlock = (Arc<BTreeMap<String, String>>, String);
+
+thread_local! {
+    /// Recent connections' start-up parameters, each with its block as
+    /// written: every mock of a connection shares one map (the same `Arc`,
+    /// which cannot change while it is held here), so its block is worked
+    /// out once rather than for every exchange.
+    static STARTUP_BLOCKS: RefCell<Vec<StartupBlock>> =
+        const { RefCell::new(Vec::new()) };
+    /// Where the next new block goes once all places are taken.
+    static NEXT_STARTUP: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The `startup:` map's value, from [`STARTUP_BLOCKS`] when it is there.
+fn startup_block(startup: &Arc<BTreeMap<String, String>>, out: &mut String) {
+    STARTUP_BLOCKS.with_borrow_mut(|blocks| {
+        if let Some((_, text)) = blocks.iter().find(|(known, _)| Arc::ptr_eq(known, startup)) {
+            out.push_str(text);
+            return;
+        }
+        let mut text = String::new();
+        string_map(2, startup, &mut text);
+        out.push_str(&text);
+        let entry = (Arc::clone(startup), text);
+        if blocks.len() < REMEMBERED_STARTUPS {
+            blocks.push(entry);
+        } else {
+            let at = NEXT_STARTUP.replace((NEXT_STARTUP.get() + 1) % REMEMBERED_STARTUPS);
+            blocks[at] = entry;
+        }
+    });
 }
 
 /// A string-to-string map after a key at `level`.

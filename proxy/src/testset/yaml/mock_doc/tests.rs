@@ -87,3 +87,56 @@ fn recorded_mocks_are_written_as_the_emitter_writes_them() {
     }
     assert!(seen > 600, "only {seen} recorded mocks read");
 }
+
+/// Years chrono spells with a sign, year zero and a leap second.
+#[test]
+fn timestamps_of_any_year_are_written_as_the_emitter_writes_them() {
+    use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+    let mut rng = Rng::new(11);
+    let mut mock = mock_with_every_message(&mut rng, 1);
+    let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+        .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+        .map(|t| Utc.from_utc_datetime(&t))
+        .expect("a leap second");
+    let year_zero = Utc
+        .with_ymd_and_hms(0, 1, 1, 0, 0, 0)
+        .single()
+        .expect("year 0");
+    for at in [
+        DateTime::<Utc>::MIN_UTC,
+        DateTime::<Utc>::MAX_UTC,
+        year_zero,
+        leap,
+    ] {
+        mock.spec.request_timestamp = at;
+        mock.spec.response_timestamp = at;
+        assert_same(&mock, &at.to_rfc3339());
+    }
+}
+
+/// Mocks of many connections, interleaved, more than the remembered
+/// start-up blocks: each keeps its own parameters, whichever block was
+/// remembered or replaced in between.
+#[test]
+fn interleaved_connections_keep_their_startup_parameters() {
+    let mut rng = Rng::new(12);
+    let startups: Vec<_> = (0..80)
+        .map(|i| {
+            Arc::new(
+                [
+                    ("user".to_string(), format!("user-{i}")),
+                    ("application_name".to_string(), rng.awkward_string()),
+                ]
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>(),
+            )
+        })
+        .collect();
+    let mut mock = mock_with_every_message(&mut rng, 1);
+    for round in 0..5 {
+        for _ in 0..200 {
+            mock.spec.startup = Arc::clone(rng.pick(&startups));
+            assert_same(&mock, &format!("round {round}"));
+        }
+    }
+}
