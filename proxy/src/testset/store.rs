@@ -153,16 +153,16 @@ impl TestSetDir {
     /// Appends several documents to mocks.yaml in one write, in order: lets
     /// a busy recorder pay one system call per batch instead of per mock.
     pub fn append_mocks(&self, mocks: &[PgMock]) -> Result<(), StoreError> {
-        self.append_mocks_via(mocks, &mut String::new())
+        let mut text = String::with_capacity(mocks.len() * 1024);
+        render_mocks_into(mocks, &mut text);
+        self.append_rendered_mocks(&text)
     }
 
-    /// [`append_mocks`](Self::append_mocks), rendering into `text` (cleared
-    /// first): a recorder appending batch after batch reuses one buffer
-    /// instead of allocating, and freeing, a large one for each.
-    pub fn append_mocks_via(&self, mocks: &[PgMock], text: &mut String) -> Result<(), StoreError> {
+    /// Appends documents [`render_mocks_into`] wrote, in one write: lets a
+    /// recorder render each mock as it completes, while its memory is still
+    /// fresh, and write the batch later.
+    pub fn append_rendered_mocks(&self, text: &str) -> Result<(), StoreError> {
         let path = self.mocks_path();
-        text.clear();
-        render_mocks_into(mocks, text);
         let mut guard = self.mocks.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
             let file = fs::OpenOptions::new()

@@ -19,6 +19,7 @@ use super::handover::{Event, Progress, Side};
 use crate::pg::backend::BackendMessage;
 use crate::pg::frontend::{DecodeContext, FrontendMessage};
 use crate::testset::pg_mock::{MockSpec, PgMock};
+use crate::testset::store::render_mocks_into;
 use crate::testset::TestSetDir;
 use crate::window::TestWindows;
 
@@ -56,16 +57,19 @@ pub(super) fn run(
     let mut written = Written::default();
     let mut connections: FastMap<u64, Followed> = FastMap::default();
     let mut completed: Vec<MockSpec> = Vec::new();
-    let mut batch: Vec<PgMock> = Vec::new();
-    let mut text = String::new();
+    let mut batch = Batch::default();
     while let Some(first) = queue.blocking_recv() {
         let mut next = Some(first);
         let mut taken = 0;
         while let Some(event) = next {
             take(event, &mut connections, &windows, &mut completed);
             for spec in completed.drain(..) {
-                let number = written.mocks + written.failures + batch.len() as u64 + 1;
-                batch.push(PgMock::new(mock_name(number), spec));
+                let number = written.mocks + written.failures + batch.mocks + 1;
+                // Rendered at once and dropped: the next exchange reuses
+                // its memory while it is still in cache.
+                let mock = PgMock::new(mock_name(number), spec);
+                render_mocks_into(std::slice::from_ref(&mock), &mut batch.text);
+                batch.mocks += 1;
             }
             taken += 1;
             next = if taken < EVENT_BATCH {
@@ -74,9 +78,8 @@ pub(super) fn run(
                 None
             };
         }
-        if !batch.is_empty() {
-            append(&batch, test_set, &mut text, &mut written);
-            batch.clear();
+        if batch.mocks > 0 {
+            batch.append_to(test_set, &mut written);
         }
         std::thread::sleep(WRITE_PAUSE);
     }
@@ -93,21 +96,31 @@ fn mock_name(number: u64) -> String {
     name
 }
 
-fn append(batch: &[PgMock], test_set: &TestSetDir, text: &mut String, written: &mut Written) {
-    match test_set.append_mocks_via(batch, text) {
-        Ok(()) => written.mocks += batch.len() as u64,
-        Err(e) => {
-            written.failures += batch.len() as u64;
-            tracing::error!(
-                "could not record {} to {}: {e}",
-                batch
-                    .iter()
-                    .map(|m| m.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                test_set.mocks_path().display()
-            );
+/// Mocks rendered since the last write.
+#[derive(Default)]
+struct Batch {
+    text: String,
+    mocks: u64,
+}
+
+impl Batch {
+    /// Writes the batch in one append and starts the next (keeping the
+    /// buffer).
+    fn append_to(&mut self, test_set: &TestSetDir, written: &mut Written) {
+        match test_set.append_rendered_mocks(&self.text) {
+            Ok(()) => written.mocks += self.mocks,
+            Err(e) => {
+                let first = written.mocks + written.failures + 1;
+                written.failures += self.mocks;
+                let last = written.mocks + written.failures;
+                tracing::error!(
+                    "could not record mock-{first} to mock-{last} to {}: {e}",
+                    test_set.mocks_path().display()
+                );
+            }
         }
+        self.text.clear();
+        self.mocks = 0;
     }
 }
 

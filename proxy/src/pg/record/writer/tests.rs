@@ -5,7 +5,7 @@ use bytes::Bytes;
 use super::*;
 use crate::pg::encode::encode_backend;
 use crate::pg::frontend::FrontendMessage as F;
-use crate::testset::pg_mock::{BackendMsg, PgValue};
+use crate::testset::pg_mock::{BackendMsg, FrontendMsg, PgValue};
 
 fn opened(progress: &Arc<Progress>) -> Event {
     Event::Opened {
@@ -137,4 +137,83 @@ async fn a_connection_learns_when_the_writer_has_caught_up_and_nothing_is_in_fli
     feed.close().await;
     take_next(&mut connections, &mut completed).await;
     assert!(connections.is_empty());
+}
+
+/// Two connections' start-ups and one query each, through the writer's own
+/// loop; `mocks_yaml_is_a_directory` makes every append fail.
+fn write_two_connections(mocks_yaml_is_a_directory: bool) -> (Written, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let test_set = TestSetDir::open(dir.path().to_path_buf());
+    if mocks_yaml_is_a_directory {
+        std::fs::create_dir(test_set.mocks_path()).expect("a directory in the way");
+    }
+    let (queue, events) = tokio::sync::mpsc::channel(64);
+    let mut query = BytesMut::new();
+    postgres_protocol::message::frontend::query("SELECT 1", &mut query).expect("encode");
+    let answer = wire(&[
+        BackendMsg::CommandComplete {
+            tag: "SELECT 1".into(),
+        },
+        ready(),
+    ]);
+    for connection in [1, 2] {
+        let progress = Arc::new(Progress::default());
+        let Event::Opened { startup, at, .. } = opened(&progress) else {
+            unreachable!("opened() makes an Opened event");
+        };
+        let traffic = |from, bytes: &[u8]| Event::Traffic {
+            connection,
+            from,
+            bytes: Bytes::copy_from_slice(bytes),
+            at: Utc::now(),
+        };
+        for event in [
+            Event::Opened {
+                connection,
+                startup,
+                at,
+                progress,
+            },
+            traffic(
+                Side::Server,
+                &wire(&[BackendMsg::AuthenticationOk, ready()]),
+            ),
+            traffic(Side::Client, &query),
+            traffic(Side::Server, &answer),
+            Event::Closed { connection },
+        ] {
+            queue.try_send(event).expect("room in the queue");
+        }
+    }
+    drop(queue);
+    let written = super::run(events, &test_set, TestWindows::new());
+    (written, dir)
+}
+
+#[test]
+fn every_completed_exchange_is_named_in_order_and_appended() {
+    let (written, dir) = write_two_connections(false);
+    assert_eq!((written.mocks, written.failures), (4, 0));
+    let path = dir.path().join("mocks.yaml");
+    let text = std::fs::read_to_string(&path).expect("mocks.yaml");
+    let (mocks, problems) = crate::testset::store::parse_mocks(&text, &path);
+    assert!(problems.is_empty(), "{problems:?}");
+    let names: Vec<_> = mocks.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["mock-1", "mock-2", "mock-3", "mock-4"]);
+    let queries = mocks
+        .iter()
+        .filter(|m| {
+            m.spec.requests
+                == [FrontendMsg::Query {
+                    query: "SELECT 1".into(),
+                }]
+        })
+        .count();
+    assert_eq!(queries, 2);
+}
+
+#[test]
+fn mocks_that_cannot_be_written_are_counted_as_failures() {
+    let (written, _dir) = write_two_connections(true);
+    assert_eq!((written.mocks, written.failures), (0, 4));
 }
