@@ -11,7 +11,8 @@ use super::{mutate, Rng};
 use crate::pg::backend::BackendMessage;
 use crate::pg::frontend::{AuthRequest, DecodeContext, FrontendMessage};
 use crate::pg::record::exchange::ConnRecorder;
-use crate::testset::pg_mock::MockSpec;
+use crate::pg::record::lifetime::is_session_sql;
+use crate::testset::pg_mock::{FrontendMsg, Lifetime, MockSpec};
 use crate::window::TestWindows;
 
 /// Every message the seeds decode to, plus whatever their mutations decode
@@ -55,11 +56,53 @@ fn pools() -> (Vec<FrontendMessage>, Vec<BackendMessage>) {
             back.push(m);
         }
     }
+    // Session-level statements, simple and prepared under the names the
+    // seeds bind, so exchanges of both lifetimes come up.
+    let session = [
+        FrontendMessage::Query("SET search_path = app".into()),
+        FrontendMessage::Query("BEGIN; SELECT 1".into()),
+        parse("s1", "SHOW TimeZone"),
+        parse("s1", "SELECT $1::int4"),
+        parse("", "COMMIT"),
+        parse("", "select set_config('a', 'b', false)"),
+    ];
+    for _ in 0..40 {
+        front.extend(session.iter().cloned());
+    }
     (front, back)
 }
 
-fn check_completed(done: Option<&MockSpec>, last_position: &mut Option<u64>) {
-    if let Some(spec) = done {
+fn parse(name: &str, query: &str) -> FrontendMessage {
+    FrontendMessage::Parse {
+        name: name.into(),
+        query: query.into(),
+        param_types: vec![],
+    }
+}
+
+/// The lifetime rule, read off a finished mock's requests: session-level
+/// when every statement it runs is (a Bind by the text it resolved to);
+/// COPY data and function calls never are; an exchange running none is
+/// plumbing and session-level too. The recorder works this out as messages
+/// arrive; this is the same rule applied afterwards.
+fn runs_only_session_statements(requests: &[FrontendMsg]) -> bool {
+    requests.iter().all(|r| match r {
+        FrontendMsg::Query { query } | FrontendMsg::Parse { query, .. } => is_session_sql(query),
+        FrontendMsg::Bind {
+            statement_query, ..
+        } => statement_query.as_deref().is_some_and(is_session_sql),
+        FrontendMsg::CopyData { .. } | FrontendMsg::FunctionCall { .. } => false,
+        _ => true,
+    })
+}
+
+/// Checks a completed mock; returns whether it is a session-level one
+/// after start-up.
+fn check_completed(done: Option<&MockSpec>, last_position: &mut Option<u64>) -> bool {
+    let Some(spec) = done else {
+        return false;
+    };
+    {
         assert!(
             last_position.map_or(true, |p| spec.position > p),
             "position {} after {last_position:?}",
@@ -68,6 +111,13 @@ fn check_completed(done: Option<&MockSpec>, last_position: &mut Option<u64>) {
         *last_position = Some(spec.position);
         assert!(!spec.responses.is_empty(), "a mock completed unanswered");
     }
+    let expected = if spec.position == 0 || runs_only_session_statements(&spec.requests) {
+        Lifetime::Session
+    } else {
+        Lifetime::Unattributed
+    };
+    assert_eq!(spec.lifetime, expected, "{:?}", spec.requests);
+    spec.position > 0 && expected == Lifetime::Session
 }
 
 #[test]
@@ -77,6 +127,9 @@ fn arbitrary_message_sequences_never_wedge_the_recorder() {
     let rfq = BackendMessage::ReadyForQuery { status: b'I' };
     let mut rng = Rng::new(0xE1);
     let mut mocks = 0;
+    // Session-level mocks after start-up, so the lifetime rule is tested
+    // both ways.
+    let mut session = 0;
     for _ in 0..2_000 {
         let mut rec = ConnRecorder::new(1, TestWindows::new());
         let mut last = None;
@@ -89,7 +142,7 @@ fn arbitrary_message_sequences_never_wedge_the_recorder() {
             } else {
                 let done = rec.on_backend(rng.pick(&back).clone(), now);
                 mocks += usize::from(done.is_some());
-                check_completed(done.as_ref(), &mut last);
+                session += usize::from(check_completed(done.as_ref(), &mut last));
             }
         }
         if rng.below(8) == 0 {
@@ -104,9 +157,13 @@ fn arbitrary_message_sequences_never_wedge_the_recorder() {
         for _ in 0..=sent {
             let done = rec.on_backend(rfq.clone(), now);
             mocks += usize::from(done.is_some());
-            check_completed(done.as_ref(), &mut last);
+            session += usize::from(check_completed(done.as_ref(), &mut last));
         }
         assert!(rec.idle(), "exchanges still in flight after {sent} answers");
     }
     assert!(mocks > 2_000, "only {mocks} mocks completed");
+    assert!(
+        session > 200 && session < mocks / 2,
+        "{session} of {mocks} mocks session-level"
+    );
 }

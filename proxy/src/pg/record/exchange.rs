@@ -69,6 +69,9 @@ struct Exchange {
     execute_formats: VecDeque<Vec<Format>>,
     /// Column formats of the last RowDescription (simple Query results).
     row_formats: Vec<Format>,
+    /// Every statement so far is session-level (see `lifetime`); an
+    /// exchange that runs none is plumbing, and session-level too.
+    session_only: bool,
 }
 
 impl Exchange {
@@ -88,6 +91,7 @@ impl Exchange {
             unanswered: 0,
             execute_formats: VecDeque::new(),
             row_formats: Vec::new(),
+            session_only: true,
         }
     }
 
@@ -101,6 +105,20 @@ impl Exchange {
     fn answered(&mut self) {
         self.unanswered = self.unanswered.saturating_sub(1);
     }
+
+    fn push(&mut self, request: FrontendMsg, session_level: bool) {
+        self.session_only &= session_level;
+        self.requests.push(request);
+    }
+}
+
+/// A statement prepared on the connection.
+#[derive(Debug)]
+struct Prepared {
+    query: String,
+    /// [`is_session_sql`] of the query, worked out when it was parsed:
+    /// drivers parse the same text again and again.
+    session_level: bool,
 }
 
 /// The recording state of one client connection.
@@ -108,8 +126,8 @@ pub struct ConnRecorder {
     connection: u64,
     windows: TestWindows,
     startup: Arc<BTreeMap<String, String>>,
-    /// Prepared statement name → query text, for Binds in later exchanges.
-    statements: FastMap<String, String>,
+    /// Prepared statement name → its query, for Binds in later exchanges.
+    statements: FastMap<String, Prepared>,
     /// Portal name → result formats its Bind asked for.
     portals: FastMap<String, Vec<Format>>,
     in_flight: VecDeque<Exchange>,
@@ -165,6 +183,7 @@ impl ConnRecorder {
             self.startup = Arc::new(parameters.clone());
         }
         self.track_statements(&mut model);
+        let session_level = self.is_session_level(&model);
 
         // COPY data and the closing Sync of a COPY belong to the exchange
         // that started the COPY, even though its request side has ended.
@@ -189,7 +208,7 @@ impl ConnRecorder {
                 _ => false,
             };
             if absorbed {
-                front.requests.push(model);
+                front.push(model, session_level);
                 return;
             }
         }
@@ -239,7 +258,7 @@ impl ConnRecorder {
             }
             _ => {}
         }
-        ex.requests.push(model);
+        ex.push(model, session_level);
     }
 
     /// Feeds one server message, in wire order; returns the mock it
@@ -305,10 +324,17 @@ impl ConnRecorder {
             FrontendMsg::Parse { name, query, .. } => {
                 // Drivers re-parse the same unnamed statement over and over.
                 match self.statements.get_mut(name.as_str()) {
-                    Some(known) if known == query => {}
-                    Some(known) => known.clone_from(query),
+                    Some(known) if known.query == *query => {}
+                    Some(known) => {
+                        known.query.clone_from(query);
+                        known.session_level = is_session_sql(query);
+                    }
                     None => {
-                        self.statements.insert(name.clone(), query.clone());
+                        let prepared = Prepared {
+                            query: query.clone(),
+                            session_level: is_session_sql(query),
+                        };
+                        self.statements.insert(name.clone(), prepared);
                     }
                 }
             }
@@ -319,7 +345,10 @@ impl ConnRecorder {
                 result_formats,
                 ..
             } => {
-                *statement_query = self.statements.get(statement.as_str()).cloned();
+                *statement_query = self
+                    .statements
+                    .get(statement.as_str())
+                    .map(|p| p.query.clone());
                 match self.portals.get_mut(portal.as_str()) {
                     Some(formats) => formats.clone_from(result_formats),
                     None => {
@@ -339,8 +368,26 @@ impl ConnRecorder {
         }
     }
 
+    /// Whether `request` (already tracked) runs only session-level
+    /// statements: a Parse or Bind by its statement's verdict, COPY data
+    /// and function calls never, plumbing (Describe, Sync, ...) always.
+    fn is_session_level(&self, request: &FrontendMsg) -> bool {
+        match request {
+            FrontendMsg::Query { query } => is_session_sql(query),
+            FrontendMsg::Parse {
+                name: statement, ..
+            }
+            | FrontendMsg::Bind { statement, .. } => self
+                .statements
+                .get(statement.as_str())
+                .is_some_and(|p| p.session_level),
+            FrontendMsg::CopyData { .. } | FrontendMsg::FunctionCall { .. } => false,
+            _ => true,
+        }
+    }
+
     fn finish(&self, ex: Exchange, now: DateTime<Utc>) -> MockSpec {
-        let lifetime = if ex.position == 0 || is_session_exchange(&ex.requests) {
+        let lifetime = if ex.position == 0 || ex.session_only {
             Lifetime::Session
         } else {
             match self.windows.test_at(ex.started) {
@@ -359,20 +406,6 @@ impl ConnRecorder {
             responses: ex.responses,
         }
     }
-}
-
-/// Session-level when every statement the exchange runs is; an exchange
-/// that runs no statement (Describe/Close/Sync only) is plumbing and
-/// session-level too.
-fn is_session_exchange(requests: &[FrontendMsg]) -> bool {
-    requests.iter().all(|r| match r {
-        FrontendMsg::Query { query } | FrontendMsg::Parse { query, .. } => is_session_sql(query),
-        FrontendMsg::Bind {
-            statement_query, ..
-        } => statement_query.as_deref().is_some_and(is_session_sql),
-        FrontendMsg::CopyData { .. } | FrontendMsg::FunctionCall { .. } => false,
-        _ => true,
-    })
 }
 
 #[cfg(test)]
