@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 pub struct PgMock {
     /// recplay's format version (see [`super::FORMAT_VERSION`]).
     pub version: u32,
-    /// Always `Postgres` (borrowed when written: one per exchange).
+    /// Always `Postgres`; borrowed, so recording does not allocate it for
+    /// every mock.
     pub kind: Cow<'static, str>,
     /// `mock-N`, unique within the test set, in recording order.
     pub name: String,
