@@ -10,8 +10,8 @@ use std::fmt::{self, Display, Write as _};
 use serde::ser::{self, Impossible, Serialize};
 
 use super::scalar::{
-    finish_str_in_place, indent, static_str_form, str_form, write_in_form, write_literal_block,
-    write_str, StrForm,
+    finish_str_in_place, indent, static_str_form, str_form, write_in_form, write_key,
+    write_literal_block, write_str, StrForm,
 };
 
 /// Why a value could not be written.
@@ -36,11 +36,6 @@ impl ser::Error for YamlError {
 /// (and read back by serde_yaml) as a YAML tag: `lifetime: !test test-1`.
 /// Any other newtype variant is written as a one-key map.
 const TAGGED_ENUM_FIELDS: &[&str] = &["lifetime"];
-
-/// The longest key written as `key: value`, in bytes (YAML's limit is 1024
-/// characters, never fewer than bytes); longer keys are written as
-/// explicit `? key` / `: value` pairs.
-pub(super) const MAX_IMPLICIT_KEY: usize = 1000;
 
 /// Where the value being written sits.
 #[derive(Debug, Clone, Copy)]
@@ -341,16 +336,7 @@ impl MapEmitter<'_> {
         if !(first && matches!(self.slot, Slot::SeqItem { .. })) {
             indent(self.key_level(), self.out);
         }
-        let key_start = self.out.len();
-        write_in_form(key, form, self.out);
-        if self.out.len() - key_start > MAX_IMPLICIT_KEY {
-            // Too long for `key: value`: YAML readers give up looking for
-            // the colon of an implicit key after 1024 characters.
-            self.out.insert_str(key_start, "? ");
-            self.out.push('\n');
-            indent(self.key_level(), self.out);
-        }
-        self.out.push(':');
+        write_key(key, form, self.key_level(), self.out);
         self.tagged_value = TAGGED_ENUM_FIELDS.contains(&key);
     }
 

@@ -17,8 +17,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::emit::MAX_IMPLICIT_KEY;
-use super::scalar::{indent, str_form, write_in_form, write_literal_block, write_str, StrForm};
+use super::scalar::{
+    indent, str_form, write_in_form, write_key, write_literal_block, write_str, StrForm,
+};
 use crate::testset::pg_mock::{
     BackendMsg, FieldDescription, Format, FrontendMsg, Lifetime, MockSpec, PgMock, PgValue, Target,
 };
@@ -68,22 +69,32 @@ fn spec(spec: &MockSpec, out: &mut String) {
     out.push_str("  response_timestamp:");
     timestamp(&spec.response_timestamp, out);
     out.push_str("  requests:");
-    if spec.requests.is_empty() {
-        out.push_str(" []\n");
-    } else {
-        out.push('\n');
-        for msg in &spec.requests {
-            request(msg, out);
-        }
-    }
+    sequence(&spec.requests, out, request);
     out.push_str("  responses:");
-    if spec.responses.is_empty() {
-        out.push_str(" []\n");
-    } else {
-        out.push('\n');
-        for msg in &spec.responses {
-            response(msg, out);
-        }
+    sequence(&spec.responses, out, response);
+}
+
+/// A sequence after its key: `[]` on the key's line when empty, else each
+/// item written by `item` on lines of its own.
+fn sequence<T>(list: &[T], out: &mut String, item: impl FnMut(&T, &mut String)) {
+    block(list.iter(), " []\n", out, item);
+}
+
+/// A collection after its key: `empty` on the key's line when it has no
+/// entries, else each entry written by `entry` on lines of its own.
+fn block<T>(
+    entries: impl ExactSizeIterator<Item = T>,
+    empty: &str,
+    out: &mut String,
+    mut entry: impl FnMut(T, &mut String),
+) {
+    if entries.len() == 0 {
+        out.push_str(empty);
+        return;
+    }
+    out.push('\n');
+    for e in entries {
+        entry(e, out);
     }
 }
 
@@ -293,12 +304,7 @@ fn copy_response(kind: &str, f: Format, column_formats: &[Format], out: &mut Str
 
 /// RowDescription's columns: the first field shares the item's dash.
 fn columns(fields: &[FieldDescription], out: &mut String) {
-    if fields.is_empty() {
-        out.push_str(" []\n");
-        return;
-    }
-    out.push('\n');
-    for field in fields {
+    sequence(fields, out, |field, out| {
         out.push_str("    - name:");
         value_str(NESTED, &field.name, out);
         out.push_str("      table_oid:");
@@ -313,7 +319,7 @@ fn columns(fields: &[FieldDescription], out: &mut String) {
         value_num(field.type_modifier, out);
         out.push_str("      format:");
         format(field.format, out);
-    }
+    });
 }
 
 /// A string after `key:` whose key sits at `level`: a literal block when
@@ -367,30 +373,20 @@ fn target(t: Target, out: &mut String) {
 
 /// A message field's list of formats.
 fn formats(list: &[Format], out: &mut String) {
-    if list.is_empty() {
-        out.push_str(" []\n");
-        return;
-    }
-    out.push('\n');
-    for f in list {
+    sequence(list, out, |f, out| {
         out.push_str(FIELD_ITEM);
         out.push_str(format_name(*f));
         out.push('\n');
-    }
+    });
 }
 
 /// A message field's list of OIDs.
 fn numbers(list: &[u32], out: &mut String) {
-    if list.is_empty() {
-        out.push_str(" []\n");
-        return;
-    }
-    out.push('\n');
-    for n in list {
+    sequence(list, out, |n, out| {
         out.push_str(FIELD_ITEM);
         out.push_str(itoa::Buffer::new().format(*n));
         out.push('\n');
-    }
+    });
 }
 
 /// A message field holding one value.
@@ -407,12 +403,7 @@ fn value(v: &PgValue, out: &mut String) {
 
 /// A message field's list of values.
 fn values(list: &[PgValue], out: &mut String) {
-    if list.is_empty() {
-        out.push_str(" []\n");
-        return;
-    }
-    out.push('\n');
-    for v in list {
+    sequence(list, out, |v, out| {
         out.push_str(FIELD_ITEM);
         match v {
             PgValue::Null => out.push_str("null\n"),
@@ -426,7 +417,7 @@ fn values(list: &[PgValue], out: &mut String) {
                 value_str(NESTED, base64, out);
             }
         }
-    }
+    });
 }
 
 /// Connections whose `startup:` block is remembered.
@@ -468,42 +459,24 @@ fn startup_block(startup: &Arc<BTreeMap<String, String>>, out: &mut String) {
 
 /// A string-to-string map after a key at `level`.
 fn string_map(level: usize, map: &BTreeMap<String, String>, out: &mut String) {
-    if map.is_empty() {
-        out.push_str(" {}\n");
-        return;
-    }
-    out.push('\n');
-    for (key, value) in map {
+    block(map.iter(), " {}\n", out, |(key, value), out| {
         map_key(level + 2, key, out);
         value_str(level + 2, value, out);
-    }
+    });
 }
 
 /// ErrorResponse/NoticeResponse fields, keyed by their one-letter code.
 fn notice_fields(fields: &BTreeMap<char, String>, out: &mut String) {
-    if fields.is_empty() {
-        out.push_str(" {}\n");
-        return;
-    }
-    out.push('\n');
-    for (code, value) in fields {
+    block(fields.iter(), " {}\n", out, |(code, value), out| {
         map_key(NESTED, code.encode_utf8(&mut [0; 4]), out);
         value_str(NESTED, value, out);
-    }
+    });
 }
 
-/// A key that is data, at `level`, and its colon; too long a key becomes
-/// an explicit `? key` entry, as the emitter writes it.
+/// A key that is data, at `level`, and its colon.
 fn map_key(level: usize, key: &str, out: &mut String) {
     indent(level, out);
-    let key_start = out.len();
-    write_in_form(key, str_form(key), out);
-    if out.len() - key_start > MAX_IMPLICIT_KEY {
-        out.insert_str(key_start, "? ");
-        out.push('\n');
-        indent(level, out);
-    }
-    out.push(':');
+    write_key(key, str_form(key), level, out);
 }
 
 #[cfg(test)]

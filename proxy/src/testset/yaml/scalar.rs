@@ -133,6 +133,27 @@ pub(super) fn static_str_form(name: &'static str) -> StrForm {
     })
 }
 
+/// The longest key written as `key: value`, in bytes (YAML's limit is 1024
+/// characters, never fewer than bytes); longer keys are written as
+/// explicit `? key` / `: value` pairs.
+const MAX_IMPLICIT_KEY: usize = 1000;
+
+/// Writes map key `key` (in `form`, its [`str_form`]) where `out` ends, and
+/// its colon. A key too long for `key: value` becomes an explicit `? key`
+/// entry, its colon on the next line at `level`, the key's indentation.
+pub(super) fn write_key(key: &str, form: StrForm, level: usize, out: &mut String) {
+    let key_start = out.len();
+    write_in_form(key, form, out);
+    if out.len() - key_start > MAX_IMPLICIT_KEY {
+        // YAML readers give up looking for the colon of an implicit key
+        // after 1024 characters.
+        out.insert_str(key_start, "? ");
+        out.push('\n');
+        indent(level, out);
+    }
+    out.push(':');
+}
+
 /// Writes `s` plain when that is unambiguous, else double-quoted.
 pub(super) fn write_str(s: &str, out: &mut String) {
     write_in_form(s, str_form(s), out);
