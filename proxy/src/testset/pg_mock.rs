@@ -265,16 +265,7 @@ impl PgMock {
 impl PgValue {
     /// Text when the bytes are UTF-8, base64 otherwise.
     pub fn from_bytes(bytes: Option<&[u8]>) -> Self {
-        use base64::Engine as _;
-        match bytes {
-            None => PgValue::Null,
-            Some(b) => match std::str::from_utf8(b) {
-                Ok(s) => PgValue::Text(s.to_string()),
-                Err(_) => PgValue::Bytes {
-                    base64: base64::engine::general_purpose::STANDARD.encode(b),
-                },
-            },
-        }
+        Self::from_vec(bytes.map(<[u8]>::to_vec))
     }
 
     /// [`from_bytes`](Self::from_bytes), keeping the buffer as the text

@@ -2,7 +2,7 @@
 //! and two pumps that forward bytes unchanged and hand a copy to the writer
 //! thread ([`super::handover`]).
 //!
-//! The client pump decodes what it reads before forwarding it, so a
+//! The client pump checks what it reads before forwarding it, so a
 //! malformed message never reaches the server; the server pump decodes
 //! nothing once authentication is over: turning answers into mocks is the
 //! writer's job. Both queue what they read before forwarding it.
@@ -325,7 +325,7 @@ async fn too_late(progress: &Progress, shutdown: &watch::Receiver<bool>) -> bool
     progress.is_idle()
 }
 
-/// Client → server: decode (refusing malformed messages), hand the whole
+/// Client → server: check (refusing malformed messages), hand the whole
 /// messages' bytes to the writer, then forward the bytes read.
 async fn pump_client(
     mut from: ReadHalf<BoxIo>,

@@ -1,12 +1,10 @@
 //! What a connection hands the writer thread, and what the writer reports
 //! back.
 //!
-//! Connections decode the client's bytes to check them (a malformed message
-//! must be refused before it reaches the server) and pass both directions
-//! on as they were read, without copying: the client's whole messages and
-//! the server's bytes. Values decoded for the check are freed on the thread
-//! that allocated them, which the allocator does much faster than freeing
-//! them on another.
+//! Connections check the client's bytes in place (a malformed message must
+//! be refused before it reaches the server) and pass both directions on as
+//! they were read, shared rather than copied: the client's whole messages
+//! and the server's bytes.
 //!
 //! Decoding the answers, grouping exchanges and rendering mocks happen on
 //! the writer thread, off every round trip's path.
