@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::by_name::ByName;
 use super::lifetime::is_session_sql;
 use crate::pg::backend::BackendMessage;
 use crate::pg::frontend::FrontendMessage;
@@ -127,9 +128,9 @@ pub struct ConnRecorder {
     windows: TestWindows,
     startup: Arc<BTreeMap<String, String>>,
     /// Prepared statement name → its query, for Binds in later exchanges.
-    statements: FastMap<String, Prepared>,
+    statements: ByName<Prepared>,
     /// Portal name → result formats its Bind asked for.
-    portals: FastMap<String, Vec<Format>>,
+    portals: ByName<Vec<Format>>,
     in_flight: VecDeque<Exchange>,
     next_position: u64,
     /// False once the traffic could not be followed: bytes still flow, but
@@ -144,8 +145,8 @@ impl ConnRecorder {
             connection,
             windows,
             startup: Arc::default(),
-            statements: FastMap::default(),
-            portals: FastMap::default(),
+            statements: ByName::default(),
+            portals: ByName::default(),
             in_flight: VecDeque::new(),
             next_position: 0,
             recording: true,
@@ -334,7 +335,7 @@ impl ConnRecorder {
                             query: query.clone(),
                             session_level: is_session_sql(query),
                         };
-                        self.statements.insert(name.clone(), prepared);
+                        self.statements.insert(name, prepared);
                     }
                 }
             }
@@ -352,7 +353,7 @@ impl ConnRecorder {
                 match self.portals.get_mut(portal.as_str()) {
                     Some(formats) => formats.clone_from(result_formats),
                     None => {
-                        self.portals.insert(portal.clone(), result_formats.clone());
+                        self.portals.insert(portal, result_formats.clone());
                     }
                 }
             }

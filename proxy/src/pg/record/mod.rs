@@ -13,9 +13,11 @@
 //!   that it has caught up.
 //! - [`writer`]: the writer thread.
 //! - [`exchange`]: grouping decoded messages into exchanges.
+//! - [`by_name`]: a connection's prepared statements and portals.
 //! - [`lifetime`]: which statements are session-level.
 //! - [`tls`]: rustls configurations for both legs.
 
+mod by_name;
 mod connection;
 pub mod exchange;
 mod handover;
