@@ -198,7 +198,7 @@ async fn serve_inner(
     let feed = Feed::new(id, shared.events.clone());
     feed.send(Event::Opened {
         connection: id,
-        startup,
+        startup: Box::new(startup),
         at: Utc::now(),
         progress: Arc::clone(feed.progress()),
     })

@@ -28,7 +28,10 @@ pub(super) enum Event {
     /// The client's start-up packet; the connection's first event.
     Opened {
         connection: u64,
-        startup: FrontendMessage,
+        /// Boxed: every event takes a queue slot of the largest variant's
+        /// size, and the writer's core reads each slot from the
+        /// connection's.
+        startup: Box<FrontendMessage>,
         at: DateTime<Utc>,
         progress: Arc<Progress>,
     },
@@ -62,8 +65,11 @@ pub(super) struct Progress {
     /// Events the writer has taken in, shifted left by one, with the low bit
     /// set when no exchange was in flight after the last of them. One word,
     /// so the connection never sees a count and a flag from different
-    /// moments.
-    settled: AtomicU64,
+    /// moments. On a cache line of its own: the writer stores it after
+    /// every event, and sharing a line with the counters the connection
+    /// updates for every event would move that line between the two
+    /// threads' cores twice an event.
+    settled: OwnLine<AtomicU64>,
     /// The writer stopped recording this connection (its server traffic
     /// could not be decoded) or is gone: the connection stops sending.
     abandoned: AtomicBool,
@@ -73,6 +79,7 @@ impl Progress {
     /// Called by the writer after taking in the connection's `taken`-th event.
     pub fn settle(&self, taken: u64, idle: bool) {
         self.settled
+            .0
             .store(taken << 1 | u64::from(idle), Ordering::Release);
     }
 
@@ -88,16 +95,22 @@ impl Progress {
     /// (or nothing more is being recorded).
     pub fn is_idle(&self) -> bool {
         let sent = self.sent.load(Ordering::Acquire);
-        self.is_abandoned() || self.settled.load(Ordering::Acquire) == (sent << 1 | 1)
+        self.is_abandoned() || self.settled.0.load(Ordering::Acquire) == (sent << 1 | 1)
     }
 
     /// Every event sent has been taken in (or nothing more is being
     /// recorded).
     pub fn is_caught_up(&self) -> bool {
         let sent = self.sent.load(Ordering::Acquire);
-        self.is_abandoned() || self.settled.load(Ordering::Acquire) >> 1 == sent
+        self.is_abandoned() || self.settled.0.load(Ordering::Acquire) >> 1 == sent
     }
 }
+
+/// A value alone on its cache line (and the adjacent one, which x86
+/// prefetches in pairs).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct OwnLine<T>(T);
 
 /// A connection's sending end of the queue.
 pub(super) struct Feed {

@@ -139,7 +139,7 @@ fn take(
             progress,
         } => {
             let mut recorder = ConnRecorder::new(connection, windows.clone());
-            recorder.on_frontend(startup, at);
+            recorder.on_frontend(*startup, at);
             connections.entry(connection).or_insert(Followed {
                 recorder,
                 partial: BytesMut::new(),

@@ -10,10 +10,10 @@ use crate::testset::pg_mock::{BackendMsg, FrontendMsg, PgValue};
 fn opened(progress: &Arc<Progress>) -> Event {
     Event::Opened {
         connection: 1,
-        startup: F::Startup {
+        startup: Box::new(F::Startup {
             protocol: crate::pg::frontend::PROTOCOL_3_0,
             parameters: vec![("user".into(), "app".into())],
-        },
+        }),
         at: Utc::now(),
         progress: Arc::clone(progress),
     }
