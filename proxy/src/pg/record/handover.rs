@@ -46,6 +46,9 @@ pub(super) enum Event {
     Closed { connection: u64 },
 }
 
+// A queue slot is an event's size; traffic events need no more than this.
+const _: () = assert!(std::mem::size_of::<Event>() <= 64);
+
 /// Which side's bytes an event carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Side {
