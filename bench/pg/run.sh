@@ -117,21 +117,29 @@ echo "| mode | direct TPS | pgbouncer TPS | recplay record TPS | recplay / pgbou
 echo "|---|---:|---:|---:|---:|---:|"
 rec_tx=0
 bouncer_tx=0
+per_round=""
 for mode in simple extended; do
-    ds="" bs="" rs=""
+    ds="" bs="" rs="" ratios=""
     # Rounds interleave the three targets so drifting machine load hits all alike.
     for _ in $(seq "$ROUNDS"); do
         ds="$ds $(tps "$pg_port" "$mode")"
         b=$(tps "$bouncer_port" "$mode")
         r=$(tps "$rec_port" "$mode")
         bs="$bs $b" rs="$rs $r"
+        ratios="$ratios $(awk -v r="$r" -v b="$b" 'BEGIN { printf "%.2f", r / b }')"
         rec_tx=$(awk -v t="$rec_tx" -v r="$r" -v s="$DURATION" 'BEGIN { printf "%.0f", t + r * s }')
         bouncer_tx=$(awk -v t="$bouncer_tx" -v r="$b" -v s="$DURATION" 'BEGIN { printf "%.0f", t + r * s }')
     done
     d=$(echo "$ds" | median) b=$(echo "$bs" | median) r=$(echo "$rs" | median)
     awk -v m="$mode" -v d="$d" -v b="$b" -v r="$r" \
         'BEGIN { printf "| %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", m, d, b, r, r / b, r / d }'
+    per_round="$per_round
+$mode:$ratios"
 done
+# Each round's own ratio: the two targets ran seconds apart, so these show
+# how far the machine's drift moves the medians above.
+echo
+echo "recplay / pgbouncer by round:$per_round"
 transactions=$rec_tx
 
 cpu_seconds() { # pid: user+system CPU seconds used so far
