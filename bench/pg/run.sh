@@ -2,7 +2,7 @@
 # pgbench select-only TPS in one run: direct to PostgreSQL, through
 # `recplay record`, and through pgbouncer (session pooling), 10 clients,
 # -M simple and -M extended. Prints a Markdown table with ratios measured
-# against the baselines of this same run.
+# against the baselines of this same run, then each round's own ratio.
 #
 # Needs: PostgreSQL 15 server binaries, pgbench, pgbouncer (Debian packages
 # postgresql-15, postgresql-client-15, pgbouncer) and a release build
