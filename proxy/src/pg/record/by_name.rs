@@ -3,9 +3,10 @@
 //! Drivers run almost every query through the unnamed statement and portal
 //! (`""`), so that one is kept in a field of its own rather than in the map.
 //! Besides skipping a hash, this avoids comparing two empty strings: an
-//! empty `String` points nowhere, and glibc's AVX-512 `memcmp` reads such a
-//! pointer with a masked load that costs over 100 ns a call on some CPUs,
-//! several times per exchange.
+//! empty `String` points nowhere, and with the AVX-512 `memcmp` glibc picks
+//! on some CPUs comparing two such pointers costs over 100 ns a call
+//! (measured; most likely a masked load from an address with no page
+//! behind it), several times per exchange.
 
 use super::exchange::FastMap;
 
