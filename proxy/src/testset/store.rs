@@ -153,9 +153,7 @@ impl TestSetDir {
     /// Appends several documents to mocks.yaml in one write, in order: lets
     /// a busy recorder pay one system call per batch instead of per mock.
     pub fn append_mocks(&self, mocks: &[PgMock]) -> Result<(), StoreError> {
-        let mut text = String::with_capacity(mocks.len() * 1024);
-        render_mocks_into(mocks, &mut text);
-        self.append_rendered_mocks(&text)
+        self.append_rendered_mocks(&render_mocks(mocks))
     }
 
     /// Appends documents [`render_mocks_into`] wrote, in one write: lets a
