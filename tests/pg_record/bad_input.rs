@@ -100,3 +100,63 @@ async fn an_unreachable_server_is_reported_to_the_client() {
     let recorded = rec.finish().await;
     assert!(recorded.mocks.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_in_flight_reach_the_client_before_the_protocol_error() {
+    let pg = PgCluster::start();
+    let rec = Recording::start(&pg.addr()).await;
+    let mut raw = RawClient::start(&rec.addr.to_string()).await;
+    let mut query = bytes::BytesMut::new();
+    postgres_protocol::message::frontend::query("SELECT pg_sleep(0.3), 42", &mut query)
+        .expect("query");
+    raw.send(&query).await;
+    // The query is on its way to the server (still sleeping) when the
+    // garbage arrives.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    raw.send(&[b'!', 0, 0, 0, 4]).await;
+    let answer = raw.read_until_ready().await;
+    let tags: Vec<u8> = answer.iter().map(|(tag, _)| *tag).collect();
+    assert_eq!(tags, b"TDCZ", "the query's whole answer, then the error");
+    assert!(String::from_utf8_lossy(&answer[1].1).contains("42"));
+    let text = expect_protocol_error(&mut raw).await;
+    assert!(text.contains("unknown frontend message"), "{text}");
+    rec.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_server_ends_is_ended_for_the_client() {
+    let pg = PgCluster::start();
+    let rec = Recording::start(&pg.addr()).await;
+    let victim = connect(&rec.conn_str("postgres")).await;
+    let killer = connect(&rec.conn_str("postgres")).await;
+    let pid: i32 = victim
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+    let ended: bool = killer
+        .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .expect("terminate")
+        .get(0);
+    assert!(ended);
+    // The server says why and closes; the proxy closes the client's side.
+    let err = victim
+        .simple_query("SELECT 1")
+        .await
+        .expect_err("the connection is gone");
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while !victim.is_closed() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "client still open after: {err}");
+    // The other connection carries on.
+    assert_eq!(
+        killer.simple_query("SELECT 1").await.expect("query").len(),
+        3
+    );
+    drop((victim, killer));
+    rec.finish().await;
+}

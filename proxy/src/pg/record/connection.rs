@@ -7,9 +7,10 @@
 //! nothing once authentication is over: turning answers into mocks is the
 //! writer's job. Both queue what they read before forwarding it.
 //!
-//! Both pumps run inside one task (`select!`), so a stalled write in one
-//! direction never stops the other from being read, and the little state
-//! they share needs no more than an uncontended mutex.
+//! Each pump is a task of its own, so a stalled write in one direction
+//! never stops the other from being read, and a wake-up polls only the
+//! direction that has bytes. Without TLS each pump owns its socket's half
+//! outright (no lock between the halves, no boxed stream).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,8 +21,10 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use chrono::Utc;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio_util::either::Either;
 
 use super::handover::{Event, Feed, Progress, Side};
 use crate::pg::backend::BackendMessage;
@@ -33,6 +36,9 @@ const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Read buffer growth step; messages larger than this grow the buffer only
 /// as their bytes actually arrive.
 const READ_CHUNK: usize = 16 * 1024;
+/// How long, once the client's side is over, the server may take to finish
+/// what it is sending before the connection is cut.
+const UPSTREAM_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// State shared by all connections of one recorder.
 pub(super) struct Shared {
@@ -46,6 +52,24 @@ pub(super) struct Shared {
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 type BoxIo = Box<dyn Io>;
+
+/// A socket as it is, or wrapped in TLS.
+type Stream = Either<TcpStream, BoxIo>;
+type ReadSide = Either<OwnedReadHalf, ReadHalf<BoxIo>>;
+type WriteSide = Either<OwnedWriteHalf, WriteHalf<BoxIo>>;
+
+fn split(stream: Stream) -> (ReadSide, WriteSide) {
+    match stream {
+        Either::Left(tcp) => {
+            let (r, w) = tcp.into_split();
+            (Either::Left(r), Either::Left(w))
+        }
+        Either::Right(io) => {
+            let (r, w) = tokio::io::split(io);
+            (Either::Right(r), Either::Right(w))
+        }
+    }
+}
 
 /// Why a connection ended early, and from which side.
 #[derive(Debug, Error)]
@@ -85,7 +109,7 @@ pub(super) async fn serve(
     shared: std::sync::Arc<Shared>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let mut client: BoxIo = Box::new(tcp);
+    let mut client: Stream = Either::Left(tcp);
     match serve_inner(&mut client, &shared, shutdown).await {
         Ok(()) => {}
         Err((e, tell_client)) => {
@@ -114,7 +138,7 @@ pub(super) async fn serve(
 type Failure = (ConnError, bool);
 
 async fn serve_inner(
-    client: &mut BoxIo,
+    client: &mut Stream,
     shared: &Shared,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), Failure> {
@@ -153,7 +177,7 @@ async fn serve_inner(
                             .accept(plain)
                             .await
                             .map_err(|e| (ConnError::ClientTls(e), false))?;
-                        *client = Box::new(tls);
+                        *client = Either::Right(Box::new(tls));
                     }
                     None => client
                         .write_all(b"N")
@@ -195,7 +219,7 @@ async fn serve_inner(
     buf.advance_to(startup_len);
 
     let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
-    let feed = Feed::new(id, shared.events.clone());
+    let feed = Arc::new(Feed::new(id, shared.events.clone()));
     feed.send(Event::Opened {
         connection: id,
         startup: Box::new(startup),
@@ -203,20 +227,57 @@ async fn serve_inner(
         progress: Arc::clone(feed.progress()),
     })
     .await;
-    let handshake = Mutex::new(Handshake::new());
+    let handshake = Arc::new(Mutex::new(Handshake::new()));
 
-    let client_io = std::mem::replace(client, placeholder());
-    let (client_r, mut client_w) = tokio::io::split(client_io);
-    let (upstream_r, mut upstream_w) = tokio::io::split(upstream);
+    let (client_r, client_w) = split(std::mem::replace(client, placeholder()));
+    let (upstream_r, mut upstream_w) = split(upstream);
+    let mut answers = tokio::spawn(pump_server(
+        upstream_r,
+        client_w,
+        Arc::clone(&feed),
+        Arc::clone(&handshake),
+    ));
     let outcome = tokio::select! {
         r = pump_client(client_r, &mut upstream_w, buf, &feed, &handshake, shutdown.clone()) => r,
-        r = pump_server(upstream_r, &mut client_w, &feed, &handshake) => r,
+        answered = &mut answers => {
+            // The server's side ended first: nothing more can be answered.
+            let _ = upstream_w.shutdown().await;
+            if let Ok((Err(e), _)) = &answered {
+                tracing::warn!("PostgreSQL connection {id}: {e}");
+            }
+            if let Ok((_, mut client_w)) = answered {
+                let _ = client_w.shutdown().await;
+            }
+            close(feed).await;
+            return Ok(());
+        }
         () = idle_after_shutdown(feed.progress(), shutdown) => Ok(Ended::Shutdown),
     };
-    feed.close().await;
+    // The client's side is over. The server, told so, finishes what it is
+    // sending and closes, which ends the server's pump between two writes:
+    // whatever the client is told next starts on a message boundary.
     let _ = upstream_w.shutdown().await;
+    let client_w = match tokio::time::timeout(UPSTREAM_DRAIN_TIMEOUT, &mut answers).await {
+        Ok(Ok((answered, client_w))) => {
+            if let Err(e) = answered {
+                tracing::debug!("PostgreSQL connection {id}, after the client's side ended: {e}");
+            }
+            Some(client_w)
+        }
+        Ok(Err(_)) => None,
+        Err(_) => {
+            // Cut mid-answer, maybe: the client can only be hung up on.
+            answers.abort();
+            let _ = answers.await;
+            None
+        }
+    };
+    close(feed).await;
+    let Some(mut client_w) = client_w else {
+        return Ok(());
+    };
     match outcome {
-        Ok(Ended::Closed) => Ok(()),
+        Ok(Ended::Closed) => {}
         Ok(Ended::Shutdown) => {
             let _ = client_w
                 .write_all(&error_response(
@@ -225,27 +286,33 @@ async fn serve_inner(
                     "recplay: recording is shutting down; reconnect to the real server",
                 ))
                 .await;
-            let _ = client_w.shutdown().await;
-            Ok(())
         }
         Err(e) => {
-            let tell = matches!(e, ConnError::Malformed(_));
             tracing::warn!("PostgreSQL connection {id}: {e}");
-            if tell {
+            if matches!(e, ConnError::Malformed(_)) {
                 let message = format!("recplay: {e}; closing the connection");
                 let _ = client_w
                     .write_all(&error_response("FATAL", "08P01", &message))
                     .await;
             }
-            let _ = client_w.shutdown().await;
-            Ok(())
         }
+    }
+    let _ = client_w.shutdown().await;
+    Ok(())
+}
+
+/// Tells the writer the connection is over, once both pumps have let go of
+/// the feed (a pump that panicked lets go as it unwinds, and the feed's
+/// `Drop` tells the writer instead).
+async fn close(feed: Arc<Feed>) {
+    if let Some(feed) = Arc::into_inner(feed) {
+        feed.close().await;
     }
 }
 
 /// Stands in for a stream while it is moved out to be wrapped or split.
-fn placeholder() -> BoxIo {
-    Box::new(tokio::io::duplex(1).0)
+fn placeholder() -> Stream {
+    Either::Right(Box::new(tokio::io::duplex(1).0))
 }
 
 fn lock(m: &Mutex<Handshake>) -> std::sync::MutexGuard<'_, Handshake> {
@@ -328,8 +395,8 @@ async fn too_late(progress: &Progress, shutdown: &watch::Receiver<bool>) -> bool
 /// Client → server: check (refusing malformed messages), hand the whole
 /// messages' bytes to the writer, then forward the bytes read.
 async fn pump_client(
-    mut from: ReadHalf<BoxIo>,
-    to: &mut WriteHalf<BoxIo>,
+    mut from: ReadSide,
+    to: &mut WriteSide,
     mut buf: BytesMut,
     feed: &Feed,
     handshake: &Mutex<Handshake>,
@@ -414,12 +481,24 @@ fn without_secrets(read: &Bytes, len: usize, secrets: &[std::ops::Range<usize>])
 
 /// Server → client: hand the bytes read to the writer as they are (no
 /// copy: the read buffer's bytes are shared), then forward them.
+/// Returns the client's write half with the outcome, for the connection to
+/// say goodbye on.
 async fn pump_server(
-    mut from: ReadHalf<BoxIo>,
-    to: &mut WriteHalf<BoxIo>,
+    from: ReadSide,
+    mut to: WriteSide,
+    feed: Arc<Feed>,
+    handshake: Arc<Mutex<Handshake>>,
+) -> (Result<(), ConnError>, WriteSide) {
+    let outcome = forward_answers(from, &mut to, &feed, &handshake).await;
+    (outcome, to)
+}
+
+async fn forward_answers(
+    mut from: ReadSide,
+    to: &mut WriteSide,
     feed: &Feed,
     handshake: &Mutex<Handshake>,
-) -> Result<Ended, ConnError> {
+) -> Result<(), ConnError> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut handshaking = true;
     loop {
@@ -428,7 +507,7 @@ async fn pump_server(
         }
         let n = from.read_buf(&mut buf).await.map_err(ConnError::Upstream)?;
         if n == 0 {
-            return Ok(Ended::Closed);
+            return Ok(());
         }
         let at = Utc::now();
         // Both happen before forwarding, so that neither the client's
@@ -455,7 +534,7 @@ async fn pump_server(
     }
 }
 
-async fn connect_upstream(shared: &Shared) -> Result<BoxIo, ConnError> {
+async fn connect_upstream(shared: &Shared) -> Result<Stream, ConnError> {
     let unreachable = |message: String| ConnError::UpstreamUnreachable {
         addr: shared.upstream.clone(),
         message,
@@ -469,7 +548,7 @@ async fn connect_upstream(shared: &Shared) -> Result<BoxIo, ConnError> {
     .map_err(|e| unreachable(e.to_string()))?;
     let _ = tcp.set_nodelay(true);
     let Some(connector) = &shared.upstream_tls else {
-        return Ok(Box::new(tcp));
+        return Ok(Either::Left(tcp));
     };
     let mut tcp = tcp;
     let mut req = BytesMut::with_capacity(8);
@@ -498,7 +577,7 @@ async fn connect_upstream(shared: &Shared) -> Result<BoxIo, ConnError> {
         .connect(name, tcp)
         .await
         .map_err(|e| unreachable(format!("TLS handshake failed: {e}")))?;
-    Ok(Box::new(tls))
+    Ok(Either::Right(Box::new(tls)))
 }
 
 /// An ErrorResponse frame, for errors recplay itself reports to a client.
