@@ -4,24 +4,29 @@
 # -M simple and -M extended. Prints a Markdown table with ratios measured
 # against the baselines of this same run, then each round's own ratio.
 #
+# The machine's load drifts from second to second, so each round runs the
+# three targets back to back (pgbouncer and recplay in alternating order)
+# and the recplay / pgbouncer column is the median of the rounds' own
+# ratios: many short rounds tell the two apart better than a few long ones.
+#
 # Needs: PostgreSQL 15 server binaries, pgbench, pgbouncer (Debian packages
 # postgresql-15, postgresql-client-15, pgbouncer) and a release build
 # (`cargo build --release --bin recplay`). Runs as any user; as root, the
 # server and pgbouncer run as the `postgres` OS user.
 #
-# Environment: DURATION (seconds per run, default 10), CLIENTS (default 10),
+# Environment: DURATION (seconds per run, default 4), CLIENTS (default 10),
 # THREADS (pgbench -j, default 2), SCALE (pgbench -i -s, default 1), ROUNDS
-# (interleaved rounds per mode, median reported, default 3), KEPLOY_DIR
+# (interleaved rounds per mode, median reported, default 9), KEPLOY_DIR
 # (where recplay writes mocks.yaml, default inside the scratch directory;
 # a tmpfs path such as /dev/shm/recplay-bench-pg tells the proxy's cost
 # from the disk's).
 set -euo pipefail
 
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-4}
 CLIENTS=${CLIENTS:-10}
 THREADS=${THREADS:-2}
 SCALE=${SCALE:-1}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-9}
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 recplay="$root/target/release/recplay"
@@ -120,24 +125,33 @@ bouncer_tx=0
 per_round=""
 for mode in simple extended; do
     ds="" bs="" rs="" ratios=""
-    # Rounds interleave the three targets so drifting machine load hits all alike.
-    for _ in $(seq "$ROUNDS"); do
+    # Rounds interleave the three targets so drifting machine load hits all
+    # alike; the two proxies swap places every round, so neither always runs
+    # in the other's wake (recplay's written pages are flushed to disk
+    # after its runs).
+    for round in $(seq "$ROUNDS"); do
         ds="$ds $(tps "$pg_port" "$mode")"
-        b=$(tps "$bouncer_port" "$mode")
-        r=$(tps "$rec_port" "$mode")
+        if [ $((round % 2)) = 1 ]; then
+            b=$(tps "$bouncer_port" "$mode")
+            r=$(tps "$rec_port" "$mode")
+        else
+            r=$(tps "$rec_port" "$mode")
+            b=$(tps "$bouncer_port" "$mode")
+        fi
         bs="$bs $b" rs="$rs $r"
         ratios="$ratios $(awk -v r="$r" -v b="$b" 'BEGIN { printf "%.2f", r / b }')"
         rec_tx=$(awk -v t="$rec_tx" -v r="$r" -v s="$DURATION" 'BEGIN { printf "%.0f", t + r * s }')
         bouncer_tx=$(awk -v t="$bouncer_tx" -v r="$b" -v s="$DURATION" 'BEGIN { printf "%.0f", t + r * s }')
     done
     d=$(echo "$ds" | median) b=$(echo "$bs" | median) r=$(echo "$rs" | median)
-    awk -v m="$mode" -v d="$d" -v b="$b" -v r="$r" \
-        'BEGIN { printf "| %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", m, d, b, r, r / b, r / d }'
+    ratio=$(echo "$ratios" | median)
+    awk -v m="$mode" -v d="$d" -v b="$b" -v r="$r" -v q="$ratio" \
+        'BEGIN { printf "| %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", m, d, b, r, q, r / d }'
     per_round="$per_round
 $mode:$ratios"
 done
-# Each round's own ratio: the two targets ran seconds apart, so these show
-# how far the machine's drift moves the medians above.
+# Each round's own ratio: the two targets ran seconds apart, so their
+# spread shows how far the machine's drift moves a single measurement.
 echo
 echo "recplay / pgbouncer by round:$per_round"
 transactions=$rec_tx
