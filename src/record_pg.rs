@@ -68,6 +68,14 @@ pub async fn spawn_pg(args: &RecordArgs, recording: Recording) -> Result<Option<
             }
         };
         tracing::info!("PostgreSQL: {} connections", summary.connections);
+        if summary.unrecorded_connections > 0 {
+            tracing::warn!(
+                "PostgreSQL: {} of {} connections were forwarded without being recorded to the end \
+                 (see the warnings above); replaying them will find exchanges missing",
+                summary.unrecorded_connections,
+                summary.connections
+            );
+        }
         Ok(RecorderSummary {
             kind: "PostgreSQL",
             recorded: summary.mocks,

@@ -237,3 +237,57 @@ async fn an_error_inside_a_transaction_is_recorded_as_the_client_saw_it() {
         Some(&BackendMsg::ReadyForQuery { status: 'E' })
     );
 }
+
+/// Messages a raw client gets for `queries`, one simple Query each, on a
+/// connection to `addr`.
+async fn raw_answers(addr: &str, queries: &[&[u8]]) -> Vec<Vec<(u8, Vec<u8>)>> {
+    let mut raw = super::RawClient::start(addr).await;
+    let mut answers = Vec::new();
+    for sql in queries {
+        let mut frame = vec![b'Q'];
+        frame.extend_from_slice(&(sql.len() as i32 + 5).to_be_bytes());
+        frame.extend_from_slice(sql);
+        frame.push(0);
+        raw.send(&frame).await;
+        answers.push(raw.read_until_ready().await);
+    }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_in_another_encoding_is_served_and_reported_unrecorded() {
+    let pg = PgCluster::start();
+    let rec = Recording::start(&pg.addr()).await;
+    // 'café' in LATIN1: the é is the single byte 0xE9, not UTF-8.
+    let queries: [&[u8]; 3] = [
+        b"SET client_encoding TO 'LATIN1'",
+        b"SELECT 'caf\xe9' AS word",
+        b"SELECT 2",
+    ];
+    let direct = raw_answers(&pg.addr(), &queries).await;
+    let through = raw_answers(&rec.addr.to_string(), &queries).await;
+    // The proxy changes nothing: the same messages, byte for byte (the
+    // SET's ParameterStatus included).
+    assert_eq!(through, direct);
+    let row = &through[1]
+        .iter()
+        .find(|(tag, _)| *tag == b'D')
+        .expect("a row")
+        .1;
+    assert!(row.ends_with(b"caf\xe9"), "{row:?}");
+
+    // Another client, in UTF-8, is recorded as usual alongside.
+    let other = connect(&rec.conn_str("postgres")).await;
+    other.simple_query("SELECT 'café'").await.expect("query");
+    drop(other);
+
+    let recorded = rec.finish().await;
+    assert_eq!(recorded.summary.unrecorded_connections, 1);
+    assert_eq!(
+        recorded.running("SET client_encoding TO 'LATIN1'").len(),
+        1,
+        "what came before the text recplay cannot hold is recorded"
+    );
+    assert!(recorded.running("SELECT 2").is_empty());
+    assert_eq!(recorded.running("SELECT 'café'").len(), 1);
+}

@@ -187,6 +187,10 @@ impl FrontendMessage {
     /// proxy checks every message before forwarding it, and reads the
     /// common ones in place rather than copying their text out. `None` when
     /// `buf` does not yet hold a whole message.
+    ///
+    /// Unlike `decode`, it accepts text that is not UTF-8 (a client whose
+    /// client_encoding is, say, LATIN1): such a client is served as without
+    /// the proxy, and the writer, which cannot record it, says so.
     pub fn check(buf: &[u8], ctx: &DecodeContext) -> Result<Option<Checked>, ProtocolError> {
         let decoded = |(msg, len): (FrontendMessage, usize)| Checked {
             len,
@@ -204,7 +208,16 @@ impl FrontendMessage {
         if check_in_place(buf[0], body)? {
             return Ok(Some(Checked { len, auth: false }));
         }
-        decode_tagged(buf[0], body, ctx).map(|msg| Some(decoded((msg, len))))
+        match decode_tagged(buf[0], body, ctx) {
+            Ok(msg) => Ok(Some(decoded((msg, len)))),
+            // Text in the client's own encoding is the server's to judge.
+            // Every `p` message is an authentication message.
+            Err(ProtocolError::InvalidUtf8 { .. }) => Ok(Some(Checked {
+                len,
+                auth: buf[0] == b'p',
+            })),
+            Err(e) => Err(e),
+        }
     }
 
     /// Like [`decode`](Self::decode), consuming the message's bytes from
@@ -397,13 +410,13 @@ fn check_in_place(tag: u8, body: &[u8]) -> Result<bool, ProtocolError> {
     match tag {
         b'Q' => {
             let mut r = Reader::new(body, "Query");
-            r.str("query text")?;
+            r.text("query text")?;
             r.finish()?;
         }
         b'P' => {
             let mut r = Reader::new(body, "Parse");
-            r.str("statement name")?;
-            r.str("query text")?;
+            r.text("statement name")?;
+            r.text("query text")?;
             for _ in 0..r.count16("parameter type count")? {
                 r.u32("parameter type")?;
             }
@@ -411,8 +424,8 @@ fn check_in_place(tag: u8, body: &[u8]) -> Result<bool, ProtocolError> {
         }
         b'B' => {
             let mut r = Reader::new(body, "Bind");
-            r.str("portal name")?;
-            r.str("statement name")?;
+            r.text("portal name")?;
+            r.text("statement name")?;
             check_formats(&mut r, "Bind")?;
             for _ in 0..r.count16("value count")? {
                 r.nullable_slice("value")?;
@@ -424,12 +437,12 @@ fn check_in_place(tag: u8, body: &[u8]) -> Result<bool, ProtocolError> {
             let what = if tag == b'D' { "Describe" } else { "Close" };
             let mut r = Reader::new(body, what);
             target(r.u8("target")?, what)?;
-            r.str("name")?;
+            r.text("name")?;
             r.finish()?;
         }
         b'E' => {
             let mut r = Reader::new(body, "Execute");
-            r.str("portal name")?;
+            r.text("portal name")?;
             r.i32("row limit")?;
             r.finish()?;
         }

@@ -202,6 +202,13 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A NUL-terminated string in whatever encoding the client uses, read
+    /// in place: what the proxy checks before forwarding (the server, which
+    /// knows the client's encoding, judges the text itself).
+    pub fn text(&mut self, field: &'static str) -> Result<&'a [u8], ProtocolError> {
+        self.until_nul(field)
+    }
+
     /// A NUL-terminated UTF-8 string.
     pub fn cstr(&mut self, field: &'static str) -> Result<String, ProtocolError> {
         self.str(field).map(str::to_owned)

@@ -360,3 +360,48 @@ fn decode_from_consumes_pipelined_messages_one_by_one() {
     assert_eq!(seen.len(), 3);
     assert_eq!(seen[1], FrontendMessage::Sync);
 }
+
+#[test]
+fn the_check_leaves_text_encodings_to_the_server() {
+    let frame = |tag: u8, body: &[u8]| {
+        let mut f = vec![tag];
+        f.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+        f.extend_from_slice(body);
+        f
+    };
+    let ctx = DecodeContext::ready();
+    // 'café' in LATIN1, in a Query, a Parse and a CopyFail; a cleartext
+    // password in LATIN1.
+    let latin1 = [
+        frame(b'Q', b"SELECT 'caf\xe9'\0"),
+        frame(b'P', b"\0SELECT 'caf\xe9'\0\0\0"),
+        frame(b'f', b"caf\xe9\0"),
+    ];
+    for bytes in &latin1 {
+        assert!(matches!(
+            FrontendMessage::decode(bytes, &ctx),
+            Err(ProtocolError::InvalidUtf8 { .. })
+        ));
+        assert_eq!(
+            FrontendMessage::check(bytes, &ctx),
+            Ok(Some(Checked {
+                len: bytes.len(),
+                auth: false
+            }))
+        );
+    }
+    let password_ctx = DecodeContext {
+        auth: Some(AuthRequest::Password),
+        ..DecodeContext::ready()
+    };
+    let password = frame(b'p', b"caf\xe9\0");
+    assert_eq!(
+        FrontendMessage::check(&password, &password_ctx),
+        Ok(Some(Checked {
+            len: password.len(),
+            auth: true
+        }))
+    );
+    // The structure is still checked: a text without its NUL.
+    assert!(FrontendMessage::check(&frame(b'Q', b"SELECT 'caf\xe9'"), &ctx).is_err());
+}

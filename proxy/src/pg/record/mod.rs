@@ -89,6 +89,9 @@ pub struct RecordSummary {
     pub mocks: u64,
     /// Mocks that could not be written (each was logged).
     pub write_failures: u64,
+    /// Connections forwarded without being recorded to the end: traffic
+    /// recplay cannot decode into a mock (each was logged with the reason).
+    pub unrecorded_connections: u64,
 }
 
 /// A bound, not yet running, recording proxy.
@@ -190,6 +193,7 @@ impl PgRecorder {
             connections: connections_seen,
             mocks: written.mocks,
             write_failures: written.failures,
+            unrecorded_connections: written.unrecorded_connections,
         })
     }
 }

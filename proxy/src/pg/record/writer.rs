@@ -18,6 +18,7 @@ use super::exchange::{ConnRecorder, FastMap};
 use super::handover::{Event, Progress, Side};
 use crate::pg::backend::BackendMessage;
 use crate::pg::frontend::{DecodeContext, FrontendMessage};
+use crate::pg::wire::ProtocolError;
 use crate::testset::pg_mock::{MockSpec, PgMock};
 use crate::testset::store::render_mocks_into;
 use crate::testset::TestSetDir;
@@ -36,6 +37,9 @@ const WRITE_PAUSE: Duration = Duration::from_millis(2);
 pub(super) struct Written {
     pub mocks: u64,
     pub failures: u64,
+    /// Connections forwarded without being recorded to the end (each was
+    /// logged with the reason).
+    pub unrecorded_connections: u64,
 }
 
 /// One connection as the writer follows it.
@@ -62,7 +66,9 @@ pub(super) fn run(
         let mut next = Some(first);
         let mut taken = 0;
         while let Some(event) = next {
-            take(event, &mut connections, &windows, &mut completed);
+            if take(event, &mut connections, &windows, &mut completed) == Taken::UnrecordedClosed {
+                written.unrecorded_connections += 1;
+            }
             for spec in completed.drain(..) {
                 let number = written.mocks + written.failures + batch.mocks + 1;
                 // Rendered at once and dropped: the next exchange reuses
@@ -124,13 +130,20 @@ impl Batch {
     }
 }
 
+#[derive(PartialEq, Eq)]
+enum Taken {
+    Followed,
+    /// The event closed a connection that stopped being recorded early.
+    UnrecordedClosed,
+}
+
 /// Takes in one event, adding the mocks it completes to `completed`.
 fn take(
     event: Event,
     connections: &mut FastMap<u64, Followed>,
     windows: &TestWindows,
     completed: &mut Vec<MockSpec>,
-) {
+) -> Taken {
     let followed = match event {
         Event::Opened {
             connection,
@@ -154,7 +167,7 @@ fn take(
             at,
         } => {
             let Some(followed) = connections.get_mut(&connection) else {
-                return;
+                return Taken::Followed;
             };
             match from {
                 Side::Client => on_client(connection, followed, &bytes, at),
@@ -163,14 +176,17 @@ fn take(
             followed
         }
         Event::Closed { connection } => {
-            connections.remove(&connection);
-            return;
+            return match connections.remove(&connection) {
+                Some(gone) if !gone.recorder.is_recording() => Taken::UnrecordedClosed,
+                _ => Taken::Followed,
+            };
         }
     };
     followed.taken += 1;
     followed
         .progress
         .settle(followed.taken, followed.recorder.idle());
+    Taken::Followed
 }
 
 /// Decodes the client's messages (whole, and checked by the connection)
@@ -184,8 +200,18 @@ fn on_client(connection: u64, followed: &mut Followed, bytes: &[u8], at: DateTim
                 decoded += used;
                 followed.recorder.on_frontend(msg, at);
             }
-            // The connection hands over whole messages it has decoded with
-            // the same decoder; anything else is a bug, not the client's.
+            // The connection checks text for its structure only; mocks hold
+            // text as UTF-8.
+            Err(e @ ProtocolError::InvalidUtf8 { .. }) => {
+                tracing::warn!(
+                    "PostgreSQL connection {connection}: {e} (is the client's client_encoding \
+                     other than UTF8?); forwarding this connection's traffic without recording \
+                     it, so its exchanges are missing from mocks.yaml"
+                );
+                abandon(followed);
+            }
+            // The connection hands over whole messages it has checked with
+            // the same rules; anything else is a bug, not the client's.
             Ok(None) | Err(_) => {
                 tracing::error!(
                     "PostgreSQL connection {connection}: client messages handed over \
