@@ -27,11 +27,6 @@ mod record_pg;
 mod replay;
 mod report;
 
-/// Recording allocates and frees a little for every message it decodes and
-/// renders; mimalloc does that in fewer instructions than the system's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.verbose);
