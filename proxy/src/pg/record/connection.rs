@@ -237,68 +237,67 @@ async fn serve_inner(
         Arc::clone(&feed),
         Arc::clone(&handshake),
     ));
-    let outcome = tokio::select! {
-        r = pump_client(client_r, &mut upstream_w, buf, &feed, &handshake, shutdown.clone()) => r,
-        answered = &mut answers => {
-            // The server's side ended first: nothing more can be answered.
-            let _ = upstream_w.shutdown().await;
-            if let Ok((Err(e), _)) = &answered {
-                tracing::warn!("PostgreSQL connection {id}: {e}");
-            }
-            if let Ok((_, mut client_w)) = answered {
-                let _ = client_w.shutdown().await;
-            }
-            close(feed).await;
-            return Ok(());
-        }
-        () = idle_after_shutdown(feed.progress(), shutdown) => Ok(Ended::Shutdown),
+    // Which side ended first: the client's (with how it ended) or the
+    // server's (with the pump's own outcome and the client's write half).
+    let (client_ended, answered) = tokio::select! {
+        r = pump_client(client_r, &mut upstream_w, buf, &feed, &handshake, shutdown.clone()) => (Some(r), None),
+        answered = &mut answers => (None, Some(answered)),
+        () = idle_after_shutdown(feed.progress(), shutdown) => (Some(Ok(Ended::Shutdown)), None),
     };
-    // The client's side is over. The server, told so, finishes what it is
+    // The server, told the client's side is over, finishes what it is
     // sending and closes, which ends the server's pump between two writes:
     // whatever the client is told next starts on a message boundary.
     let _ = upstream_w.shutdown().await;
-    let client_w = match tokio::time::timeout(UPSTREAM_DRAIN_TIMEOUT, &mut answers).await {
-        Ok(Ok((answered, client_w))) => {
-            if let Err(e) = answered {
-                tracing::debug!("PostgreSQL connection {id}, after the client's side ended: {e}");
+    let answered = match answered {
+        Some(answered) => Some(answered),
+        None => match tokio::time::timeout(UPSTREAM_DRAIN_TIMEOUT, &mut answers).await {
+            Ok(answered) => Some(answered),
+            Err(_) => {
+                // Cut mid-answer, maybe: the client can only be hung up on.
+                answers.abort();
+                let _ = answers.await;
+                None
             }
-            Some(client_w)
-        }
-        Ok(Err(_)) => None,
-        Err(_) => {
-            // Cut mid-answer, maybe: the client can only be hung up on.
-            answers.abort();
-            let _ = answers.await;
-            None
-        }
+        },
     };
     close(feed).await;
-    let Some(mut client_w) = client_w else {
+    if let Some(Err(e)) = &client_ended {
+        tracing::warn!("PostgreSQL connection {id}: {e}");
+    }
+    let Some(Ok((answered, mut client_w))) = answered else {
         return Ok(());
     };
-    match outcome {
-        Ok(Ended::Closed) => {}
-        Ok(Ended::Shutdown) => {
-            let _ = client_w
-                .write_all(&error_response(
-                    "FATAL",
-                    "57P01",
-                    "recplay: recording is shutting down; reconnect to the real server",
-                ))
-                .await;
-        }
-        Err(e) => {
+    if let Err(e) = answered {
+        if client_ended.is_some() {
+            tracing::debug!("PostgreSQL connection {id}, after the client's side ended: {e}");
+        } else {
             tracing::warn!("PostgreSQL connection {id}: {e}");
-            if matches!(e, ConnError::Malformed(_)) {
-                let message = format!("recplay: {e}; closing the connection");
-                let _ = client_w
-                    .write_all(&error_response("FATAL", "08P01", &message))
-                    .await;
-            }
         }
+    }
+    if let Some(last_word) = client_ended.as_ref().and_then(last_word) {
+        let _ = client_w.write_all(&last_word).await;
     }
     let _ = client_w.shutdown().await;
     Ok(())
+}
+
+/// What the client is told after its side ended, before it is hung up on:
+/// why, when it is the proxy that ends the connection.
+fn last_word(ended: &Result<Ended, ConnError>) -> Option<Vec<u8>> {
+    match ended {
+        Ok(Ended::Closed) => None,
+        Ok(Ended::Shutdown) => Some(error_response(
+            "FATAL",
+            "57P01",
+            "recplay: recording is shutting down; reconnect to the real server",
+        )),
+        Err(e @ ConnError::Malformed(_)) => Some(error_response(
+            "FATAL",
+            "08P01",
+            &format!("recplay: {e}; closing the connection"),
+        )),
+        Err(_) => None,
+    }
 }
 
 /// Tells the writer the connection is over, once both pumps have let go of
