@@ -184,20 +184,19 @@ impl FrontendMessage {
 
     /// Whether the next message at the start of `buf` is well formed, as
     /// [`decode`](Self::decode) judges it, without keeping it: the recording
-    /// proxy checks every message before forwarding it, and reads the
-    /// common ones in place rather than copying their text out. `None` when
-    /// `buf` does not yet hold a whole message.
+    /// proxy checks every message before forwarding it, and reads it in
+    /// place rather than copying its text out. `None` when `buf` does not
+    /// yet hold a whole message.
     ///
     /// Unlike `decode`, it accepts text that is not UTF-8 (a client whose
     /// client_encoding is, say, LATIN1): such a client is served as without
     /// the proxy, and the writer, which cannot record it, says so.
     pub fn check(buf: &[u8], ctx: &DecodeContext) -> Result<Option<Checked>, ProtocolError> {
-        let decoded = |(msg, len): (FrontendMessage, usize)| Checked {
-            len,
-            auth: msg.is_auth(),
-        };
         if ctx.awaiting_startup {
-            return Ok(Self::decode(buf, ctx)?.map(decoded));
+            return Ok(Self::decode(buf, ctx)?.map(|(msg, len)| Checked {
+                len,
+                auth: msg.is_auth(),
+            }));
         }
         let Some(len) = tagged_frame_len(buf)? else {
             return Ok(None);
@@ -205,19 +204,12 @@ impl FrontendMessage {
         let Some(body) = buf.get(5..len) else {
             return Ok(None);
         };
-        if check_in_place(buf[0], body)? {
-            return Ok(Some(Checked { len, auth: false }));
-        }
-        match decode_tagged(buf[0], body, ctx) {
-            Ok(msg) => Ok(Some(decoded((msg, len)))),
-            // Text in the client's own encoding is the server's to judge.
-            // Every `p` message is an authentication message.
-            Err(ProtocolError::InvalidUtf8 { .. }) => Ok(Some(Checked {
-                len,
-                auth: buf[0] == b'p',
-            })),
-            Err(e) => Err(e),
-        }
+        check_tagged(buf[0], body, ctx.auth)?;
+        // Every `p` message is an authentication message.
+        Ok(Some(Checked {
+            len,
+            auth: buf[0] == b'p',
+        }))
     }
 
     /// Like [`decode`](Self::decode), consuming the message's bytes from
@@ -403,10 +395,10 @@ fn values(r: &mut Reader<'_>) -> Result<Vec<Option<Vec<u8>>>, ProtocolError> {
     Ok(out)
 }
 
-/// Checks the messages of every exchange (queries, the extended protocol,
-/// COPY data) field by field in place, with the errors [`decode_tagged`]
-/// gives; false, checking nothing, for the rest, which it reads.
-fn check_in_place(tag: u8, body: &[u8]) -> Result<bool, ProtocolError> {
+/// Checks a message after start-up field by field in place, with the errors
+/// [`decode_tagged`] gives, reading text as bytes in whatever encoding the
+/// client uses.
+fn check_tagged(tag: u8, body: &[u8], auth: Option<AuthRequest>) -> Result<(), ProtocolError> {
     match tag {
         b'Q' => {
             let mut r = Reader::new(body, "Query");
@@ -448,12 +440,53 @@ fn check_in_place(tag: u8, body: &[u8]) -> Result<bool, ProtocolError> {
         }
         b'S' => Reader::new(body, "Sync").finish()?,
         b'H' => Reader::new(body, "Flush").finish()?,
+        b'X' => Reader::new(body, "Terminate").finish()?,
         b'c' => Reader::new(body, "CopyDone").finish()?,
         // CopyData is any bytes.
         b'd' => {}
-        _ => return Ok(false),
+        b'f' => {
+            let mut r = Reader::new(body, "CopyFail");
+            r.text("message")?;
+            r.finish()?;
+        }
+        b'F' => {
+            let mut r = Reader::new(body, "FunctionCall");
+            r.u32("function oid")?;
+            check_formats(&mut r, "FunctionCall")?;
+            for _ in 0..r.count16("value count")? {
+                r.nullable_slice("value")?;
+            }
+            format_code(r.i16("result format")?, "FunctionCall")?;
+            r.finish()?;
+        }
+        b'p' => match auth {
+            None => return Err(ProtocolError::UnexpectedPassword),
+            // The whole body, as decoding reads it (a password up to its
+            // terminating NUL, but a message that lacks it is refused).
+            Some(AuthRequest::Password) => {
+                if body.last() != Some(&0) {
+                    return Err(ProtocolError::Truncated {
+                        what: "PasswordMessage",
+                        field: "terminating NUL",
+                    });
+                }
+            }
+            Some(AuthRequest::SaslInitial) => {
+                let mut r = Reader::new(body, "SASLInitialResponse");
+                r.text("mechanism")?;
+                r.nullable_slice("initial response")?;
+                r.finish()?;
+            }
+            Some(AuthRequest::SaslContinue | AuthRequest::Gss) => {}
+        },
+        other => {
+            return Err(ProtocolError::UnknownTag {
+                direction: "frontend",
+                tag: TagName(other),
+            })
+        }
     }
-    Ok(true)
+    Ok(())
 }
 
 fn check_formats(r: &mut Reader<'_>, what: &'static str) -> Result<(), ProtocolError> {

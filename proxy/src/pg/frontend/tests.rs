@@ -402,6 +402,21 @@ fn the_check_leaves_text_encodings_to_the_server() {
             auth: true
         }))
     );
-    // The structure is still checked: a text without its NUL.
+    // The structure is still checked, after the text too: a text without
+    // its NUL, bytes after a CopyFail's message; and in the messages read
+    // in place that hold no text, a FunctionCall's bad result format.
     assert!(FrontendMessage::check(&frame(b'Q', b"SELECT 'caf\xe9'"), &ctx).is_err());
+    assert_eq!(
+        FrontendMessage::check(&frame(b'f', b"caf\xe9\0extra"), &ctx),
+        Err(ProtocolError::TrailingBytes {
+            what: "CopyFail",
+            extra: 5
+        })
+    );
+    let mut call = vec![0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 4];
+    call.extend_from_slice(b"caf\xe9\0\x07");
+    assert!(matches!(
+        FrontendMessage::check(&frame(b'F', &call), &ctx),
+        Err(ProtocolError::BadFormatCode { code: 7, .. })
+    ));
 }
