@@ -15,10 +15,9 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use chrono::Utc;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -223,7 +222,7 @@ async fn serve_inner(
     feed.send(Event::Opened {
         connection: id,
         startup: Box::new(startup),
-        at: Utc::now(),
+        at: SystemTime::now(),
         progress: Arc::clone(feed.progress()),
     })
     .await;
@@ -410,7 +409,7 @@ async fn pump_client(
             if too_late(feed.progress(), &shutdown).await {
                 return Ok(Ended::Shutdown);
             }
-            let at = Utc::now();
+            let at = SystemTime::now();
             let ctx = lock(handshake).ctx;
             let mut decoded = 0;
             let mut secrets = Vec::new();
@@ -508,7 +507,7 @@ async fn forward_answers(
         if n == 0 {
             return Ok(());
         }
-        let at = Utc::now();
+        let at = SystemTime::now();
         // Both happen before forwarding, so that neither the client's
         // decoder nor the writer can see the client's reply first.
         if handshaking {

@@ -16,9 +16,10 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::Sender;
 
 use crate::pg::frontend::FrontendMessage;
@@ -32,7 +33,8 @@ pub(super) enum Event {
         /// size, and the writer's core reads each slot from the
         /// connection's.
         startup: Box<FrontendMessage>,
-        at: DateTime<Utc>,
+        /// A bare clock reading: the writer works out its date.
+        at: SystemTime,
         progress: Arc<Progress>,
     },
     /// Bytes read from one side, in the order they were read.
@@ -40,7 +42,7 @@ pub(super) enum Event {
         connection: u64,
         from: Side,
         bytes: Bytes,
-        at: DateTime<Utc>,
+        at: SystemTime,
     },
     /// The connection ended; exchanges still in flight are dropped.
     Closed { connection: u64 },
@@ -149,7 +151,14 @@ impl Feed {
             return;
         }
         self.progress.sent.fetch_add(1, Ordering::AcqRel);
-        if self.queue.send(event).await.is_err() {
+        // Trying first spares the waiting machinery while the queue has
+        // room, which is nearly always.
+        let sent = match self.queue.try_send(event) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(event)) => self.queue.send(event).await.map_err(drop),
+            Err(TrySendError::Closed(_)) => Err(()),
+        };
+        if sent.is_err() {
             // The writer is gone; nothing more can be recorded.
             self.progress.abandon();
         }

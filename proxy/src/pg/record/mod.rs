@@ -12,12 +12,14 @@
 //! - [`handover`]: what connections hand the writer, and how they learn
 //!   that it has caught up.
 //! - [`writer`]: the writer thread.
+//! - [`calendar`]: the calendar times of the connections' clock readings.
 //! - [`exchange`]: grouping decoded messages into exchanges.
 //! - [`by_name`]: a connection's prepared statements and portals.
 //! - [`lifetime`]: which statements are session-level.
 //! - [`tls`]: rustls configurations for both legs.
 
 mod by_name;
+mod calendar;
 mod connection;
 pub mod exchange;
 mod handover;

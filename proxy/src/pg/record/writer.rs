@@ -14,6 +14,7 @@ use bytes::{Buf, BytesMut};
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::Receiver;
 
+use super::calendar::Calendar;
 use super::exchange::{ConnRecorder, FastMap};
 use super::handover::{Event, Progress, Side};
 use crate::pg::backend::BackendMessage;
@@ -62,11 +63,19 @@ pub(super) fn run(
     let mut connections: FastMap<u64, Followed> = FastMap::default();
     let mut completed: Vec<MockSpec> = Vec::new();
     let mut batch = Batch::default();
+    let mut calendar = Calendar::default();
     while let Some(first) = queue.blocking_recv() {
         let mut next = Some(first);
         let mut taken = 0;
         while let Some(event) = next {
-            if take(event, &mut connections, &windows, &mut completed) == Taken::UnrecordedClosed {
+            let taken_in = take(
+                event,
+                &mut connections,
+                &windows,
+                &mut calendar,
+                &mut completed,
+            );
+            if taken_in == Taken::UnrecordedClosed {
                 written.unrecorded_connections += 1;
             }
             for spec in completed.drain(..) {
@@ -142,6 +151,7 @@ fn take(
     event: Event,
     connections: &mut FastMap<u64, Followed>,
     windows: &TestWindows,
+    calendar: &mut Calendar,
     completed: &mut Vec<MockSpec>,
 ) -> Taken {
     let followed = match event {
@@ -152,7 +162,7 @@ fn take(
             progress,
         } => {
             let mut recorder = ConnRecorder::new(connection, windows.clone());
-            recorder.on_frontend(*startup, at);
+            recorder.on_frontend(*startup, calendar.at(at));
             connections.entry(connection).or_insert(Followed {
                 recorder,
                 partial: BytesMut::new(),
@@ -169,6 +179,7 @@ fn take(
             let Some(followed) = connections.get_mut(&connection) else {
                 return Taken::Followed;
             };
+            let at = calendar.at(at);
             match from {
                 Side::Client => on_client(connection, followed, &bytes, at),
                 Side::Server => on_server(connection, followed, &bytes, at, completed),

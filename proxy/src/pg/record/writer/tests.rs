@@ -1,5 +1,7 @@
 //! The writer fed with events as connections send them.
 
+use std::time::SystemTime;
+
 use bytes::Bytes;
 
 use super::*;
@@ -14,7 +16,7 @@ fn opened(progress: &Arc<Progress>) -> Event {
             protocol: crate::pg::frontend::PROTOCOL_3_0,
             parameters: vec![("user".into(), "app".into())],
         }),
-        at: Utc::now(),
+        at: SystemTime::now(),
         progress: Arc::clone(progress),
     }
 }
@@ -36,7 +38,13 @@ fn run(events: Vec<Event>) -> Vec<MockSpec> {
     let mut connections = FastMap::default();
     let mut completed = Vec::new();
     for e in events {
-        take(e, &mut connections, &TestWindows::new(), &mut completed);
+        take(
+            e,
+            &mut connections,
+            &TestWindows::new(),
+            &mut Calendar::default(),
+            &mut completed,
+        );
     }
     completed
 }
@@ -61,13 +69,13 @@ fn answers_split_anywhere_across_reads_make_the_same_mock() {
         connection: 1,
         from: Side::Client,
         bytes: query_bytes.clone().freeze(),
-        at: Utc::now(),
+        at: SystemTime::now(),
     };
     let server = |bytes: &[u8]| Event::Traffic {
         connection: 1,
         from: Side::Server,
         bytes: Bytes::copy_from_slice(bytes),
-        at: Utc::now(),
+        at: SystemTime::now(),
     };
     let progress = Arc::new(Progress::default());
     let whole = run(vec![
@@ -101,7 +109,13 @@ async fn a_connection_learns_when_the_writer_has_caught_up_and_nothing_is_in_fli
     let mut take_next = async |connections: &mut FastMap<u64, Followed>,
                                completed: &mut Vec<MockSpec>| {
         let event = events.recv().await.expect("an event");
-        take(event, connections, &windows, completed);
+        take(
+            event,
+            connections,
+            &windows,
+            &mut Calendar::default(),
+            completed,
+        );
     };
 
     feed.send(opened(&progress)).await;
@@ -114,7 +128,7 @@ async fn a_connection_learns_when_the_writer_has_caught_up_and_nothing_is_in_fli
         connection: 1,
         from: Side::Server,
         bytes: Bytes::from(wire(&[BackendMsg::AuthenticationOk, ready()])),
-        at: Utc::now(),
+        at: SystemTime::now(),
     })
     .await;
     assert!(!progress.is_caught_up());
@@ -127,7 +141,7 @@ async fn a_connection_learns_when_the_writer_has_caught_up_and_nothing_is_in_fli
         connection: 1,
         from: Side::Server,
         bytes: Bytes::from_static(&[b'Z', 0, 0, 0, 1]),
-        at: Utc::now(),
+        at: SystemTime::now(),
     })
     .await;
     take_next(&mut connections, &mut completed).await;
@@ -165,7 +179,7 @@ fn write_two_connections(mocks_yaml_is_a_directory: bool) -> (Written, tempfile:
             connection,
             from,
             bytes: Bytes::copy_from_slice(bytes),
-            at: Utc::now(),
+            at: SystemTime::now(),
         };
         for event in [
             Event::Opened {
