@@ -139,8 +139,15 @@ impl PgRecorder {
     ) -> Result<RecordSummary, RecordError> {
         let (event_tx, event_rx) = tokio::sync::mpsc::channel(EVENT_QUEUE);
         let writer_set = Arc::clone(&test_set);
-        let writer =
-            tokio::task::spawn_blocking(move || writer::run(event_rx, &writer_set, windows));
+        let (written_tx, written_rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("recplay-pg-mocks".into())
+            .spawn(move || {
+                writer::yield_to_traffic();
+                // A panic drops the sender, which `run` reports below.
+                let _ = written_tx.send(writer::run(event_rx, &writer_set, windows));
+            })
+            .map_err(RecordError::Thread)?;
 
         let shared = Arc::new(connection::Shared {
             upstream: self.config.upstream.clone(),
@@ -187,7 +194,7 @@ impl PgRecorder {
             .load(std::sync::atomic::Ordering::Relaxed)
             - 1;
         drop(shared);
-        let written = writer.await.map_err(|_| RecordError::WriterLost)?;
+        let written = written_rx.await.map_err(|_| RecordError::WriterLost)?;
         if let Err(e) = test_set.sync() {
             tracing::error!("{e}");
         }

@@ -5,7 +5,9 @@
 //! not yet make a whole message, decodes the answers, groups exchanges, names
 //! the mocks in the order they complete across connections (`mock-1`,
 //! `mock-2`, ...) and writes them in batches: a crash loses at most the
-//! exchanges in flight and the batch being written.
+//! exchanges in flight, the traffic still queued for the writer (which runs
+//! at a lower priority than the traffic, see [`yield_to_traffic`]) and the
+//! batch being written.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +53,32 @@ struct Followed {
     progress: Arc<Progress>,
     /// Events taken in so far.
     taken: u64,
+}
+
+/// The writer's nice value: above the traffic's (0 by default), so that on
+/// a busy machine the connections' forwarding, and the app and database
+/// they serve, come first, and the writer works in the gaps. It is never
+/// starved: the queue is bounded, and once it is full the connections wait
+/// for the writer (see `EVENT_QUEUE`).
+#[cfg(target_os = "linux")]
+const WRITER_NICE: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority to [`WRITER_NICE`]
+/// (Linux keeps a nice value per thread), unless it is lower already.
+pub(super) fn yield_to_traffic() {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{getpriority_process, setpriority_process};
+        let me = Some(rustix::thread::gettid());
+        let lowered = match getpriority_process(me) {
+            Ok(now) if now < WRITER_NICE => setpriority_process(me, WRITER_NICE),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = lowered {
+            tracing::debug!("the mock writer keeps its scheduling priority: {e}");
+        }
+    }
 }
 
 /// Runs until every connection's sending end is gone and the queue is empty.

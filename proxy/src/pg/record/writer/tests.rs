@@ -231,3 +231,31 @@ fn mocks_that_cannot_be_written_are_counted_as_failures() {
     let (written, _dir) = write_two_connections(true);
     assert_eq!((written.mocks, written.failures), (0, 4));
 }
+
+/// The nice value of the calling thread, as the kernel reports it.
+#[cfg(target_os = "linux")]
+fn own_nice() -> i64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("own stat");
+    // Fields after the command name (which may hold spaces); nice is the
+    // 19th field of the line, the 17th after the name.
+    let after_name = &stat[stat.rfind(')').expect("a command name") + 2..];
+    after_name
+        .split(' ')
+        .nth(16)
+        .and_then(|nice| nice.parse().ok())
+        .expect("a nice value")
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_writer_yields_to_traffic_on_its_own_thread_only() {
+    let before = own_nice();
+    let writer = std::thread::spawn(|| {
+        yield_to_traffic();
+        own_nice()
+    })
+    .join()
+    .expect("the thread ran");
+    assert_eq!(writer, before.max(i64::from(WRITER_NICE)));
+    assert_eq!(own_nice(), before, "only the writer's thread yields");
+}
