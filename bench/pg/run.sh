@@ -4,33 +4,39 @@
 # -M simple and -M extended. Prints a Markdown table with ratios measured
 # against the baselines of this same run, then each round's own ratio.
 #
-# The machine's load drifts from second to second, so each round runs the
-# three targets back to back (pgbouncer and recplay in alternating order)
-# and the recplay / pgbouncer column is the median of the rounds' own
-# ratios: many short rounds tell the two apart better than a few long ones.
+# The machine's speed drifts from second to second, so each round runs the
+# three targets back to back for a short while (pgbouncer and recplay in
+# alternating order), and the recplay / pgbouncer column is the geometric
+# mean of the rounds' own ratios, with a 95 % interval from their spread:
+# many short rounds pair the two proxies more closely than a few long ones.
+#
+# CALIBRATE=1 puts a second, identical pgbouncer where recplay would be:
+# the ratio it reports (true value 1) shows how far the machine's drift
+# alone moves the estimate.
 #
 # Needs: PostgreSQL 15 server binaries, pgbench, pgbouncer (Debian packages
 # postgresql-15, postgresql-client-15, pgbouncer) and a release build
 # (`cargo build --release --bin recplay`). Runs as any user; as root, the
 # server and pgbouncer run as the `postgres` OS user.
 #
-# Environment: DURATION (seconds per run, default 4), CLIENTS (default 10),
+# Environment: DURATION (seconds per run, default 1), CLIENTS (default 10),
 # THREADS (pgbench -j, default 2), SCALE (pgbench -i -s, default 1), ROUNDS
-# (interleaved rounds per mode, median reported, default 9), KEPLOY_DIR
-# (where recplay writes mocks.yaml, default inside the scratch directory;
-# a tmpfs path such as /dev/shm/recplay-bench-pg tells the proxy's cost
-# from the disk's).
+# (interleaved rounds per mode, default 40), KEPLOY_DIR (where recplay
+# writes mocks.yaml, default inside the scratch directory; a tmpfs path
+# such as /dev/shm/recplay-bench-pg tells the proxy's cost from the
+# disk's), CALIBRATE (see above).
 set -euo pipefail
 
-DURATION=${DURATION:-4}
+DURATION=${DURATION:-1}
 CLIENTS=${CLIENTS:-10}
 THREADS=${THREADS:-2}
 SCALE=${SCALE:-1}
-ROUNDS=${ROUNDS:-9}
+ROUNDS=${ROUNDS:-40}
+CALIBRATE=${CALIBRATE:-}
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 recplay="$root/target/release/recplay"
-[ -x "$recplay" ] || { echo "build first: cargo build --release --bin recplay" >&2; exit 2; }
+[ -n "$CALIBRATE" ] || [ -x "$recplay" ] || { echo "build first: cargo build --release --bin recplay" >&2; exit 2; }
 
 pgbin=""
 for d in /usr/lib/postgresql/15/bin /usr/lib/postgresql/16/bin; do
@@ -69,11 +75,13 @@ bouncer_port=$(free_port)
 export PGSSLMODE=disable
 "$pgbench" -i -q -s "$SCALE" -h 127.0.0.1 -p "$pg_port" -U postgres postgres >/dev/null 2>&1
 
-# recplay record, PostgreSQL only, into a scratch test-set directory.
-"$recplay" record --path "$keploy" --pg-listen "127.0.0.1:$rec_port" \
-    --pg-upstream "127.0.0.1:$pg_port" --grace 120 2>"$work/recplay.log" &
-recplay_pid=$!
-pids+=($recplay_pid)
+if [ -z "$CALIBRATE" ]; then
+    # recplay record, PostgreSQL only, into a scratch test-set directory.
+    "$recplay" record --path "$keploy" --pg-listen "127.0.0.1:$rec_port" \
+        --pg-upstream "127.0.0.1:$pg_port" --grace 120 2>"$work/recplay.log" &
+    recplay_pid=$!
+    pids+=($recplay_pid)
+fi
 
 cat >"$work/pgbouncer.ini" <<INI
 [databases]
@@ -94,6 +102,14 @@ echo '"postgres" ""' >"$work/userlist.txt"
 [ "$(id -u)" = 0 ] && chown postgres:postgres "$work/pgbouncer.ini" "$work/userlist.txt"
 "${as_owner[@]}" "$pgbouncer" "$work/pgbouncer.ini" >/dev/null 2>&1 &
 pids+=($!)
+if [ -n "$CALIBRATE" ]; then
+    # The twin: the same configuration on recplay's port.
+    sed -e "s/^listen_port = .*/listen_port = $rec_port/" -e "s/pgbouncer\./twin./" \
+        "$work/pgbouncer.ini" >"$work/twin.ini"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$work/twin.ini"
+    "${as_owner[@]}" "$pgbouncer" "$work/twin.ini" >/dev/null 2>&1 &
+    pids+=($!)
+fi
 
 wait_port() {
     for _ in $(seq 100); do
@@ -115,11 +131,23 @@ tps() { # port mode
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-echo "pgbench -S, $CLIENTS clients, $THREADS threads, ${DURATION}s per run, $ROUNDS rounds (median)," \
+# Geometric mean of ratios and its 95 % interval (two standard errors of
+# the mean logarithm either side).
+geomean_interval() {
+    tr ' ' '\n' | grep -v '^$' | awk '{ l = log($1); s += l; q += l * l; n++ }
+        END {
+            m = s / n; sd = n > 1 ? sqrt((q - n * m * m) / (n - 1)) : 0; se = sd / sqrt(n)
+            printf "%.2f | %.2f-%.2f\n", exp(m), exp(m - 1.96 * se), exp(m + 1.96 * se)
+        }'
+}
+
+second="recplay record" short=recplay
+[ -z "$CALIBRATE" ] || second="pgbouncer twin" short=twin
+echo "pgbench -S, $CLIENTS clients, $THREADS threads, ${DURATION}s per run, $ROUNDS rounds," \
     "scale $SCALE, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| mode | direct TPS | pgbouncer TPS | recplay record TPS | recplay / pgbouncer | recplay / direct |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| mode | direct TPS | pgbouncer TPS | $second TPS | $short / pgbouncer | 95 % interval | $short / direct |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 rec_tx=0
 bouncer_tx=0
 per_round=""
@@ -139,21 +167,22 @@ for mode in simple extended; do
             b=$(tps "$bouncer_port" "$mode")
         fi
         bs="$bs $b" rs="$rs $r"
-        ratios="$ratios $(awk -v r="$r" -v b="$b" 'BEGIN { printf "%.2f", r / b }')"
+        ratios="$ratios $(awk -v r="$r" -v b="$b" 'BEGIN { printf "%.3f", r / b }')"
         rec_tx=$(awk -v t="$rec_tx" -v r="$r" -v s="$DURATION" 'BEGIN { printf "%.0f", t + r * s }')
         bouncer_tx=$(awk -v t="$bouncer_tx" -v r="$b" -v s="$DURATION" 'BEGIN { printf "%.0f", t + r * s }')
     done
     d=$(echo "$ds" | median) b=$(echo "$bs" | median) r=$(echo "$rs" | median)
-    ratio=$(echo "$ratios" | median)
+    ratio=$(echo "$ratios" | geomean_interval)
     awk -v m="$mode" -v d="$d" -v b="$b" -v r="$r" -v q="$ratio" \
-        'BEGIN { printf "| %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", m, d, b, r, q, r / d }'
+        'BEGIN { printf "| %s | %.0f | %.0f | %.0f | %s | %.2f |\n", m, d, b, r, q, r / d }'
     per_round="$per_round
 $mode:$ratios"
 done
-# Each round's own ratio: the two targets ran seconds apart, so their
+# Each round's own ratio: the two targets ran a second apart, so their
 # spread shows how far the machine's drift moves a single measurement.
 echo
-echo "recplay / pgbouncer by round:$per_round"
+echo "TPS columns: medians over the rounds. $short / pgbouncer by round:$per_round"
+[ -z "$CALIBRATE" ] || exit 0
 transactions=$rec_tx
 
 cpu_seconds() { # pid: user+system CPU seconds used so far
