@@ -400,11 +400,7 @@ fn values(r: &mut Reader<'_>) -> Result<Vec<Option<Vec<u8>>>, ProtocolError> {
 /// client uses.
 fn check_tagged(tag: u8, body: &[u8], auth: Option<AuthRequest>) -> Result<(), ProtocolError> {
     match tag {
-        b'Q' => {
-            let mut r = Reader::new(body, "Query");
-            r.text("query text")?;
-            r.finish()?;
-        }
+        b'Q' => check_one_text(body, "Query", "query text")?,
         b'P' => {
             let mut r = Reader::new(body, "Parse");
             r.text("statement name")?;
@@ -444,11 +440,7 @@ fn check_tagged(tag: u8, body: &[u8], auth: Option<AuthRequest>) -> Result<(), P
         b'c' => Reader::new(body, "CopyDone").finish()?,
         // CopyData is any bytes.
         b'd' => {}
-        b'f' => {
-            let mut r = Reader::new(body, "CopyFail");
-            r.text("message")?;
-            r.finish()?;
-        }
+        b'f' => check_one_text(body, "CopyFail", "message")?,
         b'F' => {
             let mut r = Reader::new(body, "FunctionCall");
             r.u32("function oid")?;
@@ -487,6 +479,17 @@ fn check_tagged(tag: u8, body: &[u8], auth: Option<AuthRequest>) -> Result<(), P
         }
     }
     Ok(())
+}
+
+/// A message that is one text and nothing else.
+fn check_one_text(
+    body: &[u8],
+    what: &'static str,
+    field: &'static str,
+) -> Result<(), ProtocolError> {
+    let mut r = Reader::new(body, what);
+    r.text(field)?;
+    r.finish()
 }
 
 fn check_formats(r: &mut Reader<'_>, what: &'static str) -> Result<(), ProtocolError> {
