@@ -7,6 +7,7 @@
 #[cfg(test)]
 mod corruption_tests;
 pub mod http_case;
+pub mod keploy;
 pub mod pg_mock;
 #[cfg(test)]
 mod samples;
