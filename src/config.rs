@@ -1,11 +1,13 @@
 //! keploy.yml: the settings file users share with Keploy.
 //!
 //! Only the parts recplay uses are modelled; unknown keys are accepted so a
-//! Keploy config works as it is. Flags given on the command line override
-//! what is read here.
+//! Keploy config works as it is. `resolve` puts flags over what is read
+//! here, once per command.
+
+pub mod resolve;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -31,8 +33,10 @@ pub struct TestSection {
     #[serde(default)]
     pub delay: Option<u64>,
     #[serde(default)]
-    #[allow(dead_code)] // `recplay test`
     pub api_timeout: Option<u64>,
+    /// Keploy writes `""` for "none".
+    #[serde(default)]
+    pub health_url: Option<String>,
 }
 
 /// `test.globalNoise`: noise for every test set, and per test set.
@@ -72,21 +76,24 @@ impl KeployConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("could not read the config file {}", path.display()))?;
-        serde_yaml::from_str(&text).with_context(|| {
+        let config = serde_yaml::from_str(&text).with_context(|| {
             format!(
                 "{} is not a valid keploy.yml (see keploy.yml.template)",
                 path.display()
             )
-        })
+        })?;
+        Ok(config)
     }
 
-    /// Reads `path` when given, otherwise `keploy.yml` in the working
-    /// directory when present, otherwise the defaults.
-    pub fn load_or_default(path: Option<&Path>) -> Result<Self> {
-        match path {
-            Some(p) => Self::load(p),
-            None if Path::new("keploy.yml").is_file() => Self::load(Path::new("keploy.yml")),
-            None => Ok(Self::default()),
+    /// The keploy.yml to read: `explicit` when given, otherwise
+    /// `keploy.yml` in the working directory when present.
+    pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
+        match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => {
+                let default = Path::new("keploy.yml");
+                default.is_file().then(|| default.to_path_buf())
+            }
         }
     }
 }
