@@ -1,9 +1,11 @@
 //! keploy.yml: the settings file users share with Keploy.
 //!
-//! Only the parts recplay uses are modelled; unknown keys are accepted so a
-//! Keploy config works as it is. `resolve` puts flags over what is read
-//! here, once per command.
+//! Only the parts recplay uses are modelled; Keploy's other keys are
+//! accepted so a Keploy config works as it is, and any key neither knows is
+//! named in a warning (`known_keys`). `resolve` puts flags over what is
+//! read here, once per command.
 
+mod known_keys;
 pub mod resolve;
 
 use std::collections::BTreeMap;
@@ -72,7 +74,8 @@ where
 }
 
 impl KeployConfig {
-    /// Reads `path`; a missing file is an error (the user named it).
+    /// Reads `path`; a missing file is an error (the user named it). Keys
+    /// that neither recplay nor Keploy knows are warned about, by path.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("could not read the config file {}", path.display()))?;
@@ -82,6 +85,12 @@ impl KeployConfig {
                 path.display()
             )
         })?;
+        // It parsed as a config, so it parses as a document.
+        if let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(&text) {
+            for unknown in known_keys::unknown_keys(&doc) {
+                tracing::warn!("{}: {unknown}", path.display());
+            }
+        }
         Ok(config)
     }
 
