@@ -132,7 +132,7 @@ pub struct TestArgs {
     #[arg(long, value_name = "SECS")]
     pub delay: Option<u64>,
 
-    /// Test sets to replay, comma-separated (default: all).
+    /// Test sets to replay by folder name, comma-separated (default: all).
     #[arg(long, value_delimiter = ',')]
     pub test_sets: Vec<String>,
 

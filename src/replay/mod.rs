@@ -212,7 +212,7 @@ fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<LoadedTestSet>> {
     }
     if sets.is_empty() {
         bail!(
-            "no test sets (test-set-N directories) in {}; record one first (recplay record) or pass --path DIR",
+            "no test sets in {} (a test set is any folder but reports, testReports, schema, api-tests and hidden ones); record one first (recplay record) or pass --path DIR",
             path.display()
         );
     }
