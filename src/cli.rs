@@ -1,6 +1,7 @@
-//! Command-line flags, as clap parses them. Validation and defaults from
-//! keploy.yml happen in the command modules, which turn these into the
-//! working objects.
+//! Command-line flags, as clap parses them. A flag that keploy.yml can
+//! also set is an `Option` here, so "not given" is told apart from "given
+//! at its default value"; `config::resolve` turns these raw flags and
+//! keploy.yml into the settings the commands use.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,9 +35,10 @@ pub enum Command {
 /// Flags of `recplay record`.
 #[derive(Debug, Args)]
 pub struct RecordArgs {
-    /// Directory holding the test sets; each run creates the next test-set-N.
-    #[arg(long, default_value = "keploy")]
-    pub path: PathBuf,
+    /// Directory holding the test sets; each run creates the next test-set-N
+    /// [default: keploy.yml's `path`/keploy, else ./keploy].
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
 
     /// keploy.yml to read; flags given here override it.
     #[arg(long)]
@@ -88,7 +90,8 @@ pub struct RecordArgs {
     #[arg(long)]
     pub pg_upstream_tls: bool,
 
-    /// Start the app with `sh -c CMD`; it is stopped when recording ends.
+    /// Start the app with `sh -c CMD`; it is stopped when recording ends
+    /// [default: keploy.yml's `command`].
     #[arg(short = 'c', long = "command")]
     pub command: Option<String>,
 
@@ -100,9 +103,10 @@ pub struct RecordArgs {
 /// Flags of `recplay test`.
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// Directory holding the test sets.
-    #[arg(long, default_value = "keploy")]
-    pub path: PathBuf,
+    /// Directory holding the test sets [default: keploy.yml's
+    /// `path`/keploy, else ./keploy].
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
 
     /// keploy.yml to read (noise); flags given here override it.
     #[arg(long)]
@@ -112,21 +116,23 @@ pub struct TestArgs {
     #[arg(long, default_value = "http://127.0.0.1:8000")]
     pub http_target: String,
 
-    /// Start the app with `sh -c CMD` and stop it at the end.
+    /// Start the app with `sh -c CMD` and stop it at the end [default:
+    /// keploy.yml's `command`].
     #[arg(short = 'c', long = "command")]
     pub command: Option<String>,
 
-    /// URL that answers 2xx once the app is ready (default: wait for the
-    /// target port to accept).
+    /// URL that answers 2xx once the app is ready (default: keploy.yml's
+    /// `test.healthUrl`, else wait for the target port to accept).
     #[arg(long)]
     pub health_url: Option<String>,
 
     /// Seconds to wait for readiness; when no readiness check applies, a
-    /// fixed delay before the first request.
-    #[arg(long, default_value_t = 60)]
-    pub delay: u64,
+    /// fixed delay before the first request [default: keploy.yml's
+    /// `test.delay`, else 60].
+    #[arg(long, value_name = "SECS")]
+    pub delay: Option<u64>,
 
-    /// Test sets to replay, comma-separated (default: all).
+    /// Test sets to replay by folder name, comma-separated (default: all).
     #[arg(long, value_delimiter = ',')]
     pub test_sets: Vec<String>,
 
@@ -134,9 +140,10 @@ pub struct TestArgs {
     #[arg(long)]
     pub junit: Option<PathBuf>,
 
-    /// Seconds to wait for each response.
-    #[arg(long, default_value_t = 30)]
-    pub api_timeout: u64,
+    /// Seconds to wait for each response [default: keploy.yml's
+    /// `test.apiTimeout`, else 30].
+    #[arg(long, value_name = "SECS")]
+    pub api_timeout: Option<u64>,
 
     /// Serve the app's database from mocks.yaml on this address.
     #[arg(long)]

@@ -1,11 +1,15 @@
 //! keploy.yml: the settings file users share with Keploy.
 //!
-//! Only the parts recplay uses are modelled; unknown keys are accepted so a
-//! Keploy config works as it is. Flags given on the command line override
-//! what is read here.
+//! Only the parts recplay uses are modelled; Keploy's other keys are
+//! accepted so a Keploy config works as it is, and any key neither knows is
+//! named in a warning (`known_keys`). `resolve` puts flags over what is
+//! read here, once per command.
+
+mod known_keys;
+pub mod resolve;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -31,8 +35,10 @@ pub struct TestSection {
     #[serde(default)]
     pub delay: Option<u64>,
     #[serde(default)]
-    #[allow(dead_code)] // `recplay test`
     pub api_timeout: Option<u64>,
+    /// Keploy writes `""` for "none".
+    #[serde(default)]
+    pub health_url: Option<String>,
 }
 
 /// `test.globalNoise`: noise for every test set, and per test set.
@@ -68,25 +74,35 @@ where
 }
 
 impl KeployConfig {
-    /// Reads `path`; a missing file is an error (the user named it).
+    /// Reads `path`; a missing file is an error (the user named it). Keys
+    /// that neither recplay nor Keploy knows are warned about, by path.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("could not read the config file {}", path.display()))?;
-        serde_yaml::from_str(&text).with_context(|| {
+        let config = serde_yaml::from_str(&text).with_context(|| {
             format!(
                 "{} is not a valid keploy.yml (see keploy.yml.template)",
                 path.display()
             )
-        })
+        })?;
+        // It parsed as a config, so it parses as a document.
+        if let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(&text) {
+            for unknown in known_keys::unknown_keys(&doc) {
+                tracing::warn!("{}: {unknown}", path.display());
+            }
+        }
+        Ok(config)
     }
 
-    /// Reads `path` when given, otherwise `keploy.yml` in the working
-    /// directory when present, otherwise the defaults.
-    pub fn load_or_default(path: Option<&Path>) -> Result<Self> {
-        match path {
-            Some(p) => Self::load(p),
-            None if Path::new("keploy.yml").is_file() => Self::load(Path::new("keploy.yml")),
-            None => Ok(Self::default()),
+    /// The keploy.yml to read: `explicit` when given, otherwise
+    /// `keploy.yml` in the working directory when present.
+    pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
+        match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => {
+                let default = Path::new("keploy.yml");
+                default.is_file().then(|| default.to_path_buf())
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - `cli`: flags as parsed; each command module validates them.
-//! - `config`: keploy.yml.
+//! - `config`: keploy.yml, and the flags resolved over it.
 //! - `app`: the app child process (start, readiness, stop).
 //! - `http_client`: the client used to reach the app.
 //! - `record`: `recplay record`.

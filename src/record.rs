@@ -6,7 +6,6 @@
 //! the shutdown signal — and returns a [`RecorderSummary`] once it has
 //! drained. Adding one is a `spawn_*` function and a line in [`run`].
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,11 +19,8 @@ use tokio::task::JoinHandle;
 
 use crate::app::{wait_ready, AppProcess, Readiness};
 use crate::cli::RecordArgs;
-use crate::config::KeployConfig;
-
-/// The default of `--path`; when the flag is left at it, keploy.yml's
-/// `path` applies.
-const DEFAULT_PATH: &str = "keploy";
+use crate::config::resolve::RecordConfig;
+use crate::config::GlobalNoise;
 
 /// What every recorder shares.
 #[derive(Clone)]
@@ -60,34 +56,16 @@ pub struct RecorderSummary {
 
 pub type RecorderTask = JoinHandle<Result<RecorderSummary>>;
 
-/// Flags merged with keploy.yml (flags win).
-struct Settings {
-    path: PathBuf,
-    command: Option<String>,
-}
-
-fn settings(args: &RecordArgs, config: &KeployConfig) -> Settings {
-    let path = match &config.path {
-        Some(p) if args.path.as_os_str() == DEFAULT_PATH && !p.is_empty() => PathBuf::from(p),
-        _ => args.path.clone(),
-    };
-    Settings {
-        path,
-        command: args.command.clone().or_else(|| config.command.clone()),
-    }
-}
-
 pub async fn run(args: RecordArgs) -> Result<ExitCode> {
-    let config = KeployConfig::load_or_default(args.config.as_deref())?;
-    let settings = settings(&args, &config);
-    log_noise(&config);
+    let args = RecordConfig::resolve(args)?;
+    log_noise(&args.global_noise);
     if args.http_upstream.is_none() && args.pg_upstream.is_none() {
         bail!("nothing to record: give --http-upstream URL (and/or --pg-upstream HOST:PORT)");
     }
-    let dir = TestSetDir::create_next(&settings.path).with_context(|| {
+    let dir = TestSetDir::create_next(&args.path).with_context(|| {
         format!(
             "could not create a test set under {}; check that the directory is writable",
-            settings.path.display()
+            args.path.display()
         )
     })?;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -113,14 +91,14 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
         recorders.push(task);
     }
 
-    let mut app = match &settings.command {
+    let mut app = match &args.command {
         Some(command) => Some(AppProcess::spawn(command, &[])?),
         None => None,
     };
     if let (Some(_), Some(upstream)) = (&app, &args.http_upstream) {
         // Requests sent before the app listens would only record 502s.
         let authority = Upstream::parse(upstream)?.authority();
-        let timeout = Duration::from_secs(config.test.delay.unwrap_or(60));
+        let timeout = Duration::from_secs(args.delay);
         wait_ready(&mut app, Readiness::Port(&authority), timeout).await?;
     }
     println!(
@@ -173,8 +151,7 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
 
 /// keploy.yml's noise is applied at replay; saying what was read now lets a
 /// user catch a mistyped file before recording a whole session.
-fn log_noise(config: &KeployConfig) {
-    let noise = &config.test.global_noise;
+fn log_noise(noise: &GlobalNoise) {
     tracing::info!(
         headers = noise.global.header.len(),
         body_fields = noise.global.body.len(),
@@ -207,7 +184,7 @@ async fn wait_for_stop(app: &mut Option<AppProcess>) -> Result<String> {
 /// Binds the HTTP proxy now (so a bad address fails before the app starts)
 /// and serves until the shutdown signal.
 async fn spawn_http(
-    args: &RecordArgs,
+    args: &RecordConfig,
     upstream: &str,
     recording: Recording,
 ) -> Result<RecorderTask> {

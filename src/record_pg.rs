@@ -5,14 +5,14 @@
 use anyhow::{Context, Result};
 use recplay_proxy::pg::record::{tls, PgRecorder, PgRecorderConfig};
 
-use crate::cli::RecordArgs;
+use crate::config::resolve::RecordConfig;
 use crate::record::{RecorderSummary, RecorderTask, Recording};
 
 /// Binds `--pg-listen` now (so a bad address fails before the app starts)
 /// and records in the background, or returns `None` when no
 /// `--pg-upstream` was given. After the shutdown signal the task lets
 /// in-flight exchanges finish, for the grace period at most.
-pub async fn spawn_pg(args: &RecordArgs, recording: Recording) -> Result<Option<RecorderTask>> {
+pub async fn spawn_pg(args: &RecordConfig, recording: Recording) -> Result<Option<RecorderTask>> {
     let Some(upstream) = args.pg_upstream.clone() else {
         return Ok(None);
     };

@@ -33,7 +33,7 @@ use crate::app::{wait_ready, AppProcess, Readiness};
 use crate::cli::TestArgs;
 use crate::compare::noise::{origin_of, with_test_noise, ConfigNoise, NoiseRules};
 use crate::compare::{compare, ActualResponse};
-use crate::config::KeployConfig;
+use crate::config::resolve::TestConfig;
 use crate::report;
 use observer::{ExtraFields, ObserverContext, ReplayObserver};
 use outcome::{SetOutcome, TestOutcome};
@@ -76,18 +76,10 @@ pub async fn run(args: TestArgs) -> Result<ExitCode> {
     .context("the replay thread stopped unexpectedly")?
 }
 
-async fn run_to_end(mut args: TestArgs) -> Result<ExitCode> {
-    let config_path = args.config.clone().or_else(|| {
-        Path::new("keploy.yml")
-            .is_file()
-            .then(|| "keploy.yml".into())
-    });
-    let config = KeployConfig::load_or_default(config_path.as_deref())?;
-    let noise = ConfigNoise::from_config(
-        &config.test.global_noise,
-        &origin_of(config_path.as_deref()),
-    )?;
-    apply_config(&mut args, &config);
+async fn run_to_end(args: TestArgs) -> Result<ExitCode> {
+    let args = TestConfig::resolve(args)?;
+    let noise =
+        ConfigNoise::from_config(&args.global_noise, &origin_of(args.config_file.as_deref()))?;
     let target = Target::parse(&args.http_target)?;
     let loading = std::time::Instant::now();
     let sets = load_sets(&args.path, &args.test_sets)?;
@@ -175,32 +167,6 @@ async fn run_to_end(mut args: TestArgs) -> Result<ExitCode> {
     })
 }
 
-/// keploy.yml fills in what the command line left at its default.
-fn apply_config(args: &mut TestArgs, config: &KeployConfig) {
-    if args.command.is_none() {
-        args.command.clone_from(&config.command);
-    }
-    if let Some(path) = &config.path {
-        if args.path == Path::new("keploy") {
-            args.path = path.into();
-        }
-    }
-    if let Some(delay) = config.test.delay {
-        if args.delay == DEFAULT_DELAY {
-            args.delay = delay;
-        }
-    }
-    if let Some(timeout) = config.test.api_timeout {
-        if args.api_timeout == DEFAULT_API_TIMEOUT {
-            args.api_timeout = timeout;
-        }
-    }
-}
-
-/// The defaults declared in cli.rs, so keploy.yml can fill them in.
-const DEFAULT_DELAY: u64 = 60;
-const DEFAULT_API_TIMEOUT: u64 = 30;
-
 /// Lists and loads the selected test sets, naming every file that did not
 /// load (those count as failures of their set).
 fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<LoadedTestSet>> {
@@ -246,7 +212,7 @@ fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<LoadedTestSet>> {
     }
     if sets.is_empty() {
         bail!(
-            "no test sets (test-set-N directories) in {}; record one first (recplay record) or pass --path DIR",
+            "no test sets in {} (a test set is any folder but reports, testReports, schema, api-tests and hidden ones); record one first (recplay record) or pass --path DIR",
             path.display()
         );
     }
@@ -267,7 +233,7 @@ fn per_test_noise(set: &LoadedTestSet, base: &NoiseRules) -> Result<Vec<NoiseRul
 
 /// Everything one test set's run needs.
 struct SetRun<'a> {
-    args: &'a TestArgs,
+    args: &'a TestConfig,
     target: &'a Target,
     replayer: &'a Replayer,
     observers: &'a [Box<dyn ReplayObserver>],

@@ -22,7 +22,7 @@ use recplay_proxy::testset::LoadedTestSet;
 use recplay_proxy::window::TestWindows;
 
 use super::observers::{CoverageObserver, PgMockObserver};
-use crate::cli::TestArgs;
+use crate::config::resolve::TestConfig;
 
 /// A boxed future, so the trait stays dyn-compatible.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -80,11 +80,11 @@ pub trait ReplayObserver: Send + Sync {
     }
 }
 
-/// What the observers may use from the run: the flags and the registry of
+/// What the observers may use from the run: its settings and the registry of
 /// which test is in flight (the runner opens a window named after each test
 /// around its request and response).
 pub struct ObserverContext<'a> {
-    pub args: &'a TestArgs,
+    pub args: &'a TestConfig,
     /// The mock server reads this to know which test is in flight.
     pub windows: &'a TestWindows,
 }

@@ -40,7 +40,7 @@ pub struct LoadProblem {
 /// Everything that loaded from one test set.
 #[derive(Debug, Default)]
 pub struct LoadedTestSet {
-    /// `test-set-N`.
+    /// The folder's name (`test-set-N`, or any other).
     pub name: String,
     /// Sorted by the number in `test-N`.
     pub tests: Vec<HttpTestCase>,
@@ -49,7 +49,8 @@ pub struct LoadedTestSet {
     pub problems: Vec<LoadProblem>,
 }
 
-/// A `test-set-N` directory.
+/// A test-set directory: `test-set-N` as recplay records them, or any
+/// other name Keploy accepts (see [`list_test_sets`]).
 #[derive(Debug)]
 pub struct TestSetDir {
     root: PathBuf,
@@ -105,7 +106,7 @@ impl TestSetDir {
         &self.root
     }
 
-    /// `test-set-N`.
+    /// The folder's name: `test-set-N`, or any other.
     pub fn name(&self) -> String {
         self.root
             .file_name()
@@ -470,16 +471,37 @@ fn list_names(dir: &Path) -> Result<Vec<String>, StoreError> {
     Ok(names)
 }
 
-/// The `test-set-N` directories under a keploy directory, in numeric order.
+/// Folders under a keploy directory that are never test sets: Keploy
+/// keeps reports, schemas and generated API tests there, and skips them
+/// when it lists test sets.
+pub const NOT_TEST_SETS: [&str; 4] = ["reports", "testReports", "schema", "api-tests"];
+
+/// The test sets under a keploy directory. As in Keploy, any folder is one
+/// except [`NOT_TEST_SETS`] (and hidden ones), whatever its name:
+/// `test-set-N` first, by number (the order `recplay record` made them),
+/// then the others by name (byte order).
 pub fn list_test_sets(keploy_dir: &Path) -> Result<Vec<TestSetDir>, StoreError> {
-    let mut sets: Vec<(u64, String)> = list_names(keploy_dir)?
+    let mut by_number: Vec<(u64, String)> = Vec::new();
+    let mut by_name: Vec<String> = Vec::new();
+    for name in list_names(keploy_dir)? {
+        if name.starts_with('.') || NOT_TEST_SETS.contains(&name.as_str()) {
+            continue;
+        }
+        if !keploy_dir.join(&name).is_dir() {
+            continue;
+        }
+        match numbered(&name, "test-set") {
+            Some(n) => by_number.push((n, name)),
+            None => by_name.push(name),
+        }
+    }
+    by_number.sort();
+    by_name.sort();
+    Ok(by_number
         .into_iter()
-        .filter_map(|n| numbered(&n, "test-set").map(|k| (k, n)))
-        .collect();
-    sets.sort();
-    Ok(sets
-        .into_iter()
-        .map(|(_, n)| TestSetDir::open(keploy_dir.join(n)))
+        .map(|(_, n)| n)
+        .chain(by_name)
+        .map(|n| TestSetDir::open(keploy_dir.join(n)))
         .collect())
 }
 
@@ -528,6 +550,46 @@ mod tests {
         assert!(loaded.problems[0].location.ends_with("mocks.yaml#2"));
         let next = TestSetDir::create_next(dir.path()).expect("create");
         assert_eq!(next.name(), "test-set-1");
+    }
+
+    /// Keploy's folder rules: any folder but its reserved and hidden ones,
+    /// numbered sets by number, then the rest by name.
+    #[test]
+    fn test_sets_are_any_folder_numbered_ones_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in [
+            "test-set-10",
+            "zeta",
+            "test-set-2",
+            "checkout-flow",
+            "reports",
+            "testReports",
+            "schema",
+            "api-tests",
+            ".recplay",
+            "test-set-x",
+        ] {
+            fs::create_dir(dir.path().join(name)).expect("mkdir");
+        }
+        fs::write(dir.path().join("test-set-3"), "a file, not a set").expect("write");
+        let names: Vec<String> = list_test_sets(dir.path())
+            .expect("list")
+            .iter()
+            .map(TestSetDir::name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "test-set-2",
+                "test-set-10",
+                "checkout-flow",
+                "test-set-x",
+                "zeta"
+            ]
+        );
+        // Recording still takes the next number, past the named sets.
+        let next = TestSetDir::create_next(dir.path()).expect("create");
+        assert_eq!(next.name(), "test-set-11");
     }
 
     /// Cut where a line ends, what is left of a mock still parses: only the
