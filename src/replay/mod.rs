@@ -35,7 +35,7 @@ use crate::compare::noise::{origin_of, with_test_noise, ConfigNoise, NoiseRules}
 use crate::compare::{compare, ActualResponse};
 use crate::config::resolve::TestConfig;
 use crate::report;
-use observer::{ExtraFields, ObserverContext, ReplayObserver};
+use observer::{ExtraFields, ObserverContext, Repeat, ReplayObserver};
 use outcome::{SetOutcome, TestOutcome};
 use request::{Replayer, Target};
 
@@ -347,11 +347,19 @@ impl SetRun<'_> {
     ) -> TestOutcome {
         let mut extras = ExtraFields::new();
         let started = Utc::now();
+        if proposal.is_some() {
+            self.repeat(set, &case.name, Repeat::BeforeFirst).await;
+        }
         let first = self.exchange(set, &case, &mut extras).await;
-        if let (Some(proposal), Ok(first)) = (proposal, &first) {
+        if let Some(proposal) = proposal {
+            // The second pass meets the recording as the first did, then the
+            // run goes on from where the first left it.
+            self.repeat(set, &case.name, Repeat::BeforeSecond).await;
             let mut ignored = ExtraFields::new();
-            if let Ok(second) = self.exchange(set, &case, &mut ignored).await {
-                proposal.learn(&case.name, first, &second);
+            let second = self.exchange(set, &case, &mut ignored).await;
+            self.repeat(set, &case.name, Repeat::AfterSecond).await;
+            if let (Ok(first), Ok(second)) = (&first, &second) {
+                proposal.learn(&case.name, first, second);
             }
         }
         let completed = Utc::now();
@@ -376,6 +384,12 @@ impl SetRun<'_> {
             error,
             comparison,
             extras,
+        }
+    }
+
+    async fn repeat(&self, set: &str, test: &str, phase: Repeat) {
+        for o in self.observers {
+            o.repeat(set, test, phase).await;
         }
     }
 

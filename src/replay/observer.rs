@@ -68,6 +68,15 @@ pub trait ReplayObserver: Send + Sync {
         Box::pin(async { Ok(ExtraFields::new()) })
     }
 
+    /// `--detect-noise` replays each test twice, and both passes must meet
+    /// the same state: an observer that hands out recorded answers puts
+    /// back, before the second pass, what the first consumed, and after it
+    /// what the first left. Called only in that mode.
+    fn repeat<'a>(&'a self, set: &'a str, test: &'a str, phase: Repeat) -> BoxFuture<'a, ()> {
+        let _ = (set, test, phase);
+        Box::pin(async {})
+    }
+
     /// After the app of a test set has stopped.
     fn after_test_set<'a>(&'a self, set: &'a str) -> BoxFuture<'a, Result<ExtraFields>> {
         let _ = set;
@@ -78,6 +87,17 @@ pub trait ReplayObserver: Send + Sync {
     fn after_run(&self) -> BoxFuture<'_, Result<ExtraFields>> {
         Box::pin(async { Ok(ExtraFields::new()) })
     }
+}
+
+/// Where a test replayed twice (`--detect-noise`) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// Before the first pass's request.
+    BeforeFirst,
+    /// The first pass is done; the second's request comes next.
+    BeforeSecond,
+    /// The second pass is done; the next test follows the first pass.
+    AfterSecond,
 }
 
 /// What the observers may use from the run: its settings and the registry of

@@ -5,14 +5,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use recplay_proxy::pg::matcher::{MatchStrategy, TestUsage};
+use recplay_proxy::pg::matcher::{Checkpoint, MatchStrategy, TestUsage};
 use recplay_proxy::pg::mock_server::{MockServer, MockServerHandle};
 use recplay_proxy::testset::LoadedTestSet;
 use recplay_proxy::window::TestWindows;
 use tokio::sync::{oneshot, Mutex};
 use tokio::task::JoinHandle;
 
-use super::observer::{BoxFuture, ExtraFields, ReplayObserver};
+use super::observer::{BoxFuture, ExtraFields, Repeat, ReplayObserver};
 use crate::coverage::collector::CollectorOptions;
 use crate::coverage::session::CoverageSession;
 
@@ -24,6 +24,14 @@ pub struct PgMockObserver {
     strategy: MatchStrategy,
     windows: TestWindows,
     running: Mutex<Option<RunningServer>>,
+    /// `--detect-noise`: consumption before a test's first pass, and after it.
+    repeat: Mutex<RepeatCheckpoints>,
+}
+
+#[derive(Default)]
+struct RepeatCheckpoints {
+    before_first: Option<Checkpoint>,
+    after_first: Option<Checkpoint>,
 }
 
 struct RunningServer {
@@ -39,6 +47,7 @@ impl PgMockObserver {
             strategy,
             windows,
             running: Mutex::new(None),
+            repeat: Mutex::new(RepeatCheckpoints::default()),
         }
     }
 
@@ -118,6 +127,34 @@ impl ReplayObserver for PgMockObserver {
             match self.usage(Some(test)).await {
                 Some(usage) => usage_fields(usage),
                 None => Ok(ExtraFields::new()),
+            }
+        })
+    }
+
+    fn repeat<'a>(&'a self, _set: &'a str, _test: &'a str, phase: Repeat) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let running = self.running.lock().await;
+            let Some(handle) = running.as_ref().map(|r| &r.handle) else {
+                return;
+            };
+            let mut saved = self.repeat.lock().await;
+            match phase {
+                Repeat::BeforeFirst => {
+                    saved.before_first = Some(handle.checkpoint());
+                    saved.after_first = None;
+                }
+                Repeat::BeforeSecond => {
+                    saved.after_first = Some(handle.checkpoint());
+                    if let Some(before) = &saved.before_first {
+                        handle.restore(before);
+                    }
+                }
+                Repeat::AfterSecond => {
+                    if let Some(after) = saved.after_first.take() {
+                        handle.restore(&after);
+                    }
+                    saved.before_first = None;
+                }
             }
         })
     }

@@ -2,6 +2,7 @@
 //! real binary, and check verdicts, diffs, reports and exit codes.
 
 mod app_process;
+mod detect_noise_pg;
 mod keploy_yml;
 mod record;
 

@@ -150,6 +150,25 @@ impl Index {
     /// Every mock unconsumed again, every queue back at its start.
     pub fn rewind(&mut self) {
         self.consumed.fill(false);
+        self.rewind_queues();
+    }
+
+    /// Which mocks are consumed, to be put back by [`Index::restore`].
+    pub fn checkpoint(&self) -> Vec<bool> {
+        self.consumed.clone()
+    }
+
+    /// Consumption as it was at a checkpoint. Queues start again from their
+    /// front and skip what is consumed, so mocks consumed since the
+    /// checkpoint are served again.
+    pub fn restore(&mut self, consumed: &[bool]) {
+        if consumed.len() == self.consumed.len() {
+            self.consumed.copy_from_slice(consumed);
+        }
+        self.rewind_queues();
+    }
+
+    fn rewind_queues(&mut self) {
         for bucket in self.exact.values_mut() {
             bucket.data.rewind();
             for queue in bucket.by_test.values_mut() {

@@ -87,6 +87,10 @@ pub struct Matcher {
     outside: UsageLog,
 }
 
+/// Which mocks were consumed at one moment (see [`Matcher::checkpoint`]).
+#[derive(Debug, Clone)]
+pub struct Checkpoint(Vec<bool>);
+
 /// What one test used, as recorded while serving.
 #[derive(Debug, Default)]
 struct UsageLog {
@@ -193,6 +197,18 @@ impl Matcher {
     /// already noted is kept.
     pub fn rewind(&mut self) {
         self.index.rewind();
+    }
+
+    /// What is consumed now, for [`Matcher::restore`].
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint(self.index.checkpoint())
+    }
+
+    /// Consumption as it was at `checkpoint`: replaying a test a second
+    /// time from there sees the answers its first pass saw. Usage already
+    /// noted is kept.
+    pub fn restore(&mut self, checkpoint: &Checkpoint) {
+        self.index.restore(&checkpoint.0);
     }
 
     /// Notes a fallback found after the look-up (COPY rows that differ).

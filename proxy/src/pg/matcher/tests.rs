@@ -251,3 +251,31 @@ fn rewind_makes_consumed_mocks_available_again() {
         ("mock-1", None)
     );
 }
+
+#[test]
+fn restore_puts_back_only_what_was_consumed_since_the_checkpoint() {
+    let mut m = Matcher::new(
+        vec![
+            mock(1, 1, t("test-1"), Q13, "a"),
+            mock(2, 1, t("test-2"), Q13, "b"),
+        ],
+        MatchStrategy::Exact,
+    );
+    assert_eq!(answered(&m.find(&live(Q13), Some("test-1"))).0, "mock-1");
+    let before_test_2 = m.checkpoint();
+    assert_eq!(answered(&m.find(&live(Q13), Some("test-2"))).0, "mock-2");
+    let after_test_2 = m.checkpoint();
+    // A second pass of test-2 from where its first pass started gets the
+    // same answer, not a reused one.
+    m.restore(&before_test_2);
+    assert_eq!(
+        answered(&m.find(&live(Q13), Some("test-2"))),
+        ("mock-2", None)
+    );
+    // Back to where the first pass left off: everything is used up.
+    m.restore(&after_test_2);
+    let outcome = m.find(&live(Q13), Some("test-3"));
+    let (name, fallback) = answered(&outcome);
+    assert_eq!(name, "mock-2");
+    assert!(fallback.is_some(), "a reuse is reported");
+}

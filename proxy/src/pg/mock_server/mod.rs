@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use super::matcher::{MatchStrategy, Matcher, TestUsage};
+use super::matcher::{Checkpoint, MatchStrategy, Matcher, TestUsage};
 use crate::testset::pg_mock::PgMock;
 use crate::window::TestWindows;
 
@@ -174,6 +174,17 @@ impl MockServerHandle {
     /// become available again.
     pub fn rewind(&self) {
         self.shared.matcher().rewind();
+    }
+
+    /// What is consumed now, for [`MockServerHandle::restore`].
+    pub fn checkpoint(&self) -> Checkpoint {
+        self.shared.matcher().checkpoint()
+    }
+
+    /// Consumption as it was at `checkpoint`, so a test replayed again
+    /// from there gets the answers it got the first time.
+    pub fn restore(&self, checkpoint: &Checkpoint) {
+        self.shared.matcher().restore(checkpoint);
     }
 
     /// What exchanges outside any test's window used (app start-up, work

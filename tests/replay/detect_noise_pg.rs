@@ -1,0 +1,185 @@
+//! `--detect-noise` on an app backed by PostgreSQL: both passes of a test
+//! must be served the same recorded answers, so only what the app itself
+//! varies is proposed.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::json;
+
+use super::{latest_run, recplay, set_report};
+use crate::support::http::call;
+use crate::support::pg::{free_port, PgCluster};
+use crate::support::recplay::RecplayRecord;
+
+/// An HTTP app in a thread of its own: each `GET /visit` opens a
+/// connection to `database`, records a visit and answers with every
+/// visit so far, so each test's answer depends on which recorded rows
+/// it is served.
+struct VisitsApp {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl VisitsApp {
+    fn start(database: String) -> Self {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx.send(listener.local_addr().expect("addr")).expect("send");
+                loop {
+                    tokio::select! {
+                        _ = &mut stopped => return,
+                        accepted = listener.accept() => {
+                            let Ok((stream, _)) = accepted else { continue };
+                            let database = database.clone();
+                            tokio::spawn(async move {
+                                let service = service_fn(move |req| visit(req, database.clone()));
+                                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
+                            });
+                        }
+                    }
+                }
+            });
+        });
+        let addr = addr_rx.recv().expect("the app reports its address");
+        VisitsApp {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for VisitsApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn visit(
+    _req: Request<hyper::body::Incoming>,
+    database: String,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (status, body) = match visits(&database).await {
+        Ok(body) => (200, body),
+        Err(e) => (500, json!({"error": e.to_string()})),
+    };
+    Ok(Response::builder()
+        .status(status)
+        .header("Content-Type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("response"))
+}
+
+async fn visits(database: &str) -> Result<serde_json::Value, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(database, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let id: i32 = client
+        .query_one("INSERT INTO visits DEFAULT VALUES RETURNING id", &[])
+        .await?
+        .get(0);
+    let all: Vec<i32> = client
+        .query("SELECT id FROM visits ORDER BY id", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(json!({"id": id, "visits": all}))
+}
+
+const VISITS: usize = 4;
+
+fn record_visits(dir: &Path, pg_port: u16) -> VisitsApp {
+    let pg = PgCluster::start();
+    pg.psql("CREATE TABLE visits (id serial PRIMARY KEY)");
+    let database = format!("host=127.0.0.1 port={pg_port} user=postgres dbname=postgres");
+    let app = VisitsApp::start(database);
+    let pg_listen = format!("127.0.0.1:{pg_port}");
+    let recorder = RecplayRecord::start(
+        &dir.join("keploy"),
+        &app.url(),
+        &["--pg-listen", &pg_listen, "--pg-upstream", &pg.addr()],
+    );
+    for _ in 0..VISITS {
+        let answer = call("GET", &recorder.url("/visit"), &[], b"");
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+    recorder.signal(nix::sys::signal::Signal::SIGINT);
+    let (status, stdout, stderr) = recorder.wait(Duration::from_secs(30));
+    assert!(status.success(), "{stdout}\n{stderr}");
+    pg.stop();
+    app
+}
+
+#[test]
+fn both_passes_of_a_test_get_the_same_recorded_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pg_port = free_port();
+    let app = record_visits(dir.path(), pg_port);
+    let pg_listen = format!("127.0.0.1:{pg_port}");
+    let target = app.url();
+    let run = recplay(
+        dir.path(),
+        &[
+            "test",
+            "--http-target",
+            &target,
+            "--pg-listen",
+            &pg_listen,
+            "--delay",
+            "5",
+            "--detect-noise",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    // Nothing the database answers varies, so no body field is proposed;
+    // the Date header the app's server adds is, as it looks volatile.
+    let text = std::fs::read_to_string(latest_run(dir.path()).join("noise-proposal.yaml"))
+        .expect("proposal written");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("proposal is YAML");
+    let set = &doc["test"]["globalNoise"]["test-sets"]["test-set-0"];
+    assert!(set.get("body").is_none(), "{text}");
+    assert!(set["header"].get("Date").is_some(), "{text}");
+    // And no test was served another test's answers or a reused one.
+    let report = set_report(dir.path(), "test-set-0");
+    let tests = report["tests"].as_sequence().expect("tests");
+    assert_eq!(tests.len(), VISITS);
+    for test in tests {
+        assert!(test.get("pg_fallbacks").is_none(), "{test:?}");
+        assert!(test.get("pg_misses").is_none(), "{test:?}");
+        assert_eq!(test["status"].as_str(), Some("PASSED"), "{test:?}");
+    }
+}
