@@ -5,8 +5,10 @@
 //! - `body`: stored bodies to bytes, compressed bodies to content.
 //!
 //! Compared: the status code; every header present in the recording
-//! (hop-by-hop headers and Content-Length are forgiven when the bodies
-//! match, since they describe the transfer, not the content); the body as
+//! (hop-by-hop headers are forgiven when the bodies match, since they
+//! describe the transfer, not the content, and Content-Length and
+//! Transfer-Encoding always: they follow the body, whose own difference
+//! is what a reader needs to see); the body as
 //! JSON when both sides parse, otherwise as text or bytes, always after
 //! undoing any Content-Encoding.
 
@@ -33,6 +35,13 @@ const TRANSFER_HEADERS: &[&str] = &[
     "upgrade",
     "content-length",
 ];
+
+/// Headers that only frame the body: whatever they say follows from it.
+const FRAMING_HEADERS: &[&str] = &["content-length", "transfer-encoding"];
+
+fn is_framing_header(name: &str) -> bool {
+    FRAMING_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
 
 pub fn is_transfer_header(name: &str) -> bool {
     TRANSFER_HEADERS
@@ -133,7 +142,7 @@ pub fn compare(expected: &HttpResponse, actual: &ActualResponse, noise: &NoiseRu
     let (body_kind, body_diffs) = compare_bodies(expected, actual, noise);
     let bodies_match = body_diffs.is_empty();
     for (name, recorded) in &expected.header {
-        if bodies_match && is_transfer_header(name) {
+        if is_framing_header(name) || (bodies_match && is_transfer_header(name)) {
             continue;
         }
         let expected_value = expected
@@ -291,15 +300,21 @@ mod tests {
     }
 
     #[test]
-    fn transfer_headers_are_forgiven_only_when_bodies_match() {
+    fn transfer_headers_are_forgiven_when_bodies_match_framing_ones_always() {
         let e = recorded(
             200,
-            &[("Content-Length", "7"), ("Transfer-Encoding", "chunked")],
+            &[
+                ("Content-Length", "7"),
+                ("Transfer-Encoding", "chunked"),
+                ("Connection", "keep-alive"),
+            ],
             "{\"a\":1}",
         );
         let same = actual(200, &[("content-length", "8")], "{\"a\": 1}");
         assert!(compare(&e, &same, &NoiseRules::default()).passed());
-        let other = actual(200, &[("content-length", "7")], "{\"a\":2}");
+        // The body differs: its length and framing follow from that and are
+        // not reported again; a hop-by-hop header that changed is.
+        let other = actual(200, &[("content-length", "9")], "{\"a\":22}");
         let c = compare(&e, &other, &NoiseRules::default());
         let names: Vec<_> = c
             .differences
@@ -309,7 +324,11 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(names, ["Transfer-Encoding"]);
+        assert_eq!(names, ["Connection"]);
+        assert!(c
+            .differences
+            .iter()
+            .any(|d| matches!(d, Difference::Body { path, .. } if path == "a")));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use recplay_proxy::pg::matcher::Miss;
 use similar::{ChangeTag, TextDiff};
 
 use crate::compare::Difference;
@@ -104,13 +105,34 @@ pub fn describe_failure(t: &TestOutcome) -> (String, String) {
 }
 
 fn render_failure(t: &TestOutcome, palette: Palette) -> (String, String) {
+    // A query with no recorded answer is the cause; the app's error page
+    // that follows is only its consequence, so the miss leads.
+    let misses = database_misses(t);
+    let mut detail = String::new();
+    for miss in &misses {
+        detail.push_str(&format!(
+            "    database: no recorded answer for: {}\n",
+            palette.red(&miss.query)
+        ));
+        match miss.candidates.first() {
+            Some(nearest) => detail.push_str(&format!("      nearest recorded: {nearest}\n")),
+            None => detail.push_str("      nothing of that shape was recorded\n"),
+        }
+    }
+    let lead = misses.first().map(|miss| {
+        let more = match misses.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        format!("no recorded database answer for: {}{more}", miss.query)
+    });
     if let Some(err) = &t.error {
-        return (err.clone(), format!("    {}\n", palette.red(err)));
+        detail.push_str(&format!("    {}\n", palette.red(err)));
+        return (lead.unwrap_or_else(|| err.clone()), detail);
     }
     let Some(cmp) = &t.comparison else {
-        return ("not compared".to_string(), String::new());
+        return (lead.unwrap_or_else(|| "not compared".to_string()), detail);
     };
-    let mut detail = String::new();
     let mut fields = Vec::new();
     for d in &cmp.differences {
         match d {
@@ -163,7 +185,21 @@ fn render_failure(t: &TestOutcome, palette: Palette) -> (String, String) {
             }
         }
     }
-    (format!("differs in {}", fields.join(", ")), detail)
+    let summary = match lead {
+        Some(lead) if fields.is_empty() => lead,
+        Some(lead) => format!("{lead}; differs in {}", fields.join(", ")),
+        None => format!("differs in {}", fields.join(", ")),
+    };
+    (summary, detail)
+}
+
+/// The queries the mock server had no answer for during this test (the
+/// `pg_misses` it stored under the test).
+fn database_misses(t: &TestOutcome) -> Vec<Miss> {
+    t.extras
+        .get("pg_misses")
+        .and_then(|v| serde_yaml::from_value(v.clone()).ok())
+        .unwrap_or_default()
 }
 
 /// Every failure of the run, then the summary lines, as printed on stdout.
@@ -260,6 +296,33 @@ mod tests {
         assert!(detail.contains("      - two\n"), "{detail}");
         assert!(detail.contains("      + 2\n"), "{detail}");
         assert!(!detail.contains('\x1b'), "plain output has no escapes");
+    }
+
+    #[test]
+    fn a_database_miss_leads_the_summary_before_the_http_difference() {
+        let mut t = failing(vec![Difference::Status {
+            expected: 200,
+            actual: 500,
+        }]);
+        let misses = vec![Miss {
+            query: "SELECT name FROM items WHERE id = 9".into(),
+            candidates: vec!["mock-4: SELECT name FROM items WHERE id = 7".into()],
+        }];
+        t.extras.insert(
+            "pg_misses".into(),
+            serde_yaml::to_value(&misses).expect("yaml"),
+        );
+        let (summary, detail) = describe_failure(&t);
+        assert_eq!(
+            summary,
+            "no recorded database answer for: SELECT name FROM items WHERE id = 9; differs in status"
+        );
+        assert!(
+            detail.starts_with(
+                "    database: no recorded answer for: SELECT name FROM items WHERE id = 9\n      nearest recorded: mock-4: SELECT name FROM items WHERE id = 7\n    status:"
+            ),
+            "{detail}"
+        );
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! real binary, and check verdicts, diffs, reports and exit codes.
 
 mod app_process;
-mod detect_noise_pg;
 mod keploy_yml;
+mod pg_app;
 mod record;
 
 use std::collections::BTreeMap;

@@ -1,10 +1,12 @@
-//! `--detect-noise` on an app backed by PostgreSQL: both passes of a test
-//! must be served the same recorded answers, so only what the app itself
-//! varies is proposed.
+//! `recplay test` on an app backed by PostgreSQL, served from the
+//! recording: `--detect-noise` must serve both passes of a test the same
+//! recorded answers, and a query the recording lacks must lead the failed
+//! test's summary.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,12 +27,17 @@ use crate::support::recplay::RecplayRecord;
 /// it is served.
 struct VisitsApp {
     addr: SocketAddr,
+    /// How the app lists the visits; a test changes it to ask the
+    /// recording something it does not hold.
+    listing: Arc<Mutex<&'static str>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl VisitsApp {
     fn start(database: String) -> Self {
+        let listing = Arc::new(Mutex::new(LISTING));
+        let shared = listing.clone();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -49,8 +56,12 @@ impl VisitsApp {
                         accepted = listener.accept() => {
                             let Ok((stream, _)) = accepted else { continue };
                             let database = database.clone();
+                            let listing = shared.clone();
                             tokio::spawn(async move {
-                                let service = service_fn(move |req| visit(req, database.clone()));
+                                let service = service_fn(move |req| {
+                                    let listing = *listing.lock().expect("lock");
+                                    visit(req, database.clone(), listing)
+                                });
                                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                                     .serve_connection(TokioIo::new(stream), service)
                                     .await;
@@ -63,9 +74,14 @@ impl VisitsApp {
         let addr = addr_rx.recv().expect("the app reports its address");
         VisitsApp {
             addr,
+            listing,
             stop: Some(stop),
             thread: Some(thread),
         }
+    }
+
+    fn list_with(&self, sql: &'static str) {
+        *self.listing.lock().expect("lock") = sql;
     }
 
     fn url(&self) -> String {
@@ -87,8 +103,9 @@ impl Drop for VisitsApp {
 async fn visit(
     _req: Request<hyper::body::Incoming>,
     database: String,
+    listing: &'static str,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (status, body) = match visits(&database).await {
+    let (status, body) = match visits(&database, listing).await {
         Ok(body) => (200, body),
         Err(e) => (500, json!({"error": e.to_string()})),
     };
@@ -99,7 +116,9 @@ async fn visit(
         .expect("response"))
 }
 
-async fn visits(database: &str) -> Result<serde_json::Value, tokio_postgres::Error> {
+const LISTING: &str = "SELECT id FROM visits ORDER BY id";
+
+async fn visits(database: &str, listing: &str) -> Result<serde_json::Value, tokio_postgres::Error> {
     let (client, connection) = tokio_postgres::connect(database, tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
     let id: i32 = client
@@ -107,7 +126,7 @@ async fn visits(database: &str) -> Result<serde_json::Value, tokio_postgres::Err
         .await?
         .get(0);
     let all: Vec<i32> = client
-        .query("SELECT id FROM visits ORDER BY id", &[])
+        .query(listing, &[])
         .await?
         .iter()
         .map(|r| r.get(0))
@@ -182,4 +201,56 @@ fn both_passes_of_a_test_get_the_same_recorded_answers() {
         assert!(test.get("pg_misses").is_none(), "{test:?}");
         assert_eq!(test["status"].as_str(), Some("PASSED"), "{test:?}");
     }
+}
+
+#[test]
+fn a_query_the_recording_lacks_leads_the_failed_tests_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pg_port = free_port();
+    let app = record_visits(dir.path(), pg_port);
+    app.list_with("SELECT id FROM visits ORDER BY id DESC");
+    let pg_listen = format!("127.0.0.1:{pg_port}");
+    let target = app.url();
+    let run = recplay(
+        dir.path(),
+        &[
+            "test",
+            "--http-target",
+            &target,
+            "--pg-listen",
+            &pg_listen,
+            "--delay",
+            "5",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    // The miss comes first, with the nearest recording; the 500 it caused
+    // follows, and its Content-Length, which only follows the body, is
+    // left out.
+    let failure = run
+        .stdout
+        .split("FAIL test-set-0/test-1")
+        .nth(1)
+        .expect("test-1 failed");
+    let lines: Vec<&str> = failure.lines().collect();
+    assert!(
+        lines[1]
+            .contains("database: no recorded answer for: SELECT id FROM visits ORDER BY id DESC"),
+        "{failure}"
+    );
+    assert!(
+        lines[2].contains("nearest recorded:")
+            && lines[2].contains("SELECT id FROM visits ORDER BY id"),
+        "{failure}"
+    );
+    assert!(
+        lines[3].contains("status: expected 200, got 500"),
+        "{failure}"
+    );
+    let own: String = failure
+        .split("FAIL ")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!own.contains("Content-Length"), "{own}");
 }
