@@ -32,8 +32,10 @@ fn record_set(keploy: &Path, upstream: &str, app: &str, paths: &[&str]) {
     );
 }
 
-#[test]
-fn sets_around_an_empty_one_replay_clean_under_gunicorn_every_time() {
+/// The WSGI fixture app under gunicorn with two workers, behind a shell so
+/// that the group outlives any one of its processes: its directory, the
+/// `-c` command and its URL.
+fn gunicorn_app() -> (tempfile::TempDir, String, String) {
     let venv = test_venv();
     let app_dir = tempfile::tempdir().expect("tempdir");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wsgi_app");
@@ -41,14 +43,18 @@ fn sets_around_an_empty_one_replay_clean_under_gunicorn_every_time() {
         std::fs::copy(fixture.join(name), app_dir.path().join(name)).expect("copy the app");
     }
     let port = free_port();
-    // Two workers, and a shell above gunicorn: the group outlives any one
-    // of its processes.
-    let gunicorn = format!(
-        "{} --chdir {} -w 2 -b 127.0.0.1:{port} app:application; true",
-        venv.join("bin/gunicorn").display(),
-        app_dir.path().display()
+    // Run from the app's directory: coverage measures the working tree.
+    let command = format!(
+        "cd {} && {} -w 2 -b 127.0.0.1:{port} app:application; true",
+        app_dir.path().display(),
+        venv.join("bin/gunicorn").display()
     );
-    let upstream = format!("http://127.0.0.1:{port}");
+    (app_dir, command, format!("http://127.0.0.1:{port}"))
+}
+
+#[test]
+fn sets_around_an_empty_one_replay_clean_under_gunicorn_every_time() {
+    let (_app_dir, gunicorn, upstream) = gunicorn_app();
     let dir = tempfile::tempdir().expect("tempdir");
     let keploy = dir.path().join("keploy");
     record_set(&keploy, &upstream, &gunicorn, &["/health", "/items"]);
@@ -56,6 +62,7 @@ fn sets_around_an_empty_one_replay_clean_under_gunicorn_every_time() {
     record_set(&keploy, &upstream, &gunicorn, &["/items", "/items/2"]);
     assert!(keploy.join("test-set-2/tests").is_dir());
     std::fs::write(dir.path().join("keploy.yml"), config_with("test-sets: {}")).expect("config");
+    let authority = upstream.trim_start_matches("http://").to_string();
 
     for round in 0..20 {
         let run = recplay(
@@ -83,10 +90,55 @@ fn sets_around_an_empty_one_replay_clean_under_gunicorn_every_time() {
             );
         }
         assert!(
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            std::net::TcpStream::connect(authority.as_str()).is_err(),
             "round {round}: the last app was stopped"
         );
     }
+}
+
+#[test]
+fn coverage_of_a_gunicorn_app_ends_without_warnings_about_exited_workers() {
+    let (_app_dir, gunicorn, upstream) = gunicorn_app();
+    let dir = tempfile::tempdir().expect("tempdir");
+    record_set(
+        &dir.path().join("keploy"),
+        &upstream,
+        &gunicorn,
+        &["/health", "/items", "/items/1"],
+    );
+    std::fs::write(dir.path().join("keploy.yml"), config_with("test-sets: {}")).expect("config");
+    let run = recplay(
+        dir.path(),
+        &[
+            "test",
+            "--http-target",
+            &upstream,
+            "--delay",
+            "30",
+            "--coverage",
+            "-c",
+            &gunicorn,
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        !run.stderr.contains(" WARN "),
+        "the workers' exit at the end is normal:\n{}",
+        run.stderr
+    );
+    // And coverage is complete: every test ran a view, and was measured.
+    let report = super::set_report(dir.path(), "test-set-0");
+    let tests = report["tests"].as_sequence().expect("tests");
+    assert_eq!(tests.len(), 3);
+    let covered: Vec<u64> = tests
+        .iter()
+        .map(|t| t["coverage"]["lines_covered"].as_u64().unwrap_or(0))
+        .collect();
+    assert!(
+        covered.iter().all(|n| *n > 0),
+        "{covered:?}\n{}",
+        run.stderr
+    );
 }
 
 /// `recplay test -c app` in the background, its log collected.
