@@ -105,7 +105,11 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
     };
 
     let mut recorders: Vec<RecorderTask> = Vec::new();
+    let mut app_addr = None;
     let spawned = async {
+        if let Some(upstream) = &args.http_upstream {
+            app_addr = Some(Upstream::parse(upstream)?.authority());
+        }
         if let Some(upstream) = &args.http_upstream {
             recorders.push(spawn_http(&args, upstream, recording.clone(), ready_rx).await?);
         }
@@ -119,10 +123,6 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
         return Err(e);
     }
 
-    let app_addr = match &args.http_upstream {
-        Some(upstream) => Some(Upstream::parse(upstream)?.authority()),
-        None => None,
-    };
     let timeout = Duration::from_secs(config.test.delay.unwrap_or(60));
     let started = tokio::select! {
         started = start_app(settings.command.as_deref(), app_addr.as_deref(), timeout) => started,
