@@ -3,6 +3,15 @@
 //! Started through `sh -c` (as Keploy does) in a process group of its own,
 //! so stopping it reaches every process it forked (gunicorn workers, shell
 //! pipelines): SIGTERM to the group, then SIGKILL after a grace period.
+//!
+//! Start and stop never overlap two copies of the app: a stop returns only
+//! once every process of the group has exited and the app's address no
+//! longer accepts connections, and a start first waits for that address to
+//! be free. Otherwise a readiness check could be answered by the previous,
+//! dying copy (its workers still hold the listening socket), and the new
+//! copy, unable to bind, would refuse every request.
+
+mod group;
 
 use std::time::{Duration, Instant};
 
@@ -11,16 +20,47 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
-/// A running app. Dropping it without [`AppProcess::stop`] kills the group.
+/// How long the group may take to vanish after SIGKILL, and an address to
+/// be released after its processes are gone.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+/// How long a start waits for something else to leave the app's address.
+const ADDRESS_WAIT: Duration = Duration::from_secs(10);
+/// Between two looks at the group or the port.
+const POLL: Duration = Duration::from_millis(25);
+/// What dropping a running app (an interrupted run) allows for SIGTERM.
+const DROP_GRACE: Duration = Duration::from_secs(2);
+
+/// A running app. Dropping it without [`AppProcess::stop`] stops the group
+/// too, blocking until it is gone (that happens when a run is interrupted).
 pub struct AppProcess {
     child: Child,
     pgid: Pid,
     command: String,
+    /// The address the app serves; a stop waits until it is free.
+    addr: Option<String>,
+    /// The group is known to be gone.
+    stopped: bool,
 }
 
 impl AppProcess {
-    /// Starts `sh -c command` with extra environment variables.
-    pub fn spawn(command: &str, env: &[(String, String)]) -> Result<Self> {
+    /// Starts `sh -c command` with extra environment variables, once `addr`
+    /// (the address the app will serve, when known) accepts no connections.
+    pub async fn spawn(
+        command: &str,
+        env: &[(String, String)],
+        addr: Option<&str>,
+    ) -> Result<Self> {
+        if let Some(addr) = addr {
+            wait_address_free(addr, ADDRESS_WAIT)
+                .await
+                .with_context(|| {
+                    format!(
+                        "the app cannot be started: {addr} is still served by another process \
+                     (a copy of the app left from an earlier run?); stop it, or serve the app \
+                     elsewhere"
+                    )
+                })?;
+        }
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(command).process_group(0);
         for (k, v) in env {
@@ -38,6 +78,8 @@ impl AppProcess {
             child,
             pgid,
             command: command.to_string(),
+            addr: addr.map(str::to_string),
+            stopped: false,
         })
     }
 
@@ -53,30 +95,127 @@ impl AppProcess {
         Ok(())
     }
 
-    /// SIGTERM to the whole group, SIGKILL after `grace`.
-    pub async fn stop(mut self, grace: Duration) -> Result<()> {
-        if self.child.try_wait()?.is_none() {
-            let _ = killpg(self.pgid, Signal::SIGTERM);
-            match tokio::time::timeout(grace, self.child.wait()).await {
-                Ok(status) => tracing::info!(status = %status?, "the app stopped"),
-                Err(_) => {
-                    tracing::warn!("the app ignored SIGTERM for {grace:?}; sending SIGKILL");
-                    let _ = killpg(self.pgid, Signal::SIGKILL);
-                    self.child.wait().await?;
-                }
-            }
+    /// SIGTERM to the whole group, SIGKILL to what is left after `grace`;
+    /// returns once no process of the group is alive and the app's address
+    /// is free. Calling it again does nothing.
+    pub async fn stop(&mut self, grace: Duration) -> Result<()> {
+        if self.stopped {
+            return Ok(());
         }
-        // Workers that outlived their parent still belong to the group.
+        let _ = killpg(self.pgid, Signal::SIGTERM);
+        if self.wait_gone(grace).await {
+            self.stopped = true;
+            tracing::info!("the app stopped");
+        } else {
+            tracing::warn!("the app's processes outlived SIGTERM by {grace:?}; sending SIGKILL");
+            self.kill().await?;
+        }
+        self.wait_address_released().await
+    }
+
+    /// SIGKILL to the whole group at once (a second interruption, or a stop
+    /// whose grace ran out); returns once the group is gone.
+    pub async fn kill(&mut self) -> Result<()> {
+        if self.stopped {
+            return Ok(());
+        }
         let _ = killpg(self.pgid, Signal::SIGKILL);
-        Ok(())
+        if !self.wait_gone(KILL_WAIT).await {
+            bail!(
+                "processes of the app (process group {}) were still running {}s after SIGKILL; \
+                 look for them with `ps -g {}`",
+                self.pgid,
+                KILL_WAIT.as_secs(),
+                self.pgid
+            );
+        }
+        self.stopped = true;
+        tracing::info!("the app was killed");
+        self.wait_address_released().await
+    }
+
+    /// Polls until no process of the group is alive, for `limit` at most.
+    async fn wait_gone(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            // Reaping the child keeps it from lingering as a zombie.
+            if let Ok(Some(status)) = self.child.try_wait() {
+                tracing::debug!(%status, "the app's first process exited");
+            }
+            if !group::alive(self.pgid) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Once the group is gone nothing of the app holds its socket; this
+    /// only fails when another process took the address meanwhile.
+    async fn wait_address_released(&self) -> Result<()> {
+        match &self.addr {
+            Some(addr) => wait_address_free(addr, KILL_WAIT)
+                .await
+                .with_context(|| format!("the app stopped, but {addr} still accepts connections")),
+            None => Ok(()),
+        }
     }
 }
 
 impl Drop for AppProcess {
+    /// Blocks: a dropped app is an interrupted or failed run on its way
+    /// out, and recplay must not exit before the app's processes do.
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = killpg(self.pgid, Signal::SIGKILL);
+        if self.stopped {
+            return;
         }
+        let mut gone = |limit: Duration| {
+            let deadline = Instant::now() + limit;
+            loop {
+                let _ = self.child.try_wait();
+                if !group::alive(self.pgid) {
+                    return true;
+                }
+                if Instant::now() >= deadline {
+                    return false;
+                }
+                std::thread::sleep(POLL);
+            }
+        };
+        let _ = killpg(self.pgid, Signal::SIGTERM);
+        if !gone(DROP_GRACE) {
+            let _ = killpg(self.pgid, Signal::SIGKILL);
+            if !gone(KILL_WAIT) {
+                tracing::warn!(
+                    "processes of the app (process group {}) survived SIGKILL",
+                    self.pgid
+                );
+            }
+        }
+    }
+}
+
+/// Waits until nothing accepts connections on `addr`; fails after `limit`.
+pub async fn wait_address_free(addr: &str, limit: Duration) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        // Refused (or unresolvable): free. Accepted, or no answer at all
+        // (a listener whose backlog is full drops the handshake): taken.
+        let connect =
+            tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr))
+                .await;
+        if matches!(connect, Ok(Err(_))) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{addr} still accepted connections after {}s",
+                limit.as_secs()
+            );
+        }
+        tokio::time::sleep(POLL * 4).await;
     }
 }
 

@@ -10,6 +10,7 @@
 //! - `replay`: `recplay test` (the runner and its observer hooks).
 //! - `compare`: noise-aware comparison of responses.
 //! - `report`: YAML, JUnit and terminal reports of a replay run.
+//! - `signals`: SIGINT/SIGTERM, watched for a command's whole life.
 //! - `coverage`: per-test coverage, `recplay coverage export|gate`.
 
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ mod record;
 mod record_pg;
 mod replay;
 mod report;
+mod signals;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -1,11 +1,15 @@
 //! `recplay record`: proxies traffic into the next test set until SIGINT or
-//! SIGTERM, then drains, flushes, stops the app and exits 0.
+//! SIGTERM, then drains, flushes, stops the app and exits 0. A signal before
+//! the app is ready stops it and exits 2; a second signal while finishing
+//! kills it and exits 2. A test set that ends up with no test and no mock
+//! is removed.
 //!
 //! Each recorder (HTTP today; PostgreSQL beside it) is a task that receives
 //! the same [`Recording`] — the test-set directory, the test windows and
 //! the shutdown signal — and returns a [`RecorderSummary`] once it has
 //! drained. Adding one is a `spawn_*` function and a line in [`run`].
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +25,7 @@ use crate::app::{wait_ready, AppProcess, Readiness};
 use crate::cli::RecordArgs;
 use crate::config::resolve::RecordConfig;
 use crate::config::GlobalNoise;
+use crate::signals::StopSignals;
 
 /// What every recorder shares.
 #[derive(Clone)]
@@ -57,6 +62,7 @@ pub struct RecorderSummary {
 pub type RecorderTask = JoinHandle<Result<RecorderSummary>>;
 
 pub async fn run(args: RecordArgs) -> Result<ExitCode> {
+    let mut signals = StopSignals::watch()?;
     let args = RecordConfig::resolve(args)?;
     log_noise(&args.global_noise);
     if args.http_upstream.is_none() && args.pg_upstream.is_none() {
@@ -69,6 +75,7 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
         )
     })?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (ready_tx, ready_rx) = watch::channel(false);
     let recording = Recording {
         dir: Arc::new(dir),
         windows: TestWindows::new(),
@@ -77,57 +84,78 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
     };
 
     let mut recorders: Vec<RecorderTask> = Vec::new();
-    if let Some(upstream) = &args.http_upstream {
-        match spawn_http(&args, upstream, recording.clone()).await {
-            Ok(task) => recorders.push(task),
-            Err(e) => {
-                // Nothing was recorded: do not leave an empty test set behind.
-                let _ = std::fs::remove_dir_all(recording.dir.root());
-                return Err(e);
-            }
+    let mut app_addr = None;
+    let spawned = async {
+        if let Some(upstream) = &args.http_upstream {
+            app_addr = Some(Upstream::parse(upstream)?.authority());
         }
-    }
-    if let Some(task) = crate::record_pg::spawn_pg(&args, recording.clone()).await? {
-        recorders.push(task);
+        if let Some(upstream) = &args.http_upstream {
+            recorders.push(spawn_http(&args, upstream, recording.clone(), ready_rx).await?);
+        }
+        if let Some(task) = crate::record_pg::spawn_pg(&args, recording.clone()).await? {
+            recorders.push(task);
+        }
+        anyhow::Ok(())
+    };
+    if let Err(e) = spawned.await {
+        abandon(&stop_tx, recorders, &recording).await;
+        return Err(e);
     }
 
-    let mut app = match &args.command {
-        Some(command) => Some(AppProcess::spawn(command, &[])?),
-        None => None,
+    let timeout = Duration::from_secs(args.delay);
+    let started = tokio::select! {
+        started = start_app(args.command.as_deref(), app_addr.as_deref(), timeout) => started,
+        // Dropping the start stops the app's group, if it was spawned.
+        name = signals.next() => Err(anyhow::anyhow!(
+            "interrupted by {name} before the app was ready; the app was stopped and nothing was recorded"
+        )),
     };
-    if let (Some(_), Some(upstream)) = (&app, &args.http_upstream) {
-        // Requests sent before the app listens would only record 502s.
-        let authority = Upstream::parse(upstream)?.authority();
-        let timeout = Duration::from_secs(args.delay);
-        wait_ready(&mut app, Readiness::Port(&authority), timeout).await?;
-    }
+    let mut app = match started {
+        Ok(app) => app,
+        Err(e) => {
+            abandon(&stop_tx, recorders, &recording).await;
+            return Err(e);
+        }
+    };
+    let _ = ready_tx.send(true);
     println!(
         "recording into {}; stop with Ctrl-C",
         recording.dir.root().display()
     );
 
-    let reason = wait_for_stop(&mut app).await?;
+    let reason = wait_for_stop(&mut app, &mut signals).await;
     tracing::info!(
         "{reason}: finishing in-flight exchanges (up to {}s)",
         args.grace
     );
     let _ = stop_tx.send(true);
 
-    let mut summaries = Vec::new();
-    let mut failures = Vec::new();
-    for task in recorders {
-        match task.await {
-            Ok(Ok(summary)) => summaries.push(summary),
-            Ok(Err(e)) => failures.push(format!("{e:#}")),
-            Err(e) => failures.push(format!("a recorder stopped unexpectedly: {e}")),
+    let aborts: Vec<_> = recorders.iter().map(JoinHandle::abort_handle).collect();
+    let finished = {
+        let finishing = finish(recorders, &recording, &mut app);
+        tokio::pin!(finishing);
+        tokio::select! {
+            done = &mut finishing => Ok(done),
+            name = signals.next() => Err(name),
         }
-    }
-    if let Err(e) = recording.dir.sync() {
-        failures.push(format!("could not flush mocks.yaml: {e}"));
-    }
-    if let Some(app) = app.take() {
-        app.stop(recording.grace).await?;
-    }
+    };
+    let (summaries, failures) = match finished {
+        Ok(done) => done?,
+        Err(name) => {
+            // Asked twice: stop at once.
+            aborts.iter().for_each(tokio::task::AbortHandle::abort);
+            if let Some(app) = app.as_mut() {
+                app.kill().await?;
+            }
+            let _ = recording.dir.sync();
+            remove_if_empty(recording.dir.root());
+            bail!(
+                "{name} while finishing the recording: the app was killed and exchanges still \
+                 in flight were not recorded; what was recorded before is in {}",
+                recording.dir.root().display()
+            );
+        }
+    };
 
     for s in &summaries {
         let noun = if s.recorded == 1 { s.noun.0 } else { s.noun.1 };
@@ -143,10 +171,105 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
             recording.dir.root().display()
         );
     }
+    if remove_if_empty(recording.dir.root()) {
+        println!(
+            "nothing was recorded; removed the empty {}",
+            recording.dir.root().display()
+        );
+    }
     if !failures.is_empty() {
         bail!("recording ended with errors:\n  {}", failures.join("\n  "));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the app when there is one and waits until it serves `addr`;
+/// nothing is proxied before that, so no exchange meets an app that is
+/// still starting. (Unlike `recplay test`, whose sets start one app after
+/// another on the same address, a record has one start and does not
+/// insist that `addr` is free first: the command may be a helper beside an
+/// upstream that is already running.)
+async fn start_app(
+    command: Option<&str>,
+    addr: Option<&str>,
+    timeout: Duration,
+) -> Result<Option<AppProcess>> {
+    let Some(command) = command else {
+        return Ok(None);
+    };
+    let mut app = Some(AppProcess::spawn(command, &[], None).await?);
+    if let Some(addr) = addr {
+        wait_ready(&mut app, Readiness::Port(addr), timeout).await?;
+    }
+    Ok(app)
+}
+
+/// After the stop signal: the recorders drain, the test set is flushed,
+/// the app is stopped. Returns the recorders' summaries and what failed.
+async fn finish(
+    recorders: Vec<RecorderTask>,
+    recording: &Recording,
+    app: &mut Option<AppProcess>,
+) -> Result<(Vec<RecorderSummary>, Vec<String>)> {
+    let mut summaries = Vec::new();
+    let mut failures = Vec::new();
+    for task in recorders {
+        match task.await {
+            Ok(Ok(summary)) => summaries.push(summary),
+            Ok(Err(e)) => failures.push(format!("{e:#}")),
+            Err(e) => failures.push(format!("a recorder stopped unexpectedly: {e}")),
+        }
+    }
+    if let Err(e) = recording.dir.sync() {
+        failures.push(format!("could not flush mocks.yaml: {e}"));
+    }
+    if let Some(app) = app.as_mut() {
+        app.stop(recording.grace).await?;
+    }
+    Ok((summaries, failures))
+}
+
+/// Recording ends before it began (a recorder could not start, the app
+/// never got ready, a signal): the recorders stop, and the test set goes
+/// if nothing reached it.
+async fn abandon(stop: &watch::Sender<bool>, recorders: Vec<RecorderTask>, recording: &Recording) {
+    let _ = stop.send(true);
+    for task in recorders {
+        let _ = task.await;
+    }
+    let _ = recording.dir.sync();
+    remove_if_empty(recording.dir.root());
+}
+
+/// Removes a test set that holds neither a test nor a mock (it would
+/// replay nothing, and only shift the numbering); true when it did. Any
+/// other file, or a directory that cannot be read, keeps the set.
+fn remove_if_empty(root: &Path) -> bool {
+    let empty_entry = |entry: std::fs::DirEntry| -> bool {
+        let path = entry.path();
+        match entry.file_name().to_str() {
+            Some("tests") => std::fs::read_dir(&path).is_ok_and(|mut files| files.next().is_none()),
+            Some("mocks.yaml") => {
+                std::fs::read_to_string(&path).is_ok_and(|text| text.trim().is_empty())
+            }
+            _ => false,
+        }
+    };
+    let empty = std::fs::read_dir(root).is_ok_and(|entries| {
+        entries
+            .into_iter()
+            .all(|entry| entry.is_ok_and(empty_entry))
+    });
+    if !empty {
+        return false;
+    }
+    match std::fs::remove_dir_all(root) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!("could not remove the empty {}: {e}", root.display());
+            false
+        }
+    }
 }
 
 /// keploy.yml's noise is applied at replay; saying what was read now lets a
@@ -161,19 +284,15 @@ fn log_noise(noise: &GlobalNoise) {
 }
 
 /// Waits for SIGINT/SIGTERM, or for the app to exit on its own.
-async fn wait_for_stop(app: &mut Option<AppProcess>) -> Result<String> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("could not watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("could not watch SIGINT")?;
+async fn wait_for_stop(app: &mut Option<AppProcess>, signals: &mut StopSignals) -> String {
     loop {
         tokio::select! {
-            _ = term.recv() => return Ok("SIGTERM received".to_string()),
-            _ = int.recv() => return Ok("SIGINT received".to_string()),
+            name = signals.next() => return format!("{name} received"),
             _ = tokio::time::sleep(Duration::from_millis(250)), if app.is_some() => {
                 if let Some(running) = app.as_mut() {
                     if let Err(e) = running.check_running() {
                         tracing::warn!("{e:#}; stopping the recording");
-                        return Ok("the app exited".to_string());
+                        return "the app exited".to_string();
                     }
                 }
             }
@@ -187,6 +306,7 @@ async fn spawn_http(
     args: &RecordConfig,
     upstream: &str,
     recording: Recording,
+    mut ready: watch::Receiver<bool>,
 ) -> Result<RecorderTask> {
     let upstream = Upstream::parse(upstream)?;
     let mut config = HttpProxyConfig::new(upstream.clone());
@@ -216,6 +336,21 @@ async fn spawn_http(
         upstream.base_url()
     );
     Ok(tokio::spawn(async move {
+        // Bound but not accepting until the app is ready: a client that
+        // connects early waits in the listen backlog and is then served by
+        // the ready app, instead of recording a 502 from one still starting.
+        let start = tokio::select! {
+            ready = ready.wait_for(|ready| *ready) => ready.is_ok(),
+            _ = recording.shutdown.clone().wait() => false,
+        };
+        if !start {
+            return Ok(RecorderSummary {
+                kind: "HTTP",
+                recorded: 0,
+                not_recorded: 0,
+                noun: ("test", "tests"),
+            });
+        }
         let drained = proxy.run(recording.shutdown.wait(), recording.grace).await;
         let counts = recorder.counts();
         Ok(RecorderSummary {

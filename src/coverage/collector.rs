@@ -190,7 +190,7 @@ impl CoverageCollector {
     /// one-time walk of the source tree, so that it neither competes with
     /// the tests for CPU nor delays the end of the run.
     pub async fn warm_up(&mut self) -> Result<()> {
-        let round = self.snapshot_round().await;
+        let round = self.snapshot_round(Moment::OutsideTests).await;
         merge_map(&mut self.startup, &round.files);
         let described = self.statics().await;
         tracing::debug!(files = described.len(), "coverage: source tree described");
@@ -201,7 +201,7 @@ impl CoverageCollector {
     /// asks every agent for what ran since the previous snapshot. An agent
     /// that died or did not answer is counted in `agents_failed`, not fatal.
     pub async fn snapshot_all(&mut self, test_name: &str) -> Result<TestCoverage> {
-        let round = self.snapshot_round().await;
+        let round = self.snapshot_round(Moment::AfterTest).await;
         if round.answered == 0 && round.failed == 0 && !self.warned_no_agents {
             self.warned_no_agents = true;
             tracing::warn!(
@@ -236,7 +236,7 @@ impl CoverageCollector {
     /// description, and the per-file and total figures. Call while the app
     /// still runs.
     pub async fn finish(mut self) -> Result<RunCoverage> {
-        let round = self.snapshot_round().await;
+        let round = self.snapshot_round(Moment::OutsideTests).await;
         merge_map(&mut self.startup, &round.files);
         let statics = self.statics().await;
         let agents = lock(&self.shared.hellos).clone();
@@ -297,7 +297,7 @@ impl CoverageCollector {
         }
     }
 
-    async fn snapshot_round(&self) -> Round {
+    async fn snapshot_round(&self, moment: Moment) -> Round {
         let agents: Vec<Arc<AgentConn>> = lock(&self.shared.agents).values().cloned().collect();
         let timeout = self.options.snapshot_timeout;
         let calls = agents.iter().map(|conn| {
@@ -326,11 +326,17 @@ impl CoverageCollector {
                         "coverage agent answered a snapshot with {other:?}"
                     );
                 }
+                Err(e) if !e.loses_coverage(moment) => {
+                    tracing::debug!(
+                        pid = conn.hello.pid,
+                        "coverage agent's process has exited; everything it ran in tests was reported"
+                    );
+                }
                 Err(e) => {
                     round.failed += 1;
                     tracing::warn!(
                         pid = conn.hello.pid,
-                        "no coverage snapshot from this process: {e:#}"
+                        "no coverage snapshot from this process: {e}"
                     );
                 }
             }
@@ -342,6 +348,54 @@ impl CoverageCollector {
 impl Drop for CoverageCollector {
     fn drop(&mut self) {
         self.accept_task.abort();
+    }
+}
+
+/// When a snapshot round is taken: after a test's response, whose lines
+/// it carries, or outside tests (warm-up, the end of the run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Moment {
+    AfterTest,
+    OutsideTests,
+}
+
+/// Why an agent gave no answer.
+#[derive(Debug)]
+enum NoAnswer {
+    /// The request could not be written: the connection is closed.
+    Closed(std::io::Error),
+    /// The connection closed with the request unanswered.
+    Disconnected,
+    /// The process is there but did not answer in time.
+    TimedOut(Duration),
+}
+
+impl NoAnswer {
+    /// Whether going without this answer loses coverage. A process that
+    /// exited outside tests (a worker at the end of the run, once the app
+    /// was stopped, whose closed connection the collector had not noticed
+    /// yet) answered every snapshot that carried a test's lines: its exit
+    /// is normal. One that exited during a test, or is stuck, lost that
+    /// test's lines.
+    fn loses_coverage(&self, moment: Moment) -> bool {
+        let exited = matches!(self, NoAnswer::Closed(_) | NoAnswer::Disconnected);
+        moment == Moment::AfterTest || !exited
+    }
+}
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoAnswer::Closed(e) => write!(
+                f,
+                "the agent's connection is closed (did the process exit?): {e}"
+            ),
+            NoAnswer::Disconnected => write!(
+                f,
+                "the agent disconnected before answering (did the process exit?)"
+            ),
+            NoAnswer::TimedOut(limit) => write!(f, "the agent did not answer within {limit:?}"),
+        }
     }
 }
 
@@ -408,7 +462,12 @@ struct AgentConn {
 }
 
 impl AgentConn {
-    async fn call(&self, request: Request, id: u64, timeout: Duration) -> Result<AgentMessage> {
+    async fn call(
+        &self,
+        request: Request,
+        id: u64,
+        timeout: Duration,
+    ) -> Result<AgentMessage, NoAnswer> {
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id, tx);
         let sent = {
@@ -417,14 +476,14 @@ impl AgentConn {
         };
         if let Err(e) = sent {
             lock(&self.pending).remove(&id);
-            return Err(e).context("the agent's connection is closed (did the process exit?)");
+            return Err(NoAnswer::Closed(e));
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(message)) => Ok(message),
-            Ok(Err(_)) => bail!("the agent disconnected before answering (did the process exit?)"),
+            Ok(Err(_)) => Err(NoAnswer::Disconnected),
             Err(_) => {
                 lock(&self.pending).remove(&id);
-                bail!("the agent did not answer within {timeout:?}")
+                Err(NoAnswer::TimedOut(timeout))
             }
         }
     }
@@ -568,7 +627,7 @@ async fn request_static(shared: &Shared, conn: &AgentConn) -> Option<BTreeMap<St
             None
         }
         Err(e) => {
-            tracing::warn!(pid = conn.hello.pid, "describing the sources failed: {e:#}");
+            tracing::warn!(pid = conn.hello.pid, "describing the sources failed: {e}");
             None
         }
     }
@@ -576,7 +635,19 @@ async fn request_static(shared: &Shared, conn: &AgentConn) -> Option<BTreeMap<St
 
 #[cfg(test)]
 mod tests {
-    use super::branch_wanted;
+    use super::{branch_wanted, Moment, NoAnswer};
+
+    #[test]
+    fn an_exit_outside_tests_loses_nothing_an_exit_during_one_does() {
+        let closed = || NoAnswer::Closed(std::io::ErrorKind::BrokenPipe.into());
+        let stuck = NoAnswer::TimedOut(std::time::Duration::from_secs(1));
+        assert!(!closed().loses_coverage(Moment::OutsideTests));
+        assert!(!NoAnswer::Disconnected.loses_coverage(Moment::OutsideTests));
+        assert!(closed().loses_coverage(Moment::AfterTest));
+        assert!(NoAnswer::Disconnected.loses_coverage(Moment::AfterTest));
+        assert!(stuck.loses_coverage(Moment::OutsideTests));
+        assert!(stuck.loses_coverage(Moment::AfterTest));
+    }
 
     #[test]
     fn branch_coverage_is_off_only_when_asked_for() {

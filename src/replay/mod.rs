@@ -56,19 +56,15 @@ pub async fn run(args: TestArgs) -> Result<ExitCode> {
             .build()
             .context("could not start the replay runtime")?;
         runtime.block_on(async {
-            use tokio::signal::unix::{signal, SignalKind};
             // Registered before the app can start, so no signal slips past.
-            let mut int = signal(SignalKind::interrupt()).context("could not watch SIGINT")?;
-            let mut term = signal(SignalKind::terminate()).context("could not watch SIGTERM")?;
-            let stopped = |name: &str| {
-                anyhow::anyhow!(
-                    "interrupted by {name}; the app was stopped and this run's reports are incomplete"
-                )
-            };
+            let mut signals = crate::signals::StopSignals::watch()?;
             tokio::select! {
                 result = run_to_end(args) => result,
-                _ = int.recv() => Err(stopped("SIGINT")),
-                _ = term.recv() => Err(stopped("SIGTERM")),
+                // Leaving the select drops the run, and with it the app,
+                // whose drop returns once the app's group is gone.
+                name = signals.next() => Err(anyhow::anyhow!(
+                    "interrupted by {name}; the app was stopped and this run's reports are incomplete"
+                )),
             }
         })
     })
@@ -256,7 +252,7 @@ impl SetRun<'_> {
             env.extend(extra);
         }
         let mut app = match &self.args.command {
-            Some(cmd) => Some(AppProcess::spawn(cmd, &env)?),
+            Some(cmd) => Some(AppProcess::spawn(cmd, &env, Some(&self.target.authority)).await?),
             None => None,
         };
         self.wait_until_ready(&mut app).await?;
@@ -287,7 +283,7 @@ impl SetRun<'_> {
         // The app's start-up left out: what observers add per test shows here.
         tracing::debug!(elapsed = ?replaying.elapsed(), set = %name, tests = tests.len(), "tests replayed");
 
-        if let Some(app) = app {
+        if let Some(mut app) = app {
             if let Err(e) = app.stop(APP_STOP_GRACE).await {
                 tracing::warn!("could not stop the app cleanly: {e:#}");
             }

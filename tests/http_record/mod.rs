@@ -2,6 +2,7 @@
 //! the proxy in-process for feature tests and the real `recplay` binary for
 //! end-to-end, memory and signal tests.
 
+mod app_lifecycle;
 mod concurrency;
 mod features;
 mod fixture;

@@ -80,6 +80,30 @@ impl RecplayRecord {
         }
     }
 
+    /// Waits for a line of stdout that starts with `prefix`; returns it.
+    pub fn wait_for_line(&self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let line = self
+                .stdout_lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "recplay printed no line starting with {prefix:?}; stderr:\n{}",
+                        self.stderr_text()
+                    )
+                });
+            if line.starts_with(prefix) {
+                return line;
+            }
+        }
+    }
+
+    /// What recplay logged so far.
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().expect("stderr lock").clone()
+    }
+
     pub fn pid(&self) -> i32 {
         i32::try_from(self.child.id()).expect("pid")
     }
