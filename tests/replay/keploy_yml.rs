@@ -337,29 +337,20 @@ fn delay_and_health_url_flags_win_over_keploy_yml() {
 /// `-c` wins over keploy.yml's `command`, which wins over none.
 #[test]
 fn command_flag_wins_over_keploy_yml() {
-    let app = DemoApp::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().to_path_buf();
-    // Ready once either command has run: so each run proves which did.
-    let health = Stub::start(move || {
-        let started = root.join("from-yml").exists() || root.join("from-flag").exists();
-        (if started { 200 } else { 503 }, Duration::ZERO)
-    });
-    keploy_set(&dir.path().join("keploy/test-set-0"));
+    // Each command leaves a mark and serves the target itself, as an app
+    // started by recplay must: so each run proves which command ran.
+    let port = crate::support::pg::free_port();
+    let serve =
+        |mark: &str| format!("touch {mark} && exec python3 -m http.server {port} --bind 127.0.0.1");
+    std::fs::create_dir_all(dir.path().join("keploy/test-set-0/tests")).expect("mkdir");
     write(
         dir.path(),
         "keploy.yml",
-        "command: \"touch from-yml && exec sleep 30\"\n",
+        &format!("command: \"{}\"\n", serve("from-yml")),
     );
-    let target = app.url();
-    let health_url = health.url("/health");
-    let base = [
-        "test",
-        "--http-target",
-        &target,
-        "--health-url",
-        &health_url,
-    ];
+    let target = format!("http://127.0.0.1:{port}");
+    let base = ["test", "--http-target", target.as_str(), "--delay", "20"];
 
     let run = recplay(dir.path(), &base);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -367,8 +358,9 @@ fn command_flag_wins_over_keploy_yml() {
     assert!(!dir.path().join("from-flag").exists());
 
     std::fs::remove_file(dir.path().join("from-yml")).expect("remove");
+    let flag = serve("from-flag");
     let mut with_flag = base.to_vec();
-    with_flag.extend(["-c", "touch from-flag && exec sleep 30"]);
+    with_flag.extend(["-c", flag.as_str()]);
     let run = recplay(dir.path(), &with_flag);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(dir.path().join("from-flag").exists());
