@@ -315,10 +315,10 @@ pub fn parse_test(bytes: &[u8]) -> Result<HttpTestCase, String> {
 }
 
 fn newer_format(version: u64) -> Result<(), String> {
-    if version > u64::from(super::FORMAT_VERSION) {
+    if version > u64::from(super::NEWEST_READ_VERSION) {
         return Err(format!(
             "was written by a newer recplay (format {version}; this one reads up to {}): upgrade recplay",
-            super::FORMAT_VERSION
+            super::NEWEST_READ_VERSION
         ));
     }
     Ok(())
@@ -410,6 +410,7 @@ fn parse_mock(doc: &Document<'_>) -> Result<PgMock, String> {
         }
     })?;
     newer_format(u64::from(mock.version))?;
+    mock.check_kind()?;
     // Mocks written before the end marker can only be caught when the cut
     // fell inside a line.
     let marked = mock.version >= super::END_MARKER_VERSION;
@@ -538,6 +539,33 @@ mod tests {
         let (mocks, problems) = parse_mocks(whole, Path::new("mocks.yaml"));
         assert_eq!((mocks.len(), problems.len()), (1, 0), "{problems:?}");
         let cut = whole.trim_end_matches("  - type: ReadyForQuery\n    status: I\n...\n");
+        let (mocks, problems) = parse_mocks(cut, Path::new("mocks.yaml"));
+        assert!(mocks.is_empty());
+        assert!(problems[0].message.contains("cut short"), "{problems:?}");
+    }
+
+    /// Format 3 loads (ahead of being written): plain YAML, its own kind,
+    /// the end marker still required.
+    #[test]
+    fn format_3_mocks_load_and_are_still_held_to_the_end_marker() {
+        let whole = "---\nversion: 3\nkind: recplay-Postgres\nname: mock-1\nspec:\n  connection: 1\n  position: 1\n  lifetime:\n    test: test-4\n  request_timestamp: \"2026-01-01T00:00:00Z\"\n  response_timestamp: \"2026-01-01T00:00:00Z\"\n  requests:\n  - type: Query\n    query: SELECT 1\n  responses:\n  - type: ReadyForQuery\n    status: I\n...\n---\nversion: 3\nkind: Postgres\nname: mock-2\nspec:\n  connection: 1\n  position: 2\n  lifetime: session\n  request_timestamp: \"2026-01-01T00:00:00Z\"\n  response_timestamp: \"2026-01-01T00:00:00Z\"\n  requests: []\n  responses: []\n...\n";
+        let (mocks, problems) = parse_mocks(whole, Path::new("mocks.yaml"));
+        assert_eq!(mocks.len(), 1, "{problems:?}");
+        assert_eq!(mocks[0].version, 3);
+        assert_eq!(
+            mocks[0].spec.lifetime,
+            super::super::Lifetime::Test("test-4".into())
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].location.ends_with("#2"), "{problems:?}");
+        assert!(
+            problems[0].message.contains("recplay-Postgres"),
+            "{problems:?}"
+        );
+        let cut = whole
+            .split_once("...\n")
+            .map(|(a, _)| a)
+            .unwrap_or_default();
         let (mocks, problems) = parse_mocks(cut, Path::new("mocks.yaml"));
         assert!(mocks.is_empty());
         assert!(problems[0].message.contains("cut short"), "{problems:?}");
