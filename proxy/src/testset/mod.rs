@@ -37,7 +37,7 @@ pub use store::{LoadProblem, LoadedTestSet, StoreError, TestSetDir};
 ///   next line) instead of the custom tag `!test test-N`. `session` and
 ///   `unattributed` stay plain strings. Test files are unchanged (they
 ///   never held a tag).
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The newest format this build reads. It may run ahead of
 /// [`FORMAT_VERSION`]: a release that reads a format before any release

@@ -78,11 +78,11 @@ pub fn mock_kind(version: u32) -> &'static str {
 
 /// Who may use a mock at replay.
 ///
-/// Read in every spelling recplay has written: `session` and
-/// `unattributed` as plain strings, a test's as `{test: test-N}` (format 3)
-/// or as the tag `!test test-N` (formats 1 and 2).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+/// Written as plain YAML (format 3): `session` and `unattributed` as
+/// strings, a test's as the one-key map `{test: test-N}`. Read in every
+/// spelling recplay has written, the tag `!test test-N` of formats 1 and 2
+/// included.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Lifetime {
     /// Connection set-up and session-level statements (SET, SHOW, BEGIN,
     /// COMMIT, ...): reusable by any test, never consumed.
@@ -92,6 +92,21 @@ pub enum Lifetime {
     /// Recorded outside any test's window (e.g. app start-up queries):
     /// consumed once, preferred by no test.
     Unattributed,
+}
+
+impl Serialize for Lifetime {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        match self {
+            Lifetime::Session => serializer.serialize_str("session"),
+            Lifetime::Unattributed => serializer.serialize_str("unattributed"),
+            Lifetime::Test(test) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("test", test)?;
+                map.end()
+            }
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for Lifetime {
