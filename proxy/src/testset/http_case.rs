@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 /// The `version:` string Keploy writes on every test case.
 pub const KEPLOY_API_VERSION: &str = "api.keploy.io/v1beta1";
 
+/// The `kind:` of the test cases recplay replays. Keploy also writes test
+/// cases of other kinds (`gRPC`, `Http2`) in the same folder.
+pub const HTTP_KIND: &str = "Http";
+
 /// A whole test-case document (`tests/test-N.yaml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HttpTestCase {
@@ -152,11 +156,24 @@ impl HttpTestCase {
     pub fn new(name: impl Into<String>, spec: HttpSpec) -> Self {
         HttpTestCase {
             version: KEPLOY_API_VERSION.to_string(),
-            kind: "Http".to_string(),
+            kind: HTTP_KIND.to_string(),
             name: name.into(),
             spec,
             curl: String::new(),
             recplay_format: super::FORMAT_VERSION,
         }
     }
+}
+
+/// The `kind:` of a test-case document when it names one other than
+/// [`HTTP_KIND`]: such a file is Keploy's test of another protocol, to be
+/// skipped, not a damaged Http test. `None` for an Http test, or for text
+/// that is not a YAML map with a string `kind`.
+pub fn other_kind(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        kind: String,
+    }
+    let envelope: Envelope = serde_yaml::from_str(text).ok()?;
+    (envelope.kind != HTTP_KIND).then_some(envelope.kind)
 }

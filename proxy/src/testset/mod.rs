@@ -19,7 +19,7 @@ pub mod yaml;
 
 pub use http_case::{HttpRequest, HttpResponse, HttpSpec, HttpTestCase};
 pub use pg_mock::{BackendMsg, FrontendMsg, Lifetime, MockSpec, PgMock, PgValue};
-pub use store::{LoadProblem, LoadedTestSet, StoreError, TestSetDir};
+pub use store::{LoadProblem, LoadedTestSet, SkippedTest, StoreError, TestSetDir};
 
 /// The format version recplay writes today. Readers accept every earlier
 /// version; files written by Keploy itself carry none and read as version 0.

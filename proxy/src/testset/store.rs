@@ -37,6 +37,17 @@ pub struct LoadProblem {
     pub message: String,
 }
 
+/// A test file of a kind recplay does not replay (Keploy's `gRPC` and
+/// `Http2` tests): left out of the run and named in its summary, never a
+/// failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedTest {
+    /// The file's name without `.yaml`.
+    pub name: String,
+    /// Its `kind:`.
+    pub kind: String,
+}
+
 /// Everything that loaded from one test set.
 #[derive(Debug, Default)]
 pub struct LoadedTestSet {
@@ -47,6 +58,8 @@ pub struct LoadedTestSet {
     /// In file order.
     pub mocks: Vec<PgMock>,
     pub problems: Vec<LoadProblem>,
+    /// Test files of other kinds, in the order of `tests`.
+    pub skipped_tests: Vec<SkippedTest>,
 }
 
 /// A `test-set-N` directory.
@@ -236,22 +249,33 @@ impl TestSetDir {
             Err(e) => return Err(io_err(&tests_dir)(e)),
         }
         let mut numbered_tests = Vec::new();
+        let mut skipped = Vec::new();
         for name in list_names(&tests_dir)? {
             let Some(stem) = name.strip_suffix(".yaml").or(name.strip_suffix(".yml")) else {
                 continue;
             };
             let path = tests_dir.join(&name);
             let parsed = match read_regular_file(&path) {
-                Ok(Some(bytes)) => parse_test(&bytes),
-                Ok(None) => Err("vanished while the test set was being read".to_string()),
-                Err(message) => Err(message),
+                Ok(Some(bytes)) => parse_test(&bytes).map_err(|message| {
+                    // A test of another protocol fails to read as Http;
+                    // its kind says so.
+                    let kind = utf8(&bytes).ok().and_then(super::http_case::other_kind);
+                    (message, kind)
+                }),
+                Ok(None) => Err((
+                    "vanished while the test set was being read".to_string(),
+                    None,
+                )),
+                Err(message) => Err((message, None)),
             };
+            let order = numbered(stem, "test").unwrap_or(u64::MAX);
             match parsed {
-                Ok(case) => {
-                    let order = numbered(stem, "test").unwrap_or(u64::MAX);
-                    numbered_tests.push((order, stem.to_string(), case));
+                Ok(case) if case.kind != super::http_case::HTTP_KIND => {
+                    skipped.push((order, stem.to_string(), case.kind));
                 }
-                Err(message) => set.problems.push(LoadProblem {
+                Ok(case) => numbered_tests.push((order, stem.to_string(), case)),
+                Err((_, Some(kind))) => skipped.push((order, stem.to_string(), kind)),
+                Err((message, None)) => set.problems.push(LoadProblem {
                     location: path.display().to_string(),
                     message,
                 }),
@@ -259,6 +283,11 @@ impl TestSetDir {
         }
         numbered_tests.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         set.tests = numbered_tests.into_iter().map(|(_, _, c)| c).collect();
+        skipped.sort();
+        set.skipped_tests = skipped
+            .into_iter()
+            .map(|(_, name, kind)| SkippedTest { name, kind })
+            .collect();
         Ok(())
     }
 }
