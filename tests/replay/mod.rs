@@ -3,6 +3,7 @@
 
 mod app_process;
 mod record;
+mod sse;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

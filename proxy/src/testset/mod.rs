@@ -12,6 +12,7 @@ pub mod pg_mock;
 #[cfg(test)]
 mod samples;
 pub mod store;
+pub mod stream_body;
 #[cfg(test)]
 mod test_rng;
 mod timestamp;
