@@ -3,6 +3,7 @@
 //! - `noise`: what may vary (keploy.yml and each test's assertions).
 //! - `json`: structural JSON diff with paths.
 //! - `body`: stored bodies to bytes, compressed bodies to content.
+//! - `events`: a streamed body recorded as events, event by event.
 //!
 //! Compared: the status code; every header present in the recording
 //! (hop-by-hop headers are forgiven when the bodies match, since they
@@ -13,6 +14,7 @@
 //! undoing any Content-Encoding.
 
 pub mod body;
+pub mod events;
 pub mod json;
 pub mod noise;
 
@@ -195,6 +197,12 @@ fn compare_bodies(
                 actual: Some(format!("{} bytes, sha256 {digest}", actual.body.len())),
             }],
         );
+    }
+    if let Some(recorded) = &expected.body.events {
+        if whole(std::str::from_utf8(&actual.body).ok()) {
+            return (BodyKind::Text, Vec::new());
+        }
+        return events::compare(recorded, &actual.body, noise);
     }
     let expected_bytes = match body::stored_bytes(&expected.body) {
         Ok(b) => b,

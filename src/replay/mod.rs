@@ -204,6 +204,14 @@ fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<LoadedTestSet>> {
         for p in &set.problems {
             tracing::warn!("{}: could not load {}: {}", set.name, p.location, p.message);
         }
+        for t in &set.skipped_tests {
+            tracing::info!(
+                "{}: skipping {} (kind {}, not replayed)",
+                set.name,
+                t.name,
+                t.kind
+            );
+        }
         sets.push(set);
     }
     if sets.is_empty() {
@@ -272,6 +280,7 @@ impl SetRun<'_> {
             name,
             tests: cases,
             problems,
+            skipped_tests,
             ..
         } = set;
         let replaying = std::time::Instant::now();
@@ -307,6 +316,7 @@ impl SetRun<'_> {
                 dir,
                 tests,
                 problems,
+                skipped: skipped_tests,
                 error: None,
                 started,
                 completed: Utc::now(),

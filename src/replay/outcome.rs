@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use recplay_proxy::testset::{HttpTestCase, LoadProblem};
+use recplay_proxy::testset::{HttpTestCase, LoadProblem, SkippedTest};
 
 use super::observer::ExtraFields;
 use crate::compare::{ActualResponse, Comparison};
@@ -42,6 +42,10 @@ pub struct SetOutcome {
     pub tests: Vec<TestOutcome>,
     /// Files that did not load; each counts as a failure.
     pub problems: Vec<LoadProblem>,
+    /// Test files of kinds recplay does not replay (Keploy's gRPC and
+    /// Http2 tests): named in the summary and the report, neither passed
+    /// nor failed.
+    pub skipped: Vec<SkippedTest>,
     /// Why the set could not run at all (the app did not start).
     pub error: Option<String>,
     pub started: DateTime<Utc>,

@@ -242,8 +242,32 @@ pub fn render_run(sets: &[SetOutcome], palette: Palette) -> String {
     for set in sets {
         out.push_str(&summary_line(set, palette));
         out.push('\n');
+        if let Some(note) = skipped_note(set) {
+            out.push_str(&palette.dim(&note));
+            out.push('\n');
+        }
     }
     out
+}
+
+/// `test-set-0: 2 tests skipped, of kinds recplay does not replay:
+/// test-4 (gRPC), test-5 (Http2)`, or `None` when none was.
+pub fn skipped_note(set: &SetOutcome) -> Option<String> {
+    if set.skipped.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = set
+        .skipped
+        .iter()
+        .map(|t| format!("{} ({})", t.name, t.kind))
+        .collect();
+    let count = set.skipped.len();
+    Some(format!(
+        "{}: {count} test{} skipped, of kinds recplay does not replay: {}",
+        set.name,
+        if count == 1 { "" } else { "s" },
+        names.join(", ")
+    ))
 }
 
 /// `test-set-0: 12 passed, 1 failed`.

@@ -36,8 +36,17 @@ pub struct SetReport<'a> {
     pub time_taken: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub load_problems: Vec<LoadProblemDoc>,
+    /// Test files of kinds recplay does not replay; `ignored` counts them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_tests: Vec<SkippedTestDoc>,
     #[serde(flatten)]
     pub extra: &'a ExtraFields,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SkippedTestDoc {
+    pub name: String,
+    pub kind: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -245,7 +254,7 @@ pub fn set_report(set: &SetOutcome) -> SetReport<'_> {
         failure_reason: set.error.clone(),
         success: set.passed_count(),
         failure: set.failed_count(),
-        ignored: 0,
+        ignored: set.skipped.len(),
         total: set.total(),
         tests,
         test_set: &set.name,
@@ -257,6 +266,14 @@ pub fn set_report(set: &SetOutcome) -> SetReport<'_> {
             .map(|p| LoadProblemDoc {
                 location: p.location.clone(),
                 message: p.message.clone(),
+            })
+            .collect(),
+        skipped_tests: set
+            .skipped
+            .iter()
+            .map(|t| SkippedTestDoc {
+                name: t.name.clone(),
+                kind: t.kind.clone(),
             })
             .collect(),
         extra: &set.extras,

@@ -7,6 +7,7 @@ mod bad_input;
 mod copy;
 mod extended;
 mod pgbench;
+mod plain_yaml;
 mod simple;
 mod tls;
 mod writer;

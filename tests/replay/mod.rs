@@ -6,6 +6,7 @@ mod app_process;
 mod keploy_yml;
 mod pg_app;
 mod record;
+mod sse;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -314,6 +315,55 @@ fn a_keploy_recorded_test_set_replays_against_a_real_server() {
     let run = replay(dir.path(), &app, &[]);
     assert_eq!(run.code, 1);
     assert_eq!(failed(&set_report(dir.path(), "test-set-0")), ["test-2"]);
+}
+
+/// Keploy's tests of other protocols (gRPC, Http2) beside its Http ones:
+/// the set still runs, and the others are named as skipped, not failed.
+#[test]
+fn keploy_tests_of_other_kinds_are_skipped_and_named() {
+    let app = DemoApp::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    copy_dir(
+        &fixtures.join("keploy-test-set"),
+        &dir.path().join("keploy"),
+    );
+    copy_dir(
+        &fixtures.join("keploy-other-kinds"),
+        &dir.path().join("keploy"),
+    );
+    let run = replay(dir.path(), &app, &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("test-set-0: 3 passed, 0 failed\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            "test-set-0: 2 tests skipped, of kinds recplay does not replay: test-4 (gRPC), test-5 (Http2)"
+        ),
+        "{}",
+        run.stdout
+    );
+    let report = set_report(dir.path(), "test-set-0");
+    assert_eq!(report["status"].as_str(), Some("PASSED"));
+    assert_eq!(report["success"].as_u64(), Some(3));
+    assert_eq!(report["total"].as_u64(), Some(3));
+    assert_eq!(report["ignored"].as_u64(), Some(2));
+    assert!(report.get("load_problems").is_none(), "{report:?}");
+    let skipped: Vec<(&str, &str)> = report["skipped_tests"]
+        .as_sequence()
+        .expect("skipped_tests")
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().expect("name"),
+                t["kind"].as_str().expect("kind"),
+            )
+        })
+        .collect();
+    assert_eq!(skipped, [("test-4", "gRPC"), ("test-5", "Http2")]);
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -291,10 +291,10 @@ fn a_mocks_file_or_tests_directory_of_the_wrong_kind_is_named() {
 fn files_from_a_newer_recplay_are_named_not_misread() {
     let (_dir, set, cases, mocks) = written_set(20, 2, 2);
     let mut newer = cases[1].clone();
-    newer.recplay_format = super::FORMAT_VERSION + 1;
+    newer.recplay_format = super::NEWEST_READ_VERSION + 1;
     set.write_test(&newer).expect("write");
     let mut newer_mock = mocks[1].clone();
-    newer_mock.version = super::FORMAT_VERSION + 1;
+    newer_mock.version = super::NEWEST_READ_VERSION + 1;
     set.append_mock(&newer_mock).expect("append");
     let loaded = set.load().expect("load");
     assert_eq!(loaded.tests, cases[..1]);

@@ -12,8 +12,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::stream_body::StreamEvent;
+
 /// The `version:` string Keploy writes on every test case.
 pub const KEPLOY_API_VERSION: &str = "api.keploy.io/v1beta1";
+
+/// The `kind:` of the test cases recplay replays. Keploy also writes test
+/// cases of other kinds (`gRPC`, `Http2`) in the same folder.
+pub const HTTP_KIND: &str = "Http";
 
 /// A whole test-case document (`tests/test-N.yaml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,25 +107,104 @@ pub struct HttpResponse {
 /// A body as stored, plus the facts needed to rebuild the bytes on the wire.
 ///
 /// Flattened into `req`/`resp` so `body:` sits where Keploy expects it.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// `body:` is text, or (for a streamed answer Keploy recorded) a list of
+/// events, kept in `events` with their flat text in `body`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(from = "StoredBodyFields")]
 pub struct StoredBody {
-    #[serde(default)]
     pub body: String,
+    /// The events of a streamed body stored as a list (see
+    /// [`super::stream_body`]); replay compares them one by one. `None`
+    /// for a body stored as text.
+    pub events: Option<Vec<StreamEvent>>,
     /// `base64` when the bytes were not UTF-8; absent for text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_encoding: Option<BodyEncoding>,
     /// The `Content-Encoding` the body had on the wire (`gzip`, `deflate`,
     /// `br`). The stored body is the decoded form.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_encoding: Option<String>,
     /// Present when the body exceeded the recording cap: `body` then holds
     /// only the first part.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_truncated: Option<Truncation>,
     /// Exact values of headers that appeared more than once, in order.
     /// `header` holds them joined with `, ` for Keploy's readers.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub header_repeated: BTreeMap<String, Vec<String>>,
+}
+
+/// [`StoredBody`] as the file spells it.
+#[derive(Deserialize)]
+struct StoredBodyFields {
+    #[serde(default)]
+    body: BodyField,
+    #[serde(default)]
+    body_encoding: Option<BodyEncoding>,
+    #[serde(default)]
+    content_encoding: Option<String>,
+    #[serde(default)]
+    body_truncated: Option<Truncation>,
+    #[serde(default)]
+    header_repeated: BTreeMap<String, Vec<String>>,
+}
+
+/// `body:` as text or as a list of events.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum BodyField {
+    Text(String),
+    Events(Vec<StreamEvent>),
+}
+
+impl Default for BodyField {
+    fn default() -> Self {
+        BodyField::Text(String::new())
+    }
+}
+
+impl From<StoredBodyFields> for StoredBody {
+    fn from(f: StoredBodyFields) -> Self {
+        let (body, events) = match f.body {
+            BodyField::Text(text) => (text, None),
+            BodyField::Events(events) => (super::stream_body::flat_text(&events), Some(events)),
+        };
+        StoredBody {
+            body,
+            events,
+            body_encoding: f.body_encoding,
+            content_encoding: f.content_encoding,
+            body_truncated: f.body_truncated,
+            header_repeated: f.header_repeated,
+        }
+    }
+}
+
+/// Written field by field so a body of events goes back as its list, and
+/// absent facts are left out.
+impl Serialize for StoredBody {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut st = serializer.serialize_struct("StoredBody", 5)?;
+        match &self.events {
+            Some(events) => st.serialize_field("body", events)?,
+            None => st.serialize_field("body", &self.body)?,
+        }
+        match &self.body_encoding {
+            Some(e) => st.serialize_field("body_encoding", e)?,
+            None => st.skip_field("body_encoding")?,
+        }
+        match &self.content_encoding {
+            Some(e) => st.serialize_field("content_encoding", e)?,
+            None => st.skip_field("content_encoding")?,
+        }
+        match &self.body_truncated {
+            Some(t) => st.serialize_field("body_truncated", t)?,
+            None => st.skip_field("body_truncated")?,
+        }
+        if self.header_repeated.is_empty() {
+            st.skip_field("header_repeated")?;
+        } else {
+            st.serialize_field("header_repeated", &self.header_repeated)?;
+        }
+        st.end()
+    }
 }
 
 /// How `body` is written in the file.
@@ -152,11 +237,24 @@ impl HttpTestCase {
     pub fn new(name: impl Into<String>, spec: HttpSpec) -> Self {
         HttpTestCase {
             version: KEPLOY_API_VERSION.to_string(),
-            kind: "Http".to_string(),
+            kind: HTTP_KIND.to_string(),
             name: name.into(),
             spec,
             curl: String::new(),
             recplay_format: super::FORMAT_VERSION,
         }
     }
+}
+
+/// The `kind:` of a test-case document when it names one other than
+/// [`HTTP_KIND`]: such a file is Keploy's test of another protocol, to be
+/// skipped, not a damaged Http test. `None` for an Http test, or for text
+/// that is not a YAML map with a string `kind`.
+pub fn other_kind(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        kind: String,
+    }
+    let envelope: Envelope = serde_yaml::from_str(text).ok()?;
+    (envelope.kind != HTTP_KIND).then_some(envelope.kind)
 }

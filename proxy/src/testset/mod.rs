@@ -12,6 +12,7 @@ pub mod pg_mock;
 #[cfg(test)]
 mod samples;
 pub mod store;
+pub mod stream_body;
 #[cfg(test)]
 mod test_rng;
 mod timestamp;
@@ -19,7 +20,7 @@ pub mod yaml;
 
 pub use http_case::{HttpRequest, HttpResponse, HttpSpec, HttpTestCase};
 pub use pg_mock::{BackendMsg, FrontendMsg, Lifetime, MockSpec, PgMock, PgValue};
-pub use store::{LoadProblem, LoadedTestSet, StoreError, TestSetDir};
+pub use store::{LoadProblem, LoadedTestSet, SkippedTest, StoreError, TestSetDir};
 
 /// The format version recplay writes today. Readers accept every earlier
 /// version; files written by Keploy itself carry none and read as version 0.
@@ -29,7 +30,25 @@ pub use store::{LoadProblem, LoadedTestSet, StoreError, TestSetDir};
 ///   document-end marker (`...`), so a document cut short is told from a
 ///   whole one even when the cut fell at the end of a line and what is left
 ///   still parses.
-pub const FORMAT_VERSION: u32 = 2;
+/// - 3: mocks are `kind: recplay-Postgres` (formats 1 and 2 said
+///   `Postgres`, which Keploy took for its own Postgres mocks and misread;
+///   Keploy skips any kind with a dash), and they are plain YAML that any
+///   reader loads: a test's lifetime is the one-key map
+///   `lifetime: {test: test-N}` (written in block style, `test:` on the
+///   next line) instead of the custom tag `!test test-N`. `session` and
+///   `unattributed` stay plain strings. Test files are unchanged (they
+///   never held a tag).
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The newest format this build reads. It may run ahead of
+/// [`FORMAT_VERSION`]: a release that reads a format before any release
+/// writes it lets recordings go back and forth between neighbouring
+/// releases.
+pub const NEWEST_READ_VERSION: u32 = 3;
 
 /// The first format whose documents end with `...`.
 pub const END_MARKER_VERSION: u32 = 2;
+
+/// The first format whose mocks are `kind: recplay-Postgres` and hold no
+/// YAML tag.
+pub const PLAIN_MOCK_VERSION: u32 = 3;

@@ -37,6 +37,17 @@ pub struct LoadProblem {
     pub message: String,
 }
 
+/// A test file of a kind recplay does not replay (Keploy's `gRPC` and
+/// `Http2` tests): left out of the run and named in its summary, never a
+/// failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedTest {
+    /// The file's name without `.yaml`.
+    pub name: String,
+    /// Its `kind:`.
+    pub kind: String,
+}
+
 /// Everything that loaded from one test set.
 #[derive(Debug, Default)]
 pub struct LoadedTestSet {
@@ -47,6 +58,8 @@ pub struct LoadedTestSet {
     /// In file order.
     pub mocks: Vec<PgMock>,
     pub problems: Vec<LoadProblem>,
+    /// Test files of other kinds, in the order of `tests`.
+    pub skipped_tests: Vec<SkippedTest>,
 }
 
 /// A test-set directory: `test-set-N` as recplay records them, or any
@@ -237,22 +250,33 @@ impl TestSetDir {
             Err(e) => return Err(io_err(&tests_dir)(e)),
         }
         let mut numbered_tests = Vec::new();
+        let mut skipped = Vec::new();
         for name in list_names(&tests_dir)? {
             let Some(stem) = name.strip_suffix(".yaml").or(name.strip_suffix(".yml")) else {
                 continue;
             };
             let path = tests_dir.join(&name);
             let parsed = match read_regular_file(&path) {
-                Ok(Some(bytes)) => parse_test(&bytes),
-                Ok(None) => Err("vanished while the test set was being read".to_string()),
-                Err(message) => Err(message),
+                Ok(Some(bytes)) => parse_test(&bytes).map_err(|message| {
+                    // A test of another protocol fails to read as Http;
+                    // its kind says so.
+                    let kind = utf8(&bytes).ok().and_then(super::http_case::other_kind);
+                    (message, kind)
+                }),
+                Ok(None) => Err((
+                    "vanished while the test set was being read".to_string(),
+                    None,
+                )),
+                Err(message) => Err((message, None)),
             };
+            let order = numbered(stem, "test").unwrap_or(u64::MAX);
             match parsed {
-                Ok(case) => {
-                    let order = numbered(stem, "test").unwrap_or(u64::MAX);
-                    numbered_tests.push((order, stem.to_string(), case));
+                Ok(case) if case.kind != super::http_case::HTTP_KIND => {
+                    skipped.push((order, stem.to_string(), case.kind));
                 }
-                Err(message) => set.problems.push(LoadProblem {
+                Ok(case) => numbered_tests.push((order, stem.to_string(), case)),
+                Err((_, Some(kind))) => skipped.push((order, stem.to_string(), kind)),
+                Err((message, None)) => set.problems.push(LoadProblem {
                     location: path.display().to_string(),
                     message,
                 }),
@@ -260,6 +284,11 @@ impl TestSetDir {
         }
         numbered_tests.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         set.tests = numbered_tests.into_iter().map(|(_, _, c)| c).collect();
+        skipped.sort();
+        set.skipped_tests = skipped
+            .into_iter()
+            .map(|(_, name, kind)| SkippedTest { name, kind })
+            .collect();
         Ok(())
     }
 }
@@ -316,10 +345,10 @@ pub fn parse_test(bytes: &[u8]) -> Result<HttpTestCase, String> {
 }
 
 fn newer_format(version: u64) -> Result<(), String> {
-    if version > u64::from(super::FORMAT_VERSION) {
+    if version > u64::from(super::NEWEST_READ_VERSION) {
         return Err(format!(
             "was written by a newer recplay (format {version}; this one reads up to {}): upgrade recplay",
-            super::FORMAT_VERSION
+            super::NEWEST_READ_VERSION
         ));
     }
     Ok(())
@@ -411,6 +440,7 @@ fn parse_mock(doc: &Document<'_>) -> Result<PgMock, String> {
         }
     })?;
     newer_format(u64::from(mock.version))?;
+    mock.check_kind()?;
     // Mocks written before the end marker can only be caught when the cut
     // fell inside a line.
     let marked = mock.version >= super::END_MARKER_VERSION;
@@ -600,6 +630,33 @@ mod tests {
         let (mocks, problems) = parse_mocks(whole, Path::new("mocks.yaml"));
         assert_eq!((mocks.len(), problems.len()), (1, 0), "{problems:?}");
         let cut = whole.trim_end_matches("  - type: ReadyForQuery\n    status: I\n...\n");
+        let (mocks, problems) = parse_mocks(cut, Path::new("mocks.yaml"));
+        assert!(mocks.is_empty());
+        assert!(problems[0].message.contains("cut short"), "{problems:?}");
+    }
+
+    /// Format 3 loads (ahead of being written): plain YAML, its own kind,
+    /// the end marker still required.
+    #[test]
+    fn format_3_mocks_load_and_are_still_held_to_the_end_marker() {
+        let whole = "---\nversion: 3\nkind: recplay-Postgres\nname: mock-1\nspec:\n  connection: 1\n  position: 1\n  lifetime:\n    test: test-4\n  request_timestamp: \"2026-01-01T00:00:00Z\"\n  response_timestamp: \"2026-01-01T00:00:00Z\"\n  requests:\n  - type: Query\n    query: SELECT 1\n  responses:\n  - type: ReadyForQuery\n    status: I\n...\n---\nversion: 3\nkind: Postgres\nname: mock-2\nspec:\n  connection: 1\n  position: 2\n  lifetime: session\n  request_timestamp: \"2026-01-01T00:00:00Z\"\n  response_timestamp: \"2026-01-01T00:00:00Z\"\n  requests: []\n  responses: []\n...\n";
+        let (mocks, problems) = parse_mocks(whole, Path::new("mocks.yaml"));
+        assert_eq!(mocks.len(), 1, "{problems:?}");
+        assert_eq!(mocks[0].version, 3);
+        assert_eq!(
+            mocks[0].spec.lifetime,
+            super::super::Lifetime::Test("test-4".into())
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].location.ends_with("#2"), "{problems:?}");
+        assert!(
+            problems[0].message.contains("recplay-Postgres"),
+            "{problems:?}"
+        );
+        let cut = whole
+            .split_once("...\n")
+            .map(|(a, _)| a)
+            .unwrap_or_default();
         let (mocks, problems) = parse_mocks(cut, Path::new("mocks.yaml"));
         assert!(mocks.is_empty());
         assert!(problems[0].message.contains("cut short"), "{problems:?}");

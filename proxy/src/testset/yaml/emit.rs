@@ -11,7 +11,7 @@ use serde::ser::{self, Impossible, Serialize};
 
 use super::scalar::{
     finish_str_in_place, indent, static_str_form, str_form, write_in_form, write_key,
-    write_literal_block, write_str, StrForm,
+    write_literal_block, StrForm,
 };
 
 /// Why a value could not be written.
@@ -32,19 +32,13 @@ impl ser::Error for YamlError {
     }
 }
 
-/// Fields holding an externally tagged enum with a string payload, written
-/// (and read back by serde_yaml) as a YAML tag: `lifetime: !test test-1`.
-/// Any other newtype variant is written as a one-key map.
-const TAGGED_ENUM_FIELDS: &[&str] = &["lifetime"];
-
 /// Where the value being written sits.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Slot {
     /// The whole document.
     Top,
-    /// After `key:` of a map whose keys sit at `level`; `tagged` when the
-    /// key is one of [`TAGGED_ENUM_FIELDS`].
-    MapValue { level: usize, tagged: bool },
+    /// After `key:` of a map whose keys sit at `level`.
+    MapValue { level: usize },
     /// An item of a sequence whose dashes sit at `level`.
     SeqItem { level: usize },
 }
@@ -87,7 +81,6 @@ impl<'o> Emitter<'o> {
             out: self.out,
             slot: self.slot,
             started: false,
-            tagged_value: false,
         }
     }
 
@@ -233,20 +226,6 @@ impl<'o> ser::Serializer for Emitter<'o> {
         variant: &'static str,
         value: &T,
     ) -> Result<(), YamlError> {
-        let plain_tag = !variant.is_empty()
-            && variant
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if let (Slot::MapValue { tagged: true, .. }, true) = (self.slot, plain_tag) {
-            if let Ok(text) = value.serialize(StringCapture) {
-                self.out.push_str(" !");
-                self.out.push_str(variant);
-                self.out.push(' ');
-                write_str(&text, self.out);
-                self.out.push('\n');
-                return Ok(());
-            }
-        }
         let (out, slot) = self.variant_key(variant);
         value.serialize(Emitter { out, slot })
     }
@@ -307,7 +286,6 @@ pub(super) struct MapEmitter<'o> {
     out: &'o mut String,
     slot: Slot,
     started: bool,
-    tagged_value: bool,
 }
 
 impl MapEmitter<'_> {
@@ -337,13 +315,11 @@ impl MapEmitter<'_> {
             indent(self.key_level(), self.out);
         }
         write_key(key, form, self.key_level(), self.out);
-        self.tagged_value = TAGGED_ENUM_FIELDS.contains(&key);
     }
 
     fn value_slot(&self) -> Slot {
         Slot::MapValue {
             level: self.key_level(),
-            tagged: self.tagged_value,
         }
     }
 
@@ -494,15 +470,8 @@ seq_like!(
 /// become their text, as in JSON; anything else cannot be a key here.
 struct KeyCapture;
 
-/// Takes a string value whole (a tag's payload); anything else declines.
-struct StringCapture;
-
 fn not_a_key() -> YamlError {
     YamlError("a map key must be a string, number, boolean or character".into())
-}
-
-fn not_a_string() -> YamlError {
-    YamlError("not a string".into())
 }
 
 macro_rules! capture_serializer {
@@ -618,21 +587,4 @@ capture_serializer!(
     serialize_u32: u32 => |v: u32| Ok(v.to_string()),
     serialize_u64: u64 => |v: u64| Ok(v.to_string()),
     serialize_u128: u128 => |v: u128| Ok(v.to_string()),
-);
-
-capture_serializer!(
-    StringCapture, not_a_string,
-    serialize_str: &str => |v: &str| Ok(v.to_string()),
-    serialize_char: char => |v: char| Ok(v.to_string()),
-    serialize_bool: bool => |_| Err(not_a_string()),
-    serialize_i8: i8 => |_| Err(not_a_string()),
-    serialize_i16: i16 => |_| Err(not_a_string()),
-    serialize_i32: i32 => |_| Err(not_a_string()),
-    serialize_i64: i64 => |_| Err(not_a_string()),
-    serialize_i128: i128 => |_| Err(not_a_string()),
-    serialize_u8: u8 => |_| Err(not_a_string()),
-    serialize_u16: u16 => |_| Err(not_a_string()),
-    serialize_u32: u32 => |_| Err(not_a_string()),
-    serialize_u64: u64 => |_| Err(not_a_string()),
-    serialize_u128: u128 => |_| Err(not_a_string()),
 );

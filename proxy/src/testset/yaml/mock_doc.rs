@@ -17,9 +17,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::scalar::{
-    indent, str_form, write_in_form, write_key, write_literal_block, write_str, StrForm,
-};
+use super::scalar::{indent, str_form, write_in_form, write_key, write_literal_block, StrForm};
 use crate::testset::pg_mock::{
     BackendMsg, FieldDescription, Format, FrontendMsg, Lifetime, MockSpec, PgMock, PgValue, Target,
 };
@@ -53,11 +51,10 @@ fn spec(spec: &MockSpec, out: &mut String) {
     match &spec.lifetime {
         Lifetime::Session => out.push_str(" session\n"),
         Lifetime::Unattributed => out.push_str(" unattributed\n"),
-        // A YAML tag, as serde_yaml writes a newtype variant.
+        // A one-key map, plain YAML (see `Lifetime`'s Serialize).
         Lifetime::Test(test) => {
-            out.push_str(" !test ");
-            write_str(test, out);
-            out.push('\n');
+            out.push_str("\n    test:");
+            value_str(FIELD, test, out);
         }
     }
     if !spec.startup.is_empty() {

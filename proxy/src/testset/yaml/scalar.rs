@@ -154,11 +154,6 @@ pub(super) fn write_key(key: &str, form: StrForm, level: usize, out: &mut String
     out.push(':');
 }
 
-/// Writes `s` plain when that is unambiguous, else double-quoted.
-pub(super) fn write_str(s: &str, out: &mut String) {
-    write_in_form(s, str_form(s), out);
-}
-
 /// Writes `s` in the form [`str_form`] chose for it.
 pub(super) fn write_in_form(s: &str, form: StrForm, out: &mut String) {
     match form {
@@ -199,7 +194,8 @@ fn write_escaped(s: &str, out: &mut String) {
     out.push('"');
 }
 
-/// Turns the text at `out[start..]` into what [`write_str`] writes for it,
+/// Turns the text at `out[start..]` into what [`write_in_form`] writes for
+/// it in its [`str_form`],
 /// in place, when that needs no escapes (plain, or quoted as it is);
 /// returns false, changing nothing, otherwise.
 pub(super) fn finish_str_in_place(out: &mut String, start: usize) -> bool {
@@ -256,7 +252,7 @@ mod tests {
 
     fn written(s: &str) -> String {
         let mut out = String::new();
-        write_str(s, &mut out);
+        write_in_form(s, str_form(s), &mut out);
         out
     }
 
