@@ -242,6 +242,9 @@ fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<LoadedTestSet>> {
         for p in &set.problems {
             tracing::warn!("{}: could not load {}: {}", set.name, p.location, p.message);
         }
+        for note in set.unserved_notes() {
+            tracing::info!("{}: {note}", set.name);
+        }
         sets.push(set);
     }
     if sets.is_empty() {
@@ -306,6 +309,7 @@ impl SetRun<'_> {
             .args
             .detect_noise
             .then(detect_noise::SetProposal::default);
+        let unserved = set.unserved_notes();
         let LoadedTestSet {
             name,
             tests: cases,
@@ -345,6 +349,7 @@ impl SetRun<'_> {
                 dir,
                 tests,
                 problems,
+                unserved,
                 error: None,
                 started,
                 completed: Utc::now(),

@@ -42,6 +42,9 @@ pub struct SetOutcome {
     pub tests: Vec<TestOutcome>,
     /// Files that did not load; each counts as a failure.
     pub problems: Vec<LoadProblem>,
+    /// Keploy mocks of kinds recplay does not serve, a line per kind
+    /// (`14 Mongo mocks: not served by recplay`); never a failure.
+    pub unserved: Vec<String>,
     /// Why the set could not run at all (the app did not start).
     pub error: Option<String>,
     pub started: DateTime<Utc>,

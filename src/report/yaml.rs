@@ -36,6 +36,9 @@ pub struct SetReport<'a> {
     pub time_taken: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub load_problems: Vec<LoadProblemDoc>,
+    /// Keploy mocks recplay does not serve, a line per kind.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unserved_mocks: Vec<String>,
     #[serde(flatten)]
     pub extra: &'a ExtraFields,
 }
@@ -259,6 +262,7 @@ pub fn set_report(set: &SetOutcome) -> SetReport<'_> {
                 message: p.message.clone(),
             })
             .collect(),
+        unserved_mocks: set.unserved.clone(),
         extra: &set.extras,
     }
 }

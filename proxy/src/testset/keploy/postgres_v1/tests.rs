@@ -1,0 +1,386 @@
+use base64::Engine as _;
+use bytes::BytesMut;
+use postgres_protocol::message::frontend;
+
+use super::Documents;
+use crate::pg::encode::encode_backend;
+use crate::testset::pg_mock::{BackendMsg, FrontendMsg, Lifetime, PgValue};
+use crate::testset::PgMock;
+
+fn convert(yaml: &str) -> (Vec<PgMock>, Vec<(String, String)>) {
+    let mut docs = Documents::default();
+    for (i, text) in yaml.split("\n---\n").enumerate() {
+        let doc: serde_yaml::Value = serde_yaml::from_str(text).expect("test yaml");
+        let name = doc["name"].as_str().unwrap_or_default().to_string();
+        docs.add(&doc, name, format!("mocks.yaml#{}", i + 1))
+            .expect("document is kept");
+    }
+    docs.convert(1)
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn backend_bytes(msgs: &[BackendMsg]) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    for m in msgs {
+        encode_backend(m, &mut buf).expect("encodes");
+    }
+    buf.to_vec()
+}
+
+/// Keploy's own v1 layout with decoded fields only (no payloads), as it
+/// wrote an MD5 start-up, a simple query and a prepared statement.
+const FIELDS_ONLY: &str = r#"version: api.keploy.io/v1beta1
+kind: Postgres
+name: mock-0
+spec:
+    metadata:
+        type: config
+    postgresrequests:
+        - identifier: StartupRequest
+          length: 102
+          startup_message:
+            protocolversion: 196608
+            parameters:
+                database: shop
+                user: app
+          auth_type: 0
+    postgresresponses:
+        - header: [R]
+          identifier: ServerResponse
+          length: 102
+          authentication_md5_password:
+            salt: [240, 226, 157, 79]
+          msg_type: 82
+          auth_type: 5
+    reqtimestampmock: 2024-02-15T07:46:56.70115911Z
+    restimestampmock: 2024-02-15T07:46:56.702623523Z
+---
+version: api.keploy.io/v1beta1
+kind: Postgres
+name: mock-1
+spec:
+    metadata:
+        type: config
+    postgresrequests:
+        - header: [p]
+          identifier: ClientRequest
+          length: 102
+          password_message:
+            password: md5c881c9e7c4396527674db4c8429a4cb1
+          msg_type: 112
+          auth_type: 0
+    postgresresponses:
+        - header: [R, S, S, K, Z]
+          identifier: ServerResponse
+          length: 102
+          backend_key_data:
+            process_id: 31
+            secret_key: 2938221901
+          parameter_status:
+            - name: server_version
+              value: "15.4"
+            - name: TimeZone
+              value: UTC
+          ready_for_query:
+            txstatus: 73
+          msg_type: 90
+          auth_type: 0
+    reqtimestampmock: 2024-02-15T07:46:56.713816268Z
+    restimestampmock: 2024-02-15T07:46:56.714026464Z
+---
+version: api.keploy.io/v1beta1
+kind: Postgres
+name: mock-2
+spec:
+    metadata:
+        type: config
+    postgresrequests:
+        - header: [Q]
+          identifier: ClientRequest
+          length: 102
+          query:
+            string: SELECT id, name, data FROM items ORDER BY id
+          msg_type: 81
+          auth_type: 0
+    postgresresponses:
+        - header: [T, D, D, C, Z]
+          identifier: ServerResponse
+          length: 102
+          row_description: {fields: [{name: [105, 100], table_oid: 16386, table_attribute_number: 1, data_type_oid: 23, data_type_size: 4, type_modifier: -1, format: 0}, {name: [110, 97, 109, 101], table_oid: 16386, table_attribute_number: 2, data_type_oid: 25, data_type_size: -1, type_modifier: -1, format: 0}, {field_name: data, table_oid: 16386, table_attribute_number: 3, data_type_oid: 17, data_type_size: -1, type_modifier: -1, format: 0}]}
+          data_row: [{row_values: ["1", alpha, "b64:AP8="]}, {row_values: ["2", beta, x]}]
+          command_complete:
+            - command_tag_type: SELECT 2
+          ready_for_query:
+            txstatus: 73
+          msg_type: 90
+          auth_type: 0
+    reqtimestampmock: 2024-02-15T07:46:57.1Z
+    restimestampmock: 2024-02-15T07:46:57.2Z
+---
+version: api.keploy.io/v1beta1
+kind: Postgres
+name: mock-3
+spec:
+    metadata:
+        type: config
+    postgresrequests:
+        - header: [P, D]
+          identifier: ClientRequest
+          length: 102
+          describe:
+            object_type: 83
+            name: ""
+          parse:
+            - name: s1
+              query: SELECT name FROM items WHERE id = $1
+              parameter_oids: []
+          msg_type: 68
+          auth_type: 0
+    postgresresponses:
+        - header: ["1", t, T, Z]
+          identifier: ServerResponse
+          length: 102
+          parameter_description:
+            parameteroids: [23]
+          row_description: {fields: [{name: [110, 97, 109, 101], table_oid: 16386, table_attribute_number: 2, data_type_oid: 25, data_type_size: -1, type_modifier: -1, format: 0}]}
+          ready_for_query:
+            txstatus: 73
+          msg_type: 90
+          auth_type: 0
+    reqtimestampmock: 2024-02-15T07:46:58.1Z
+    restimestampmock: 2024-02-15T07:46:58.2Z
+---
+version: api.keploy.io/v1beta1
+kind: Postgres
+name: mock-4
+spec:
+    metadata:
+        type: config
+    postgresrequests:
+        - header: [B, E]
+          identifier: ClientRequest
+          length: 102
+          bind:
+            - prepared_statement: s1
+              parameters: [[50]]
+              result_format_codes: [0]
+          execute:
+            - {}
+          msg_type: 69
+          auth_type: 0
+    postgresresponses:
+        - header: ["2", D, C, Z]
+          identifier: ServerResponse
+          length: 102
+          data_row: [{row_values: [beta]}]
+          command_complete:
+            - command_tag: [83, 69, 76, 69, 67, 84, 32, 49]
+          ready_for_query:
+            txstatus: 73
+          msg_type: 90
+          auth_type: 0
+    reqtimestampmock: 2024-02-15T07:46:59.1Z
+    restimestampmock: 2024-02-15T07:46:59.2Z"#;
+
+#[test]
+fn keploys_decoded_fields_become_mocks_without_the_password() {
+    let (mocks, problems) = convert(FIELDS_ONLY);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(mocks.len(), 4, "{mocks:#?}");
+    let positions: Vec<u64> = mocks.iter().map(|m| m.spec.position).collect();
+    assert_eq!(positions, [0, 1, 2, 3]);
+    assert!(mocks.iter().all(|m| m.spec.connection == 1));
+
+    let startup = &mocks[0];
+    assert_eq!(startup.spec.lifetime, Lifetime::Session);
+    assert_eq!(
+        startup.spec.startup.get("database").map(String::as_str),
+        Some("shop")
+    );
+    assert!(startup
+        .spec
+        .responses
+        .contains(&BackendMsg::AuthenticationOk));
+    assert!(startup
+        .spec
+        .responses
+        .contains(&BackendMsg::BackendKeyData {
+            process_id: 31,
+            secret_key: 2938221901u32 as i32
+        }));
+    let written = serde_yaml::to_string(&mocks).expect("serialise");
+    assert!(!written.contains("md5"), "{written}");
+
+    let query = &mocks[1];
+    assert_eq!(
+        query.spec.requests,
+        [FrontendMsg::Query {
+            query: "SELECT id, name, data FROM items ORDER BY id".into()
+        }]
+    );
+    let rows: Vec<&Vec<PgValue>> = query
+        .spec
+        .responses
+        .iter()
+        .filter_map(|m| match m {
+            BackendMsg::DataRow { values } => Some(values),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][0], PgValue::Text("1".into()));
+    assert_eq!(rows[0][2], PgValue::from_bytes(Some(&[0x00, 0xff])));
+    assert!(query.spec.responses.contains(&BackendMsg::CommandComplete {
+        tag: "SELECT 2".into()
+    }));
+    assert_eq!(query.spec.lifetime, Lifetime::Unattributed);
+
+    // Keploy's fields lost the batches' Sync; the answer's ReadyForQuery
+    // says it was there.
+    let prepare = &mocks[2];
+    assert_eq!(prepare.spec.requests.last(), Some(&FrontendMsg::Sync));
+    let execute = &mocks[3];
+    match &execute.spec.requests[0] {
+        FrontendMsg::Bind {
+            statement,
+            statement_query,
+            params,
+            ..
+        } => {
+            assert_eq!(statement, "s1");
+            assert_eq!(
+                statement_query.as_deref(),
+                Some("SELECT name FROM items WHERE id = $1")
+            );
+            assert_eq!(params, &[PgValue::Text("2".into())]);
+        }
+        other => panic!("not a Bind: {other:?}"),
+    }
+    assert!(execute
+        .spec
+        .responses
+        .contains(&BackendMsg::CommandComplete {
+            tag: "SELECT 1".into()
+        }));
+}
+
+/// Where Keploy kept the bytes, they are decoded with recplay's codec: a
+/// NoData Keploy's fields never showed is there, and a pipelined packet of
+/// two batches gives two mocks.
+#[test]
+fn payloads_are_decoded_with_recplays_codec() {
+    let mut startup = BytesMut::new();
+    frontend::startup_message([("user", "app"), ("database", "shop")], &mut startup)
+        .expect("startup");
+    let ready = BackendMsg::ReadyForQuery { status: 'I' };
+    let startup_answer = backend_bytes(&[
+        BackendMsg::AuthenticationOk,
+        BackendMsg::ParameterStatus {
+            name: "server_version".into(),
+            value: "15.4".into(),
+        },
+        ready.clone(),
+    ]);
+    let mut batch = BytesMut::new();
+    for (statement, param) in [
+        ("UPDATE items SET price = 1 WHERE id = $1", "4"),
+        ("DELETE FROM items WHERE id = $1", "5"),
+    ] {
+        frontend::parse("", statement, [], &mut batch).expect("parse");
+        frontend::bind(
+            "",
+            "",
+            [0],
+            [param],
+            |p, buf| {
+                buf.extend_from_slice(p.as_bytes());
+                Ok(postgres_protocol::IsNull::No)
+            },
+            [0],
+            &mut batch,
+        )
+        .map_err(|_| "bind")
+        .expect("bind");
+        frontend::describe(b'P', "", &mut batch).expect("describe");
+        frontend::execute("", 0, &mut batch).expect("execute");
+        frontend::sync(&mut batch);
+    }
+    let answer = |tag: &str| {
+        vec![
+            BackendMsg::ParseComplete,
+            BackendMsg::BindComplete,
+            BackendMsg::NoData,
+            BackendMsg::CommandComplete { tag: tag.into() },
+            BackendMsg::ReadyForQuery { status: 'I' },
+        ]
+    };
+    let mut answers = answer("UPDATE 1");
+    answers.extend(answer("DELETE 1"));
+    let yaml = format!(
+        r#"version: api.keploy.io/v1beta1
+kind: Postgres
+name: mock-0
+connectionId: "7"
+spec:
+    metadata: {{type: config}}
+    postgresrequests:
+        - identifier: StartupRequest
+          payload: {}
+    postgresresponses:
+        - header: [R, S, Z]
+          payload: {}
+    reqtimestampmock: 2025-01-01T00:00:00Z
+    restimestampmock: 2025-01-01T00:00:00.1Z
+---
+version: api.keploy.io/v1beta1
+kind: Postgres
+name: mock-1
+connectionId: "7"
+spec:
+    metadata: {{type: config}}
+    postgresrequests:
+        - header: [P, B, D, E, S, P, B, D, E, S]
+          payload: {}
+    postgresresponses:
+        - header: ["1", "2", n, C, Z, "1", "2", n, C, Z]
+          payload: {}
+    reqtimestampmock: 2025-01-01T00:00:01Z
+    restimestampmock: 2025-01-01T00:00:01.1Z"#,
+        b64(&startup),
+        b64(&startup_answer),
+        b64(&batch),
+        b64(&backend_bytes(&answers)),
+    );
+    let (mocks, problems) = convert(&yaml);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(mocks.len(), 3, "{mocks:#?}");
+    assert_eq!(mocks[0].spec.requests.len(), 1);
+    assert_eq!(mocks[1].spec.responses, answer("UPDATE 1"));
+    assert_eq!(mocks[2].spec.responses, answer("DELETE 1"));
+    assert_eq!(mocks[2].spec.position, 2);
+    let names: Vec<&str> = mocks.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["mock-0", "mock-1", "mock-1-2"]);
+}
+
+#[test]
+fn a_payload_that_does_not_decode_is_named_and_other_connections_load() {
+    let yaml = r#"version: api.keploy.io/v1beta1
+kind: Postgres
+name: mock-0
+connectionId: "1"
+spec:
+    postgresrequests:
+        - header: [Q]
+          payload: UQAAAAhTRUxFQ1Q=
+    postgresresponses: []
+    reqtimestampmock: 2025-01-01T00:00:00Z
+    restimestampmock: 2025-01-01T00:00:00Z"#;
+    let (mocks, problems) = convert(yaml);
+    assert!(mocks.is_empty());
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, "mocks.yaml#1");
+    assert!(problems[0].1.contains("mock-0"), "{problems:?}");
+}
