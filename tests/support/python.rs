@@ -8,8 +8,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Installed into the venv; bump the marker when this list changes.
-const PACKAGES: &[&str] = &["coverage==7.17.3", "gunicorn==23.0.0", "pycobertura==4.1.0"];
-const MARKER: &str = ".recplay-venv-1";
+const PACKAGES: &[&str] = &[
+    "coverage==7.17.3",
+    "gunicorn==23.0.0",
+    "pycobertura==4.1.0",
+    "psycopg2-binary==2.9.13",
+];
+const MARKER: &str = ".recplay-venv-2";
 
 static VENV_LOCK: Mutex<()> = Mutex::new(());
 
