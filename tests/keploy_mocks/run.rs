@@ -330,3 +330,22 @@ async fn the_committed_postgres_v1_fixture_is_served_to_tokio_postgres() {
         ]
     );
 }
+
+/// Keploy's decoded fields alone (no payloads) are enough to serve a
+/// client: the rows, a value Keploy wrote as `b64:` (it was not ASCII), and the prepared
+/// statement whose Sync Keploy's fields lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keploys_decoded_fields_alone_are_served_to_tokio_postgres() {
+    let set = recplay_proxy::testset::TestSetDir::open(fixture("postgres-v1-fields/test-set-0"));
+    let loaded = load(&set);
+    let replay = Replay::start(loaded.mocks, TestWindows::new(), MatchStrategy::Exact).await;
+    let client = connect(&login(replay.addr, "app", "any")).await;
+    let rows = simple_rows(&client, "SELECT id, name, data FROM items ORDER BY id").await;
+    assert_eq!(
+        rows,
+        [
+            vec![Some("1".into()), Some("alpha".into()), Some("café".into())],
+            vec![Some("2".into()), Some("beta".into()), Some("x".into())]
+        ]
+    );
+}
