@@ -229,9 +229,26 @@ spec:
           payload: UQAAAAhTRUxFQ1Q=
     postgresresponses: []
     reqtimestampmock: 2025-01-01T00:00:00Z
+    restimestampmock: 2025-01-01T00:00:00Z
+---
+version: api.keploy.io/v1beta1
+kind: Postgres
+name: mock-1
+connectionId: "2"
+spec:
+    postgresrequests:
+        - identifier: StartupRequest
+          startup_message:
+            protocolversion: 196608
+            parameters: {user: app}
+    postgresresponses:
+        - header: [R, Z]
+          ready_for_query: {txstatus: 73}
+    reqtimestampmock: 2025-01-01T00:00:00Z
     restimestampmock: 2025-01-01T00:00:00Z"#;
     let (mocks, problems) = convert(yaml);
-    assert!(mocks.is_empty());
+    assert_eq!(mocks.len(), 1, "{mocks:?}");
+    assert_eq!(mocks[0].name, "mock-1");
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0].0, "mocks.yaml#1");
     assert!(problems[0].1.contains("mock-0"), "{problems:?}");
