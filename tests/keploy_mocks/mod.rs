@@ -6,6 +6,7 @@
 //! PostgreSQL keeps every read, and the test support writes them in
 //! Keploy's v1 layout (see `support::keploy_v1`).
 
+mod app;
 mod clients;
 mod run;
 
