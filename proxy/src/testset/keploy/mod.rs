@@ -86,7 +86,10 @@ impl KeployMocks {
             "PostgresV2" | "PostgresV3" => match postgres_v3::convert(&kind, &doc) {
                 Ok(mocks) => self.converted.extend(mocks),
                 Err(message) => {
-                    tracing::info!("{location}: {kind} mock {name} not served: {message}");
+                    // Once per kind: a recording may hold thousands.
+                    if !self.unserved.contains_key(&kind) {
+                        tracing::info!("{location}: {kind} mock {name} not served: {message}");
+                    }
                     *self.unserved.entry(kind).or_default() += 1;
                 }
             },
