@@ -20,7 +20,8 @@ use chrono::{DateTime, Utc};
 use serde_yaml::Value;
 
 use crate::pg::record::exchange::ConnRecorder;
-use crate::testset::pg_mock::MockSpec;
+use crate::pg::record::lifetime::is_session_sql;
+use crate::testset::pg_mock::{FrontendMsg, Lifetime, MockSpec};
 use crate::testset::PgMock;
 use crate::window::TestWindows;
 
@@ -98,7 +99,8 @@ impl Documents {
             let key = match &doc.connection {
                 Some(id) => format!("id {id}"),
                 None => {
-                    if starts || anonymous == 0 {
+                    let current = format!("#{anonymous}");
+                    if anonymous == 0 || (starts && open.get(&current).is_some_and(|c| c.started)) {
                         anonymous += 1;
                     }
                     format!("#{anonymous}")
@@ -147,6 +149,23 @@ impl Output {
         }
         self.names.insert(name.clone());
         self.mocks.push(PgMock::new(name, spec));
+    }
+}
+
+/// The lifetime of a connection's first exchange when its start-up is not
+/// in the recording (Keploy left it out): the recorder takes position 0 for
+/// the start-up, session-level by definition, but here it is an ordinary
+/// exchange and is judged by its statements.
+fn first_without_startup(spec: &MockSpec) -> Lifetime {
+    let session = spec.requests.iter().all(|r| match r {
+        FrontendMsg::Query { query } | FrontendMsg::Parse { query, .. } => is_session_sql(query),
+        FrontendMsg::CopyData { .. } | FrontendMsg::FunctionCall { .. } => false,
+        _ => true,
+    });
+    if session {
+        Lifetime::Session
+    } else {
+        Lifetime::Unattributed
     }
 }
 
@@ -217,7 +236,10 @@ impl Connection {
                 .on_frontend(crate::pg::frontend::FrontendMessage::Sync, doc.requested);
         }
         for message in answers {
-            if let Some(spec) = self.recorder.on_backend(message, doc.answered) {
+            if let Some(mut spec) = self.recorder.on_backend(message, doc.answered) {
+                if spec.position == 0 && !self.started {
+                    spec.lifetime = first_without_startup(&spec);
+                }
                 out.push(&doc.name, spec);
             }
         }

@@ -253,3 +253,41 @@ spec:
     assert_eq!(problems[0].0, "mocks.yaml#1");
     assert!(problems[0].1.contains("mock-0"), "{problems:?}");
 }
+
+/// Keploy left a connection's start-up out: its first exchange is data,
+/// not the session-level start-up the recorder takes position 0 for.
+#[test]
+fn a_connection_without_its_start_up_keeps_its_first_query_as_data() {
+    let doc = |name: &str, query: &str| {
+        format!(
+            r#"version: api.keploy.io/v1beta1
+kind: Postgres
+name: {name}
+spec:
+    postgresrequests:
+        - header: [Q]
+          query: {{string: "{query}"}}
+    postgresresponses:
+        - header: [C, Z]
+          command_complete: [{{command_tag_type: SELECT 1}}]
+          ready_for_query: {{txstatus: 73}}
+    reqtimestampmock: 2025-01-01T00:00:00Z
+    restimestampmock: 2025-01-01T00:00:00Z"#
+        )
+    };
+    let yaml = format!(
+        "{}\n---\n{}",
+        doc("mock-0", "SELECT name FROM items"),
+        doc("mock-1", "SET search_path TO shop")
+    );
+    let (mocks, problems) = convert(&yaml);
+    assert!(problems.is_empty(), "{problems:?}");
+    let lifetimes: Vec<(u64, &Lifetime)> = mocks
+        .iter()
+        .map(|m| (m.spec.position, &m.spec.lifetime))
+        .collect();
+    assert_eq!(
+        lifetimes,
+        [(0, &Lifetime::Unattributed), (1, &Lifetime::Session)]
+    );
+}
