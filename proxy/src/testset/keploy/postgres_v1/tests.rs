@@ -291,3 +291,38 @@ spec:
         [(0, &Lifetime::Unattributed), (1, &Lifetime::Session)]
     );
 }
+
+/// Keploy appended a second run to the same file, names starting over and
+/// no connection ids: each start-up opens a connection of its own, and
+/// names stay unique.
+#[test]
+fn a_start_up_without_a_connection_id_opens_a_new_connection() {
+    let yaml = format!(
+        "{}\n---\n{}",
+        FIELDS_ONLY.trim_end(),
+        FIELDS_ONLY.trim_end()
+    );
+    let (mocks, problems) = convert(&yaml);
+    assert!(problems.is_empty(), "{problems:?}");
+    let places: Vec<(u64, u64)> = mocks
+        .iter()
+        .map(|m| (m.spec.connection, m.spec.position))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (1, 0),
+            (1, 1),
+            (1, 2),
+            (1, 3),
+            (2, 0),
+            (2, 1),
+            (2, 2),
+            (2, 3)
+        ]
+    );
+    let mut names: Vec<&str> = mocks.iter().map(|m| m.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), 8);
+}
