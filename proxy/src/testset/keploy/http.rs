@@ -20,13 +20,18 @@ pub struct HttpMock {
 /// `spec:` of an Http mock.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct HttpMockSpec {
+    /// Keploy's free-form labels (`name`, `operation`, `type`).
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// The call the app made.
     pub req: HttpMockRequest,
+    /// The answer it got.
     pub resp: HttpMockResponse,
     /// Unix seconds.
     #[serde(default)]
     pub created: i64,
+    /// When the call was made and answered: the window that ties the
+    /// mock to a test.
     #[serde(default, rename = "reqTimestampMock")]
     pub req_timestamp: Option<DateTime<Utc>>,
     #[serde(default, rename = "resTimestampMock")]

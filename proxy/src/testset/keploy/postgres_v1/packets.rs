@@ -40,7 +40,9 @@ impl Default for Decoding {
 /// A request packet's messages, and whether it is an extended-protocol
 /// batch whose closing Sync Keploy's fields lost (see the module docs).
 pub struct Requests {
+    /// In wire order; authentication included (the recorder drops it).
     pub messages: Vec<FrontendMessage>,
+    /// Read from fields, it ends inside an extended-protocol batch.
     pub open_batch: bool,
 }
 
