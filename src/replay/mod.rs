@@ -212,6 +212,9 @@ fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<LoadedTestSet>> {
                 t.kind
             );
         }
+        for note in set.unserved_notes() {
+            tracing::info!("{}: {note}", set.name);
+        }
         sets.push(set);
     }
     if sets.is_empty() {
@@ -276,6 +279,7 @@ impl SetRun<'_> {
             .args
             .detect_noise
             .then(detect_noise::SetProposal::default);
+        let unserved = set.unserved_notes();
         let LoadedTestSet {
             name,
             tests: cases,
@@ -317,6 +321,7 @@ impl SetRun<'_> {
                 tests,
                 problems,
                 skipped: skipped_tests,
+                unserved,
                 error: None,
                 started,
                 completed: Utc::now(),

@@ -46,6 +46,9 @@ pub struct SetOutcome {
     /// Http2 tests): named in the summary and the report, neither passed
     /// nor failed.
     pub skipped: Vec<SkippedTest>,
+    /// Keploy mocks of kinds recplay does not serve, a line per kind
+    /// (`14 Mongo mocks: not served by recplay`); never a failure.
+    pub unserved: Vec<String>,
     /// Why the set could not run at all (the app did not start).
     pub error: Option<String>,
     pub started: DateTime<Utc>,

@@ -223,6 +223,14 @@ pub fn render_run(sets: &[SetOutcome], palette: Palette) -> String {
                 p.message
             ));
         }
+        for note in &set.unserved {
+            out.push_str(&format!(
+                "{} {}: {}\n",
+                palette.dim("NOTE"),
+                palette.bold(&set.name),
+                note
+            ));
+        }
         for t in set.tests.iter().filter(|t| !t.passed()) {
             let req = &t.case.spec.req;
             out.push_str(&format!(

@@ -39,6 +39,9 @@ pub struct SetReport<'a> {
     /// Test files of kinds recplay does not replay; `ignored` counts them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped_tests: Vec<SkippedTestDoc>,
+    /// Keploy mocks recplay does not serve, a line per kind.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unserved_mocks: Vec<String>,
     #[serde(flatten)]
     pub extra: &'a ExtraFields,
 }
@@ -276,6 +279,7 @@ pub fn set_report(set: &SetOutcome) -> SetReport<'_> {
                 kind: t.kind.clone(),
             })
             .collect(),
+        unserved_mocks: set.unserved.clone(),
         extra: &set.extras,
     }
 }

@@ -13,8 +13,9 @@ const PACKAGES: &[&str] = &[
     "gunicorn==23.0.0",
     "pycobertura==4.1.0",
     "PyYAML==6.0.3",
+    "psycopg2-binary==2.9.13",
 ];
-const MARKER: &str = ".recplay-venv-2";
+const MARKER: &str = ".recplay-venv-3";
 
 static VENV_LOCK: Mutex<()> = Mutex::new(());
 

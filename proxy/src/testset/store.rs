@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use super::keploy::{HttpMock, KeployMocks};
 use super::{HttpTestCase, PgMock};
 
 /// What went wrong reading or writing a test set.
@@ -55,11 +56,24 @@ pub struct LoadedTestSet {
     pub name: String,
     /// Sorted by the number in `test-N`.
     pub tests: Vec<HttpTestCase>,
-    /// In file order.
+    /// In file order; mocks converted from Keploy's documents follow
+    /// recplay's own.
     pub mocks: Vec<PgMock>,
     pub problems: Vec<LoadProblem>,
     /// Test files of other kinds, in the order of `tests`.
     pub skipped_tests: Vec<SkippedTest>,
+    /// Keploy's `Http` mocks (outgoing calls), not served yet.
+    pub http_mocks: Vec<HttpMock>,
+    /// Kind → how many of Keploy's mocks of that kind recplay does not
+    /// serve. Never a failure: a test fails only when the app asks for one.
+    pub unserved: std::collections::BTreeMap<String, u64>,
+}
+
+impl LoadedTestSet {
+    /// `14 Mongo mocks: not served by recplay`, a line per kind.
+    pub fn unserved_notes(&self) -> Vec<String> {
+        super::keploy::unserved_notes(&self.unserved)
+    }
 }
 
 /// A test-set directory: `test-set-N` as recplay records them, or any
@@ -221,9 +235,10 @@ impl TestSetDir {
         let mocks_path = self.mocks_path();
         match read_regular_file(&mocks_path) {
             Ok(Some(bytes)) => {
-                let (mocks, problems) = parse_mock_bytes(&bytes, &mocks_path);
+                let (mocks, problems, keploy) = parse_mock_documents(&bytes, &mocks_path);
                 set.mocks = mocks;
                 set.problems.extend(problems);
+                add_keploy_mocks(&mut set, keploy);
             }
             // No database traffic was recorded.
             Ok(None) => {}
@@ -399,21 +414,69 @@ pub fn parse_mocks(text: &str, path: &Path) -> (Vec<PgMock>, Vec<LoadProblem>) {
 /// [`parse_mocks`] for the raw file: a document that is not UTF-8 is named
 /// on its own instead of failing the whole file.
 pub fn parse_mock_bytes(bytes: &[u8], path: &Path) -> (Vec<PgMock>, Vec<LoadProblem>) {
+    let (mocks, problems, keploy) = parse_mock_documents(bytes, path);
+    let mut set = LoadedTestSet {
+        mocks,
+        problems,
+        ..Default::default()
+    };
+    add_keploy_mocks(&mut set, keploy);
+    (set.mocks, set.problems)
+}
+
+/// Keploy's documents, converted, into `set` (after its tests are loaded:
+/// their windows attribute the mocks).
+fn add_keploy_mocks(set: &mut LoadedTestSet, keploy: KeployMocks) {
+    let first_connection = set
+        .mocks
+        .iter()
+        .map(|m| m.spec.connection)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let finished = keploy.finish(&set.tests, first_connection);
+    set.mocks.extend(finished.pg_mocks);
+    set.http_mocks = finished.http;
+    set.unserved = finished.unserved;
+    set.problems.extend(
+        finished
+            .problems
+            .into_iter()
+            .map(|(location, message)| LoadProblem { location, message }),
+    );
+}
+
+/// recplay's documents parsed, Keploy's gathered for [`KeployMocks::finish`].
+fn parse_mock_documents(bytes: &[u8], path: &Path) -> (Vec<PgMock>, Vec<LoadProblem>, KeployMocks) {
     let mut mocks = Vec::new();
     let mut problems = Vec::new();
+    let mut keploy = KeployMocks::default();
     let documents = split_documents(bytes)
         .into_iter()
         .filter(|doc| !doc.bytes.trim_ascii().is_empty());
     for (index, doc) in documents.enumerate() {
+        let location = || format!("{}#{}", path.display(), index + 1);
+        // Keploy's documents (a string `version`) take their own path.
+        if let Ok(text) = std::str::from_utf8(doc.bytes) {
+            if super::keploy::is_keploy_document(text) {
+                if let Err(message) = keploy.add(text, location()) {
+                    problems.push(LoadProblem {
+                        location: location(),
+                        message,
+                    });
+                }
+                continue;
+            }
+        }
         match parse_mock(&doc) {
             Ok(mock) => mocks.push(mock),
             Err(message) => problems.push(LoadProblem {
-                location: format!("{}#{}", path.display(), index + 1),
+                location: location(),
                 message,
             }),
         }
     }
-    (mocks, problems)
+    (mocks, problems, keploy)
 }
 
 /// One `---`-separated document of mocks.yaml.
