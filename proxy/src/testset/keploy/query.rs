@@ -21,7 +21,10 @@
 //! two different requests. Answers are rebuilt as PostgreSQL would send
 //! them: RowDescription with the recorded columns, DataRow values encoded
 //! in the format the exchange asks for (see [`super::cell`]), notices,
-//! CommandComplete or ErrorResponse, ReadyForQuery.
+//! CommandComplete or ErrorResponse, ReadyForQuery. Values are written
+//! into the model the way the recorder writes wire values
+//! ([`model_value`]: binary ones always as base64), so identities and
+//! answers compare equal to recorded ones.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,6 +34,7 @@ use chrono::{DateTime, Utc};
 use super::cell;
 use super::fields::Field;
 use super::sql_text::{max_placeholder, status_after};
+use crate::pg::wire::model_value;
 use crate::testset::pg_mock::{
     BackendMsg, FieldDescription, Format, FrontendMsg, Lifetime, MockSpec, PgMock, PgValue, Target,
 };
@@ -105,7 +109,7 @@ pub fn convert<'a>(query: &Field<'a>, at: &Placement) -> Result<Vec<PgMock>, Str
     for (i, value) in binds.iter().enumerate() {
         let format = pick(&bind_formats, i, &value.path)?;
         let bytes = cell::encode(value, param_oids[i], format)?;
-        params.push(PgValue::from_vec(bytes));
+        params.push(model_value(bytes, format));
     }
     let response = query.get("response")?;
     let answer = answer(&response)?;
@@ -364,7 +368,8 @@ fn data_rows(answer: &Answer<'_>, formats: &[Format]) -> Result<Vec<BackendMsg>,
                 .zip(&answer.columns)
                 .zip(formats)
                 .map(|((cell, column), format)| {
-                    cell::encode(cell, column.field.type_oid, *format).map(PgValue::from_vec)
+                    cell::encode(cell, column.field.type_oid, *format)
+                        .map(|b| model_value(b, *format))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(BackendMsg::DataRow { values })
