@@ -13,6 +13,8 @@ use recplay_proxy::window::TestWindows;
 use serde::Deserialize;
 use tokio_postgres::SimpleQueryMessage;
 
+mod real_server;
+
 use crate::support::pg::pg_bin;
 use crate::support::pg_replay::{connect, Replay};
 
@@ -23,7 +25,7 @@ const FIXTURE: &str = concat!(
 
 const BY_ID: &str = "SELECT id, name FROM items WHERE id = $1";
 const ALL_TYPES: &str =
-    "SELECT id, name, price, active, created_at, data, note FROM items WHERE id <= $1 ORDER BY id";
+    "SELECT id, name, price, active, created_at, data, note, amount FROM items WHERE id <= $1::bigint ORDER BY id";
 const SIMPLE: &str =
     "SELECT id, name, price, amount, active, created_at, data, note FROM items ORDER BY id";
 

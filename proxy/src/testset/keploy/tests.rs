@@ -148,7 +148,7 @@ fn a_query_without_parameters_is_served_simple_and_extended_in_text() {
         .iter()
         .map(|f| (f.name.as_str(), f.type_oid, f.type_size, f.type_modifier))
         .collect();
-    assert_eq!(described[3], ("amount", 1700, -1, 655_366));
+    assert_eq!(described[3], ("amount", 1700, -1, -1));
     assert!(fields.iter().all(|f| f.format == Format::Text));
     assert_eq!(
         rows(simple),
@@ -274,7 +274,14 @@ fn binary_results_keep_every_type() {
             bytes(&micros(1_776_852_672, 500_000)),
             bytes(&[0, 0xff]),
             PgValue::Null,
+            // numeric 10.50: 2 digits (10, 5000), weight 0, scale 2.
+            bytes(&[0, 2, 0, 0, 0, 0, 0, 2, 0, 10, 0x13, 0x88]),
         ]
+    );
+    // numeric -7: 1 digit, weight 0, negative, scale 0.
+    assert_eq!(
+        rows(execute)[1][7],
+        bytes(&[0, 1, 0, 0, 0x40, 0, 0, 0, 0, 7])
     );
     let FrontendMsg::Bind { params, .. } = &execute.spec.requests[0] else {
         panic!("Bind first");
