@@ -11,6 +11,7 @@ use recplay_proxy::testset::keploy::postgres_v3::convert;
 use recplay_proxy::testset::pg_mock::PgMock;
 use recplay_proxy::window::TestWindows;
 use serde::Deserialize;
+use tokio_postgres::types::Type;
 use tokio_postgres::SimpleQueryMessage;
 
 mod real_server;
@@ -83,6 +84,22 @@ async fn each_bound_value_gets_its_own_recorded_answer() {
         "exact matches only: {:?}",
         usage.fallbacks
     );
+}
+
+#[tokio::test]
+async fn a_one_round_trip_batch_is_served_too() {
+    let replay = serve().await;
+    let client = connect(replay.addr).await;
+    for (id, name) in [(15i32, "fifteen"), (13, "thirteen")] {
+        let rows = client
+            .query_typed(BY_ID, &[(&id, Type::INT4)])
+            .await
+            .expect("served");
+        let got: Vec<(i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        assert_eq!(got, [(id, name.to_string())]);
+    }
+    let usage = replay.handle.usage_outside_tests();
+    assert!(usage.fallbacks.is_empty(), "{:?}", usage.fallbacks);
 }
 
 /// The check above fails when bound values are normalised away (Keploy's

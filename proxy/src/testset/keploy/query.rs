@@ -9,11 +9,14 @@
 //! - `simple`: Query (only for a statement without parameters);
 //! - `prepare`: Parse + Describe statement + Sync, as tokio-postgres, pgx
 //!   and JDBC's server-prepared statements send before the first run;
-//! - `execute`: Bind + Execute + Sync of that prepared statement;
+//! - `execute`: Bind + Execute + Sync of that prepared statement, and
+//!   `execute-described` with a Describe of the portal before Execute;
 //! - `unnamed`: Parse + Bind + Describe portal + Execute + Sync in one
 //!   batch, as node-postgres, psycopg 3 and JDBC send, with the Parse
 //!   declaring no parameter types, and `unnamed-typed` declaring Keploy's
-//!   recorded parameter types (when there are any).
+//!   recorded parameter types (when there are any);
+//! - `unnamed-typed-statement`: the same batch describing the statement
+//!   instead of the portal, as tokio-postgres's `query_typed` sends it.
 //!
 //! Each carries the statement text and the bound values as they would
 //! arrive, so the matcher's exact identity (text, values and formats) is
@@ -41,10 +44,14 @@ use crate::testset::pg_mock::{
 
 /// Where the converted mocks sit in the recording, shared by all of them.
 pub struct Placement {
+    /// Prefix of the mocks' names; each adds its way of asking.
     pub name: String,
+    /// Recorded connection and position, for statement resolution.
     pub connection: u64,
     pub position: u64,
+    /// Decides session or unattributed from the statement text.
     pub lifetime_of: fn(&str) -> Lifetime,
+    /// The recorded window, which the loader attributes tests by.
     pub request_timestamp: DateTime<Utc>,
     pub response_timestamp: DateTime<Utc>,
 }
@@ -68,9 +75,10 @@ struct Column {
 
 /// SQLSTATE classes PostgreSQL raises while parsing or analysing a
 /// statement (syntax error, undefined table or column, ...) rather than
-/// while running it: such an error answers the Parse.
+/// while running it: such an error answers the Parse. Missing privileges
+/// (42501) are found when the plan starts, after Bind.
 fn is_parse_error(code: &str) -> bool {
-    code.starts_with("42") || code.starts_with("0A")
+    (code.starts_with("42") && code != "42501") || code.starts_with("0A")
 }
 
 /// The mocks of one `spec.postgresV3.query` block.
@@ -245,21 +253,50 @@ pub fn convert<'a>(query: &Field<'a>, at: &Placement) -> Result<Vec<PgMock>, Str
             vec![bind(&statement), execute(), FrontendMsg::Sync],
             responses,
         );
+        let mut responses = vec![BackendMsg::BindComplete, describe_rows(&|i| out_formats[i])];
+        responses.extend(rows.iter().cloned());
+        responses.extend(ending(&answer, &ready));
+        push(
+            "execute-described",
+            vec![
+                bind(&statement),
+                FrontendMsg::Describe {
+                    target: Target::Portal,
+                    name: String::new(),
+                },
+                execute(),
+                FrontendMsg::Sync,
+            ],
+            responses,
+        );
     }
 
-    let mut typed = vec![("unnamed", Vec::new())];
+    // One batch: the portal described (node-postgres, JDBC, psycopg 3),
+    // with or without declared parameter types, or the unnamed statement
+    // described after Bind with its types declared (tokio-postgres's
+    // query_typed).
+    let mut batches = vec![("unnamed", Vec::new(), Target::Portal)];
     if !param_oids.is_empty() {
-        typed.push(("unnamed-typed", param_oids.clone()));
+        batches.push(("unnamed-typed", param_oids.clone(), Target::Portal));
     }
-    for (shape, types) in typed {
+    batches.push((
+        "unnamed-typed-statement",
+        param_oids.clone(),
+        Target::Statement,
+    ));
+    for (shape, types, target) in batches {
         let responses = if parse_failed {
             parse_error(&ready)
         } else {
-            let mut out = vec![
-                BackendMsg::ParseComplete,
-                BackendMsg::BindComplete,
-                describe_rows(&|i| out_formats[i]),
-            ];
+            let mut out = vec![BackendMsg::ParseComplete, BackendMsg::BindComplete];
+            if target == Target::Statement {
+                out.push(BackendMsg::ParameterDescription {
+                    types: param_oids.clone(),
+                });
+                out.push(describe_rows(&|_| Format::Text));
+            } else {
+                out.push(describe_rows(&|i| out_formats[i]));
+            }
             out.extend(rows.iter().cloned());
             out.extend(ending(&answer, &ready));
             out
@@ -270,7 +307,7 @@ pub fn convert<'a>(query: &Field<'a>, at: &Placement) -> Result<Vec<PgMock>, Str
                 parse("", types),
                 bind(""),
                 FrontendMsg::Describe {
-                    target: Target::Portal,
+                    target,
                     name: String::new(),
                 },
                 execute(),

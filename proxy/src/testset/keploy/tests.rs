@@ -127,7 +127,9 @@ fn a_query_without_parameters_is_served_simple_and_extended_in_text() {
             "mock-2-0:1-simple",
             "mock-2-0:1-prepare",
             "mock-2-0:1-execute",
-            "mock-2-0:1-unnamed"
+            "mock-2-0:1-execute-described",
+            "mock-2-0:1-unnamed",
+            "mock-2-0:1-unnamed-typed-statement"
         ]
     );
     let simple = shape(&mocks, "simple");
