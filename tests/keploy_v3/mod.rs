@@ -46,7 +46,11 @@ fn fixture_mocks() -> Vec<PgMock> {
         }
     }
     let names: Vec<&str> = refused.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["mock-8", "mock-9", "mock-10"], "{refused:?}");
+    assert_eq!(
+        names,
+        ["mock-8", "mock-9", "mock-10", "mock-11"],
+        "{refused:?}"
+    );
     mocks
 }
 

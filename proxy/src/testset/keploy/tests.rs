@@ -339,6 +339,15 @@ fn catalog_data_and_generator_are_refused_by_name() {
 }
 
 #[test]
+fn a_statement_with_literals_normalised_away_is_refused() {
+    let err = fixture("mock-11").expect_err("not recoverable");
+    assert!(
+        err.contains("placeholder $2 but only 1 bind values"),
+        "{err}"
+    );
+}
+
+#[test]
 fn postgres_v2_is_refused_with_the_reason() {
     let docs = documents(V2);
     assert_eq!(docs.len(), 1);
