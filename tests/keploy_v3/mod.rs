@@ -14,6 +14,7 @@ use serde::Deserialize;
 use tokio_postgres::types::Type;
 use tokio_postgres::SimpleQueryMessage;
 
+mod batch;
 mod real_server;
 
 use crate::support::pg::pg_bin;
