@@ -5,7 +5,7 @@
 //! `spec.postgresV3.type`:
 //!
 //! - `query`: one invocation of a statement and its answer, served (see
-//!   [`super::query`] for the exchanges it becomes);
+//!   [`super::exchanges`] for the exchanges it becomes);
 //! - `session`: the start-up answer (ParameterStatus, BackendKeyData),
 //!   served as a start-up mock;
 //! - `catalog`, `data`, `generator`: a schema snapshot, a table's seed
@@ -29,8 +29,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Utc};
 
+use super::exchanges::{self, Placement};
 use super::fields::Field;
-use super::query::{self, Placement};
+use super::query;
 use crate::pg::record::lifetime::is_session_sql;
 use crate::testset::pg_mock::{BackendMsg, FrontendMsg, Lifetime, MockSpec, PgMock};
 
@@ -76,7 +77,7 @@ fn convert_v3(root: &Field<'_>) -> Result<Vec<PgMock>, String> {
                 response_timestamp: timestamp(&spec, "resTimestampMock")?
                     .ok_or("`spec.resTimestampMock` is missing")?,
             };
-            query::convert(&query, &at)
+            exchanges::mocks(&query::read(&query)?, &at)
         }
         "session" => Ok(vec![session(&v3.get("session")?, &spec, name)?]),
         "catalog" | "data" | "generator" => Err(format!(

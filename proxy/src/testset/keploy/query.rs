@@ -1,76 +1,51 @@
-//! A Keploy PostgresV3 `query` invocation as the exchanges that ask it.
+//! A Keploy PostgresV3 `query` block, read and checked: the statement,
+//! its bound values as the client sent them, and the recorded answer.
 //!
 //! Keploy keeps one invocation of a statement (its text, bind values and
-//! formats, and the answer), not the messages that carried it: the same
-//! invocation may have come as a simple Query or through the extended
-//! protocol, prepared first or all in one batch. recplay matches whole
-//! exchanges, so one invocation becomes one mock per way clients send it:
-//!
-//! - `simple`: Query (only for a statement without parameters);
-//! - `prepare`: Parse + Describe statement + Sync, as tokio-postgres, pgx
-//!   and JDBC's server-prepared statements send before the first run;
-//! - `execute`: Bind + Execute + Sync of that prepared statement, and
-//!   `execute-described` with a Describe of the portal before Execute;
-//! - `unnamed`: Parse + Bind + Describe portal + Execute + Sync in one
-//!   batch, as node-postgres, psycopg 3 and JDBC send, with the Parse
-//!   declaring no parameter types, and `unnamed-typed` declaring Keploy's
-//!   recorded parameter types (when there are any);
-//! - `unnamed-typed-statement`: the same batch describing the statement
-//!   instead of the portal, as tokio-postgres's `query_typed` sends it.
-//!
-//! Each carries the statement text and the bound values as they would
-//! arrive, so the matcher's exact identity (text, values and formats) is
-//! the recorded one: two invocations that differ in one bound value stay
-//! two different requests. Answers are rebuilt as PostgreSQL would send
-//! them: RowDescription with the recorded columns, DataRow values encoded
-//! in the format the exchange asks for (see [`super::cell`]), notices,
-//! CommandComplete or ErrorResponse, ReadyForQuery. Values are written
-//! into the model the way the recorder writes wire values
-//! ([`model_value`]: binary ones always as base64), so identities and
-//! answers compare equal to recorded ones.
+//! formats, and the answer), not the messages that carried it; which
+//! exchanges it becomes is [`super::exchanges`]' concern. Bound values are
+//! re-encoded here, once, in the format the client sent them; result cells
+//! stay logical until an exchange says which format it wants.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use chrono::{DateTime, Utc};
 
 use super::cell;
 use super::fields::Field;
 use super::sql_text::{max_placeholder, status_after};
 use crate::pg::wire::model_value;
-use crate::testset::pg_mock::{
-    BackendMsg, FieldDescription, Format, FrontendMsg, Lifetime, MockSpec, PgMock, PgValue, Target,
-};
+use crate::testset::pg_mock::{BackendMsg, FieldDescription, Format, PgValue};
 
-/// Where the converted mocks sit in the recording, shared by all of them.
-pub struct Placement {
-    /// Prefix of the mocks' names; each adds its way of asking.
-    pub name: String,
-    /// Recorded connection and position, for statement resolution.
-    pub connection: u64,
-    pub position: u64,
-    /// Decides session or unattributed from the statement text.
-    pub lifetime_of: fn(&str) -> Lifetime,
-    /// The recorded window, which the loader attributes tests by.
-    pub request_timestamp: DateTime<Utc>,
-    pub response_timestamp: DateTime<Utc>,
+/// One recorded invocation, ready to be turned into exchanges.
+pub struct Invocation<'a> {
+    /// The statement text, as the client sent it.
+    pub sql: &'a str,
+    /// Bound values, encoded as they arrived.
+    pub params: Vec<PgValue>,
+    /// The parameter types the server inferred (ParameterDescription).
+    pub param_oids: Vec<u32>,
+    /// Bind's parameter and result format codes, as recorded.
+    pub bind_formats: Vec<Format>,
+    pub result_formats: Vec<Format>,
+    pub answer: Answer<'a>,
+    /// Transaction status before the statement ran.
+    pub before: char,
 }
 
 /// The recorded answer, decoded once.
-struct Answer<'a> {
-    columns: Vec<Column>,
+pub struct Answer<'a> {
+    pub columns: Vec<Column>,
     /// Each row's cells, still logical: encoded per exchange's format.
-    rows: Vec<Vec<Field<'a>>>,
-    tag: Option<String>,
-    error: Option<BTreeMap<char, String>>,
-    notices: Vec<BackendMsg>,
-    copy_out: Vec<BackendMsg>,
+    pub rows: Vec<Vec<Field<'a>>>,
+    pub tag: Option<String>,
+    pub error: Option<BTreeMap<char, String>>,
+    pub notices: Vec<BackendMsg>,
+    pub copy_out: Vec<BackendMsg>,
 }
 
-struct Column {
-    field: FieldDescription,
+pub struct Column {
+    pub field: FieldDescription,
     /// The format its values were delivered in at recording.
-    format: Format,
+    pub format: Format,
 }
 
 /// SQLSTATE classes PostgreSQL raises while parsing or analysing a
@@ -81,8 +56,8 @@ fn is_parse_error(code: &str) -> bool {
     (code.starts_with("42") && code != "42501") || code.starts_with("0A")
 }
 
-/// The mocks of one `spec.postgresV3.query` block.
-pub fn convert<'a>(query: &Field<'a>, at: &Placement) -> Result<Vec<PgMock>, String> {
+/// Reads a `spec.postgresV3.query` block.
+pub fn read<'a>(query: &Field<'a>) -> Result<Invocation<'a>, String> {
     let sql = query.get("sqlNormalized")?.str()?;
     if sql.trim().is_empty() {
         return Err(format!("`{}.sqlNormalized` is empty", query.path));
@@ -119,210 +94,41 @@ pub fn convert<'a>(query: &Field<'a>, at: &Placement) -> Result<Vec<PgMock>, Str
         let bytes = cell::encode(value, param_oids[i], format)?;
         params.push(model_value(bytes, format));
     }
-    let response = query.get("response")?;
-    let answer = answer(&response)?;
-    let before = preceding_status(query.str_or_empty("precedingTxState")?);
-
-    let mut mocks = Vec::new();
-    let mut push = |shape: &str, requests: Vec<FrontendMsg>, responses: Vec<BackendMsg>| {
-        mocks.push(PgMock::new(
-            format!("{}-{shape}", at.name),
-            MockSpec {
-                connection: at.connection,
-                position: at.position,
-                lifetime: (at.lifetime_of)(sql),
-                startup: Arc::default(),
-                request_timestamp: at.request_timestamp,
-                response_timestamp: at.response_timestamp,
-                requests,
-                responses,
-            },
-        ));
-    };
-    let parse_failed = answer
-        .error
-        .as_ref()
-        .and_then(|e| e.get(&'C'))
-        .is_some_and(|code| is_parse_error(code));
-    let after = match answer.error {
-        Some(_) if before == 'I' => 'I',
-        Some(_) => 'E',
-        None => status_after(sql, before),
-    };
-    let ready = BackendMsg::ReadyForQuery { status: after };
-
-    if binds.is_empty() {
-        // The simple protocol always answers in text; a recorded value with
-        // no text form leaves this way of asking out, not the others.
-        if let Ok(rows) = data_rows(
-            &answer,
-            &answer
-                .columns
-                .iter()
-                .map(|_| Format::Text)
-                .collect::<Vec<_>>(),
-        ) {
-            let mut responses = Vec::new();
-            if !answer.columns.is_empty() && !parse_failed {
-                responses.push(row_description(&answer.columns, |_| Format::Text));
-            }
-            responses.extend(rows);
-            responses.extend(ending(&answer, &ready));
-            push(
-                "simple",
-                vec![FrontendMsg::Query {
-                    query: sql.to_string(),
-                }],
-                responses,
-            );
-        }
-    }
-
-    let statement = format!("{}-stmt", at.name);
-    let out_formats = resolve(&result_formats, answer.columns.len(), |i| {
-        answer.columns[i].format
-    })?;
-    let rows = data_rows(&answer, &out_formats)?;
-    let bind = |statement: &str| FrontendMsg::Bind {
-        portal: String::new(),
-        statement: statement.to_string(),
-        statement_query: Some(sql.to_string()),
-        param_formats: bind_formats.clone(),
-        params: params.clone(),
-        result_formats: result_formats.clone(),
-    };
-    let parse = |name: &str, types: Vec<u32>| FrontendMsg::Parse {
-        name: name.to_string(),
-        query: sql.to_string(),
-        param_types: types,
-    };
-    let parse_error = |ready: &BackendMsg| {
-        let mut out = answer.notices.clone();
-        if let Some(fields) = &answer.error {
-            out.push(BackendMsg::ErrorResponse {
-                fields: fields.clone(),
-            });
-        }
-        out.push(ready.clone());
-        out
-    };
-    let describe_rows = |formats: &dyn Fn(usize) -> Format| {
-        if answer.columns.is_empty() {
-            BackendMsg::NoData
-        } else {
-            row_description(&answer.columns, formats)
-        }
-    };
-
-    // Prepare: the statement's parameters and columns, before any data.
-    let prepare_status = if parse_failed { after } else { before };
-    let prepare_ready = BackendMsg::ReadyForQuery {
-        status: prepare_status,
-    };
-    let prepare_answer = if parse_failed {
-        parse_error(&prepare_ready)
-    } else {
-        vec![
-            BackendMsg::ParseComplete,
-            BackendMsg::ParameterDescription {
-                types: param_oids.clone(),
-            },
-            describe_rows(&|_| Format::Text),
-            prepare_ready,
-        ]
-    };
-    push(
-        "prepare",
-        vec![
-            parse(&statement, Vec::new()),
-            FrontendMsg::Describe {
-                target: Target::Statement,
-                name: statement.clone(),
-            },
-            FrontendMsg::Sync,
-        ],
-        prepare_answer,
-    );
-
-    if !parse_failed {
-        let mut responses = vec![BackendMsg::BindComplete];
-        responses.extend(rows.iter().cloned());
-        responses.extend(ending(&answer, &ready));
-        push(
-            "execute",
-            vec![bind(&statement), execute(), FrontendMsg::Sync],
-            responses,
-        );
-        let mut responses = vec![BackendMsg::BindComplete, describe_rows(&|i| out_formats[i])];
-        responses.extend(rows.iter().cloned());
-        responses.extend(ending(&answer, &ready));
-        push(
-            "execute-described",
-            vec![
-                bind(&statement),
-                FrontendMsg::Describe {
-                    target: Target::Portal,
-                    name: String::new(),
-                },
-                execute(),
-                FrontendMsg::Sync,
-            ],
-            responses,
-        );
-    }
-
-    // One batch: the portal described (node-postgres, JDBC, psycopg 3),
-    // with or without declared parameter types, or the unnamed statement
-    // described after Bind with its types declared (tokio-postgres's
-    // query_typed).
-    let mut batches = vec![("unnamed", Vec::new(), Target::Portal)];
-    if !param_oids.is_empty() {
-        batches.push(("unnamed-typed", param_oids.clone(), Target::Portal));
-    }
-    batches.push((
-        "unnamed-typed-statement",
-        param_oids.clone(),
-        Target::Statement,
-    ));
-    for (shape, types, target) in batches {
-        let responses = if parse_failed {
-            parse_error(&ready)
-        } else {
-            let mut out = vec![BackendMsg::ParseComplete, BackendMsg::BindComplete];
-            if target == Target::Statement {
-                out.push(BackendMsg::ParameterDescription {
-                    types: param_oids.clone(),
-                });
-                out.push(describe_rows(&|_| Format::Text));
-            } else {
-                out.push(describe_rows(&|i| out_formats[i]));
-            }
-            out.extend(rows.iter().cloned());
-            out.extend(ending(&answer, &ready));
-            out
-        };
-        push(
-            shape,
-            vec![
-                parse("", types),
-                bind(""),
-                FrontendMsg::Describe {
-                    target,
-                    name: String::new(),
-                },
-                execute(),
-                FrontendMsg::Sync,
-            ],
-            responses,
-        );
-    }
-    Ok(mocks)
+    let answer = answer(&query.get("response")?)?;
+    Ok(Invocation {
+        sql,
+        params,
+        param_oids,
+        bind_formats,
+        result_formats,
+        answer,
+        before: preceding_status(query.str_or_empty("precedingTxState")?),
+    })
 }
 
-fn execute() -> FrontendMsg {
-    FrontendMsg::Execute {
-        portal: String::new(),
-        max_rows: 0,
+impl Invocation<'_> {
+    /// Whether the recorded error answered the Parse rather than Execute.
+    pub fn parse_failed(&self) -> bool {
+        self.answer
+            .error
+            .as_ref()
+            .and_then(|e| e.get(&'C'))
+            .is_some_and(|code| is_parse_error(code))
+    }
+
+    /// Transaction status once the statement ran (or failed).
+    pub fn after(&self) -> char {
+        match self.answer.error {
+            Some(_) if self.before == 'I' => 'I',
+            Some(_) => 'E',
+            None => status_after(self.sql, self.before),
+        }
+    }
+
+    /// Per-column formats of the extended protocol's DataRows.
+    pub fn result_formats_per_column(&self) -> Result<Vec<Format>, String> {
+        let columns = &self.answer.columns;
+        resolve(&self.result_formats, columns.len(), |i| columns[i].format)
     }
 }
 
@@ -380,53 +186,6 @@ fn preceding_status(state: &str) -> char {
         "e" | "failed" | "infailedtransaction" | "in_failed_transaction" | "error" => 'E',
         _ => 'I',
     }
-}
-
-fn row_description(columns: &[Column], format: impl Fn(usize) -> Format) -> BackendMsg {
-    BackendMsg::RowDescription {
-        fields: columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| FieldDescription {
-                format: format(i),
-                ..c.field.clone()
-            })
-            .collect(),
-    }
-}
-
-fn data_rows(answer: &Answer<'_>, formats: &[Format]) -> Result<Vec<BackendMsg>, String> {
-    answer
-        .rows
-        .iter()
-        .map(|row| {
-            let values = row
-                .iter()
-                .zip(&answer.columns)
-                .zip(formats)
-                .map(|((cell, column), format)| {
-                    cell::encode(cell, column.field.type_oid, *format)
-                        .map(|b| model_value(b, *format))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(BackendMsg::DataRow { values })
-        })
-        .collect()
-}
-
-/// Notices, COPY output, then CommandComplete or the error, then `ready`.
-fn ending(answer: &Answer<'_>, ready: &BackendMsg) -> Vec<BackendMsg> {
-    let mut out = answer.copy_out.clone();
-    out.extend(answer.notices.iter().cloned());
-    match (&answer.error, &answer.tag) {
-        (Some(fields), _) => out.push(BackendMsg::ErrorResponse {
-            fields: fields.clone(),
-        }),
-        (None, Some(tag)) => out.push(BackendMsg::CommandComplete { tag: tag.clone() }),
-        (None, None) => out.push(BackendMsg::EmptyQueryResponse),
-    }
-    out.push(ready.clone());
-    out
 }
 
 fn answer<'a>(response: &Field<'a>) -> Result<Answer<'a>, String> {
