@@ -36,12 +36,17 @@ pub struct Answer<'a> {
     pub columns: Vec<Column>,
     /// Each row's cells, still logical: encoded per exchange's format.
     pub rows: Vec<Vec<Field<'a>>>,
+    /// CommandComplete's tag, when the statement succeeded.
     pub tag: Option<String>,
+    /// ErrorResponse fields, when it failed.
     pub error: Option<BTreeMap<char, String>>,
+    /// NoticeResponse and NotificationResponse messages, in order.
     pub notices: Vec<BackendMsg>,
+    /// CopyOutResponse, CopyData, CopyDone of a COPY TO STDOUT.
     pub copy_out: Vec<BackendMsg>,
 }
 
+/// A recorded result column.
 pub struct Column {
     pub field: FieldDescription,
     /// The format its values were delivered in at recording.

@@ -495,3 +495,85 @@ fn numbers_are_printed_as_postgresql_prints_them() {
         text("00010203-0405-0607-0809-0a0b0c0d0e0f")
     );
 }
+
+#[test]
+fn copy_output_notices_and_notifications_are_replayed_in_order() {
+    let yaml = r#"
+version: api.keploy.io/v1beta1
+kind: PostgresV3
+name: mock-copy
+spec:
+    postgresV3:
+        type: query
+        query:
+            sqlNormalized: COPY items (id) TO STDOUT
+            invocationId: "2:0"
+            response:
+                commandComplete: COPY 2
+                copyOut:
+                    overallFormat: 0
+                    columnFormatCodes: [0]
+                    data:
+                        - !!binary MQo=
+                        - !!binary Mgo=
+                notices:
+                    - severity: NOTICE
+                      code: "00000"
+                      message: copying
+                notifications:
+                    - backendPID: 42
+                      channel: items
+                      payload: copied
+    reqTimestampMock: 2026-04-22T10:00:00Z
+    resTimestampMock: 2026-04-22T10:00:00.5Z
+"#;
+    let doc: Value = serde_yaml::from_str(yaml).expect("yaml");
+    let mocks = convert("PostgresV3", &doc).expect("converts");
+    let simple = shape(&mocks, "simple");
+    assert_eq!(
+        simple.spec.responses,
+        [
+            BackendMsg::CopyOutResponse {
+                format: Format::Text,
+                column_formats: vec![Format::Text]
+            },
+            BackendMsg::CopyData { data: text("1\n") },
+            BackendMsg::CopyData { data: text("2\n") },
+            BackendMsg::CopyDone,
+            BackendMsg::NoticeResponse {
+                fields: [
+                    ('S', "NOTICE"),
+                    ('V', "NOTICE"),
+                    ('C', "00000"),
+                    ('M', "copying")
+                ]
+                .into_iter()
+                .map(|(k, v)| (k, v.to_string()))
+                .collect()
+            },
+            BackendMsg::NotificationResponse {
+                process_id: 42,
+                channel: "items".into(),
+                payload: "copied".into()
+            },
+            BackendMsg::CommandComplete {
+                tag: "COPY 2".into()
+            },
+            BackendMsg::ReadyForQuery { status: 'I' },
+        ]
+    );
+    let doc = edited_value(&doc, "!!binary not*base64");
+    let err = convert("PostgresV3", &doc).expect_err("corrupt");
+    assert!(
+        err.contains("copyOut.data[0]` is not valid base64"),
+        "{err}"
+    );
+}
+
+/// `doc` with its first COPY chunk replaced by `chunk` (YAML text).
+fn edited_value(doc: &Value, chunk: &str) -> Value {
+    let mut doc = doc.clone();
+    doc["spec"]["postgresV3"]["query"]["response"]["copyOut"]["data"][0] =
+        serde_yaml::from_str(chunk).expect("yaml");
+    doc
+}
