@@ -577,3 +577,82 @@ fn edited_value(doc: &Value, chunk: &str) -> Value {
         serde_yaml::from_str(chunk).expect("yaml");
     doc
 }
+
+/// Where a value sits in a document.
+#[derive(Clone)]
+enum Step {
+    Key(Value),
+    Index(usize),
+}
+
+fn paths(value: &Value, at: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
+    out.push(at.clone());
+    match value {
+        Value::Mapping(map) => {
+            for (k, v) in map {
+                at.push(Step::Key(k.clone()));
+                paths(v, at, out);
+                at.pop();
+            }
+        }
+        Value::Sequence(items) => {
+            for (i, v) in items.iter().enumerate() {
+                at.push(Step::Index(i));
+                paths(v, at, out);
+                at.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn replaced(doc: &Value, path: &[Step], with: &Value) -> Value {
+    let mut doc = doc.clone();
+    let mut at = &mut doc;
+    for step in path {
+        at = match (step, at) {
+            (Step::Key(k), Value::Mapping(m)) => m.get_mut(k).expect("key from the walk"),
+            (Step::Index(i), Value::Sequence(s)) => &mut s[*i],
+            _ => unreachable!("the walk only records existing steps"),
+        };
+    }
+    *at = with.clone();
+    doc
+}
+
+/// Every node of every fixture document replaced by values of the wrong
+/// type, out of range or corrupt: the converter answers, never panics.
+#[test]
+fn no_damage_to_a_document_makes_the_converter_panic() {
+    let junk: Vec<Value> = [
+        "null",
+        "-1",
+        "18446744073709551615",
+        "1.5e300",
+        "''",
+        "'$9'",
+        "'not*base64'",
+        "'-'",
+        "[1, [2]]",
+        "{int: x, exp: 99999, nan: false, infinitymodifier: 0, valid: true}",
+        "{format: 1, bytes: '%%'}",
+        "{uuid: 'AAEC'}",
+    ]
+    .iter()
+    .map(|y| serde_yaml::from_str(y).expect("yaml"))
+    .collect();
+    let mut tried = 0;
+    for doc in documents(V3).iter().chain(documents(V2).iter()) {
+        let kind = doc["kind"].as_str().expect("kind").to_string();
+        let mut all = Vec::new();
+        paths(doc, &mut Vec::new(), &mut all);
+        for path in &all {
+            for with in &junk {
+                let damaged = replaced(doc, path, with);
+                let _ = convert(&kind, &damaged);
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried > 1000, "only {tried} damaged documents tried");
+}
