@@ -18,6 +18,7 @@ mod cluster {
 mod falsification;
 mod http_record;
 mod keploy_mocks;
+mod keploy_v3;
 mod pg_record;
 mod pg_replay;
 mod recorded_formats;

@@ -11,12 +11,22 @@
 //!
 //! - [`http`]: `Http` mocks, kept for when outgoing HTTP is mocked.
 //! - [`postgres_v1`]: `Postgres` (Keploy's v1 packets) into recplay mocks.
-//! - [`postgres_v3`]: `PostgresV2`/`PostgresV3` into recplay mocks.
+//! - [`postgres_v3`]: `PostgresV2`/`PostgresV3` into recplay mocks, by
+//!   sub-type, with `query` (a PostgresV3 query block, read and checked),
+//!   `exchanges` (that invocation as the exchanges that ask it), `cell`
+//!   (Keploy's logical cell values back to wire bytes), `fields` (YAML
+//!   fields read with errors that name them) and `sql_text` (placeholders
+//!   and transaction status of a statement).
 //! - [`windows`]: which test a converted mock belongs to.
 
+mod cell;
+mod exchanges;
+mod fields;
 pub mod http;
 pub mod postgres_v1;
 pub mod postgres_v3;
+mod query;
+mod sql_text;
 pub mod windows;
 
 use std::collections::BTreeMap;
@@ -130,3 +140,5 @@ pub fn unserved_notes(unserved: &BTreeMap<String, u64>) -> Vec<String> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod v3_tests;
