@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::process::Command;
 
 use futures_util::future::join_all;
-use tokio_postgres::SimpleQueryMessage;
 
 use crate::support::pg::pg_bin;
 use crate::support::python::test_venv;
@@ -140,18 +139,6 @@ pub async fn extended(client: &tokio_postgres::Client) -> Vec<String> {
 
 /// One simple Query's data rows, as text.
 pub async fn simple_rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    client
-        .simple_query(sql)
-        .await
-        .expect("simple query")
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).map(str::to_string))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect()
+    let messages = client.simple_query(sql).await.expect("simple query");
+    crate::support::pg_replay::simple_rows(&messages)
 }

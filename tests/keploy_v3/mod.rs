@@ -17,6 +17,8 @@ use tokio_postgres::SimpleQueryMessage;
 mod batch;
 mod real_server;
 
+pub use crate::support::pg_replay::simple_rows;
+
 use crate::support::pg::pg_bin;
 use crate::support::pg_replay::{connect, Replay};
 
@@ -208,20 +210,6 @@ async fn a_recorded_error_is_answered_with_its_sqlstate() {
     // The connection stays usable, as after a real error.
     let rows = client.query(BY_ID, &[&15i32]).await.expect("served");
     assert_eq!(rows.len(), 1);
-}
-
-fn simple_rows(messages: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
-    messages
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).map(str::to_string))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test]

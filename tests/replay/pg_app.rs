@@ -16,7 +16,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
 
-use super::{latest_run, recplay, set_report};
+use super::{latest_run, recplay, set_report, Run};
 use crate::support::http::call;
 use crate::support::pg::{free_port, PgCluster};
 use crate::support::recplay::RecplayRecord;
@@ -163,26 +163,30 @@ fn record_visits(dir: &Path, pg_port: u16) -> VisitsApp {
     app
 }
 
+/// `recplay test` against the app, its database served from the
+/// recording on `pg_port`.
+fn replay_from_mocks(dir: &Path, app: &VisitsApp, pg_port: u16, extra: &[&str]) -> Run {
+    let pg_listen = format!("127.0.0.1:{pg_port}");
+    let target = app.url();
+    let mut args = vec![
+        "test",
+        "--http-target",
+        target.as_str(),
+        "--pg-listen",
+        pg_listen.as_str(),
+        "--delay",
+        "5",
+    ];
+    args.extend_from_slice(extra);
+    recplay(dir, &args)
+}
+
 #[test]
 fn both_passes_of_a_test_get_the_same_recorded_answers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pg_port = free_port();
     let app = record_visits(dir.path(), pg_port);
-    let pg_listen = format!("127.0.0.1:{pg_port}");
-    let target = app.url();
-    let run = recplay(
-        dir.path(),
-        &[
-            "test",
-            "--http-target",
-            &target,
-            "--pg-listen",
-            &pg_listen,
-            "--delay",
-            "5",
-            "--detect-noise",
-        ],
-    );
+    let run = replay_from_mocks(dir.path(), &app, pg_port, &["--detect-noise"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     // Nothing the database answers varies, so no body field is proposed;
     // the Date header the app's server adds is, as it looks volatile.
@@ -209,20 +213,7 @@ fn a_query_the_recording_lacks_leads_the_failed_tests_summary() {
     let pg_port = free_port();
     let app = record_visits(dir.path(), pg_port);
     app.list_with("SELECT id FROM visits ORDER BY id DESC");
-    let pg_listen = format!("127.0.0.1:{pg_port}");
-    let target = app.url();
-    let run = recplay(
-        dir.path(),
-        &[
-            "test",
-            "--http-target",
-            &target,
-            "--pg-listen",
-            &pg_listen,
-            "--delay",
-            "5",
-        ],
-    );
+    let run = replay_from_mocks(dir.path(), &app, pg_port, &[]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     // The miss comes first, with the nearest recording; the 500 it caused
     // follows, and its Content-Length, which only follows the body, is

@@ -125,3 +125,19 @@ pub async fn connect(addr: SocketAddr) -> tokio_postgres::Client {
     });
     client
 }
+
+/// The data rows of simple-Query messages, each value as text (None for
+/// NULL).
+pub fn simple_rows(messages: &[tokio_postgres::SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).map(str::to_string))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
