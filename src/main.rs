@@ -24,7 +24,6 @@ mod config;
 mod coverage;
 mod http_client;
 mod record;
-mod record_pg;
 mod replay;
 mod report;
 mod signals;

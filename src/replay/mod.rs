@@ -35,7 +35,8 @@ use crate::compare::noise::{origin_of, with_test_noise, ConfigNoise, NoiseRules}
 use crate::compare::{compare, ActualResponse};
 use crate::config::resolve::TestConfig;
 use crate::report;
-use observer::{ExtraFields, ObserverContext, Repeat, ReplayObserver};
+use observer::{ExtraFields, Repeat, ReplayObserver};
+use observers::ObserverContext;
 use outcome::{SetOutcome, TestOutcome};
 use request::{Replayer, Target};
 
@@ -82,7 +83,7 @@ async fn run_to_end(args: TestArgs) -> Result<ExitCode> {
     tracing::debug!(elapsed = ?loading.elapsed(), "loaded the test sets");
 
     let windows = TestWindows::new();
-    let observers = observer::observers_for(&ObserverContext {
+    let observers = observers::observers_for(&ObserverContext {
         args: &args,
         windows: &windows,
     })

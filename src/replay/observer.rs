@@ -4,9 +4,10 @@
 //!
 //! Order of calls for each test set:
 //! `before_app_start` (all observers) → the app starts → `warm_up` →
-//! for each test: `before_test` → request/response (inside a
-//! [`TestWindows`] window named after the test) → `after_test` →
-//! the app stops → `after_test_set`; after the last set: `after_run`.
+//! for each test: `before_test` → request/response (inside a test window
+//! named after the test) → `after_test` (with `--detect-noise`, `repeat`
+//! around a second pass of the same) → the app stops → `after_test_set`;
+//! after the last set: `after_run`.
 //!
 //! Errors from `before_app_start` stop the run (the app cannot work without
 //! what the observer provides). Errors from the other hooks are logged and
@@ -19,10 +20,6 @@ use std::pin::Pin;
 
 use anyhow::Result;
 use recplay_proxy::testset::LoadedTestSet;
-use recplay_proxy::window::TestWindows;
-
-use super::observers::{CoverageObserver, PgMockObserver};
-use crate::config::resolve::TestConfig;
 
 /// A boxed future, so the trait stays dyn-compatible.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -98,33 +95,4 @@ pub enum Repeat {
     BeforeSecond,
     /// The second pass is done; the next test follows the first pass.
     AfterSecond,
-}
-
-/// What the observers may use from the run: its settings and the registry of
-/// which test is in flight (the runner opens a window named after each test
-/// around its request and response).
-pub struct ObserverContext<'a> {
-    pub args: &'a TestConfig,
-    /// The mock server reads this to know which test is in flight.
-    pub windows: &'a TestWindows,
-}
-
-/// The observers for this run, chosen from the flags. Observers are added
-/// here, one line each; the runner does not change.
-pub async fn observers_for(ctx: &ObserverContext<'_>) -> Result<Vec<Box<dyn ReplayObserver>>> {
-    let mut observers: Vec<Box<dyn ReplayObserver>> = Vec::new();
-    if let Some(listen) = ctx.args.pg_listen {
-        observers.push(Box::new(PgMockObserver::new(
-            listen,
-            ctx.args.pg_matcher.into(),
-            ctx.windows.clone(),
-        )));
-    }
-    if ctx.args.coverage {
-        observers.push(Box::new(CoverageObserver::start(
-            &ctx.args.path,
-            ctx.args.health_url.clone(),
-        )?));
-    }
-    Ok(observers)
 }

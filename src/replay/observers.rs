@@ -1,5 +1,6 @@
-//! The observers `recplay test` plugs into a replay run: the PostgreSQL
-//! mock server (`--pg-listen`) and per-test coverage (`--coverage`).
+//! The observers `recplay test` plugs into a replay run, chosen from its
+//! settings: the PostgreSQL mock server (`--pg-listen`) and per-test
+//! coverage (`--coverage`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,8 +14,38 @@ use tokio::sync::{oneshot, Mutex};
 use tokio::task::JoinHandle;
 
 use super::observer::{BoxFuture, ExtraFields, Repeat, ReplayObserver};
+use crate::config::resolve::TestConfig;
 use crate::coverage::collector::CollectorOptions;
 use crate::coverage::session::CoverageSession;
+
+/// What the observers may use from the run: its settings and the registry of
+/// which test is in flight (the runner opens a window named after each test
+/// around its request and response).
+pub struct ObserverContext<'a> {
+    pub args: &'a TestConfig,
+    /// The mock server reads this to know which test is in flight.
+    pub windows: &'a TestWindows,
+}
+
+/// The observers for this run, chosen from the flags. Observers are added
+/// here, one line each; the runner does not change.
+pub async fn observers_for(ctx: &ObserverContext<'_>) -> Result<Vec<Box<dyn ReplayObserver>>> {
+    let mut observers: Vec<Box<dyn ReplayObserver>> = Vec::new();
+    if let Some(listen) = ctx.args.pg_listen {
+        observers.push(Box::new(PgMockObserver::new(
+            listen,
+            ctx.args.pg_matcher.into(),
+            ctx.windows.clone(),
+        )));
+    }
+    if ctx.args.coverage {
+        observers.push(Box::new(CoverageObserver::start(
+            &ctx.args.path,
+            ctx.args.health_url.clone(),
+        )?));
+    }
+    Ok(observers)
+}
 
 /// Serves each test set's database from its mocks.yaml while the set's app
 /// runs, and reports per test which mocks answered, what missed and what

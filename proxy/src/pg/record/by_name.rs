@@ -8,7 +8,11 @@
 //! (measured; most likely a masked load from an address with no page
 //! behind it), several times per exchange.
 
-use super::exchange::FastMap;
+use std::collections::HashMap;
+
+/// A map looked up for every message: a hasher faster than std's default,
+/// still seeded per process.
+pub(super) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 pub(super) struct ByName<T> {
     unnamed: Option<T>,

@@ -9,7 +9,7 @@
 //! This module does no I/O: the connection feeds it messages and ships the
 //! completed mocks, which keeps the grouping rules testable on their own.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -44,10 +44,6 @@ enum CopyIn {
     /// during copy mode and waits for another, which belongs here too.
     AwaitSync,
 }
-
-/// A map looked up for every message: a hasher faster than std's default,
-/// still seeded per process.
-pub(super) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Client messages an exchange has room for from the start.
 const REQUESTS_ROOM: usize = 6;

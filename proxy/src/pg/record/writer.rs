@@ -16,8 +16,9 @@ use bytes::{Buf, BytesMut};
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::Receiver;
 
+use super::by_name::FastMap;
 use super::calendar::Calendar;
-use super::exchange::{ConnRecorder, FastMap};
+use super::exchange::ConnRecorder;
 use super::handover::{Event, Progress, Side};
 use crate::pg::backend::BackendMessage;
 use crate::pg::frontend::{DecodeContext, FrontendMessage};

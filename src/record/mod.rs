@@ -8,6 +8,14 @@
 //! the same [`Recording`] — the test-set directory, the test windows and
 //! the shutdown signal — and returns a [`RecorderSummary`] once it has
 //! drained. Adding one is a `spawn_*` function and a line in [`run`].
+//!
+//! - `recording`: what every recorder shares and reports;
+//! - `http`: the HTTP proxy's recorder;
+//! - `pg`: the PostgreSQL proxy's recorder.
+
+mod http;
+mod pg;
+mod recording;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,51 +23,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use recplay_proxy::http::{tls, HttpProxy, HttpProxyConfig, TestSetRecorder, Upstream};
+use recplay_proxy::http::Upstream;
 use recplay_proxy::testset::TestSetDir;
 use recplay_proxy::window::TestWindows;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+use recording::{RecorderSummary, RecorderTask, Recording, Shutdown};
 
 use crate::app::{wait_ready, AppProcess, Readiness};
 use crate::cli::RecordArgs;
 use crate::config::resolve::RecordConfig;
 use crate::config::GlobalNoise;
 use crate::signals::StopSignals;
-
-/// What every recorder shares.
-#[derive(Clone)]
-pub struct Recording {
-    pub dir: Arc<TestSetDir>,
-    pub windows: TestWindows,
-    pub shutdown: Shutdown,
-    pub grace: Duration,
-}
-
-/// Resolves once recording should stop; cheap to clone.
-#[derive(Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
-
-impl Shutdown {
-    /// Waits for the stop signal (also when its sender is gone).
-    pub async fn wait(mut self) {
-        let _ = self.0.wait_for(|stop| *stop).await;
-    }
-}
-
-/// What one recorder reports after draining.
-pub struct RecorderSummary {
-    /// "HTTP", "PostgreSQL".
-    pub kind: &'static str,
-    /// Tests or mocks written.
-    pub recorded: u64,
-    /// Exchanges not recorded (failed upstream, cut at the deadline, write errors).
-    pub not_recorded: u64,
-    /// Singular and plural noun for `recorded`.
-    pub noun: (&'static str, &'static str),
-}
-
-pub type RecorderTask = JoinHandle<Result<RecorderSummary>>;
 
 pub async fn run(args: RecordArgs) -> Result<ExitCode> {
     let mut signals = StopSignals::watch()?;
@@ -90,9 +66,9 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
             app_addr = Some(Upstream::parse(upstream)?.authority());
         }
         if let Some(upstream) = &args.http_upstream {
-            recorders.push(spawn_http(&args, upstream, recording.clone(), ready_rx).await?);
+            recorders.push(http::spawn_http(&args, upstream, recording.clone(), ready_rx).await?);
         }
-        if let Some(task) = crate::record_pg::spawn_pg(&args, recording.clone()).await? {
+        if let Some(task) = pg::spawn_pg(&args, recording.clone()).await? {
             recorders.push(task);
         }
         anyhow::Ok(())
@@ -298,66 +274,4 @@ async fn wait_for_stop(app: &mut Option<AppProcess>, signals: &mut StopSignals) 
             }
         }
     }
-}
-
-/// Binds the HTTP proxy now (so a bad address fails before the app starts)
-/// and serves until the shutdown signal.
-async fn spawn_http(
-    args: &RecordConfig,
-    upstream: &str,
-    recording: Recording,
-    mut ready: watch::Receiver<bool>,
-) -> Result<RecorderTask> {
-    let upstream = Upstream::parse(upstream)?;
-    let mut config = HttpProxyConfig::new(upstream.clone());
-    config.body_cap = args.body_cap;
-    if let (Some(cert), Some(key)) = (&args.http_tls_cert, &args.http_tls_key) {
-        config.server_tls = Some(tls::server_config(cert, key)?);
-    }
-    if upstream.is_https() {
-        config.upstream_tls = Some(tls::client_config(args.upstream_ca.as_deref())?);
-    } else if args.upstream_ca.is_some() {
-        tracing::warn!("--upstream-ca is ignored: the upstream is not https://");
-    }
-    let recorder = Arc::new(TestSetRecorder::new(
-        recording.dir.clone(),
-        recording.windows.clone(),
-        args.body_cap,
-    ));
-    let proxy = HttpProxy::bind(args.http_listen, config, recorder.clone()).await?;
-    let addr = proxy.local_addr()?;
-    let scheme = if args.http_tls_cert.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    println!(
-        "HTTP: recording {scheme}://{addr} -> {}",
-        upstream.base_url()
-    );
-    Ok(tokio::spawn(async move {
-        // Bound but not accepting until the app is ready: a client that
-        // connects early waits in the listen backlog and is then served by
-        // the ready app, instead of recording a 502 from one still starting.
-        let start = tokio::select! {
-            ready = ready.wait_for(|ready| *ready) => ready.is_ok(),
-            _ = recording.shutdown.clone().wait() => false,
-        };
-        if !start {
-            return Ok(RecorderSummary {
-                kind: "HTTP",
-                recorded: 0,
-                not_recorded: 0,
-                noun: ("test", "tests"),
-            });
-        }
-        let drained = proxy.run(recording.shutdown.wait(), recording.grace).await;
-        let counts = recorder.counts();
-        Ok(RecorderSummary {
-            kind: "HTTP",
-            recorded: counts.recorded,
-            not_recorded: counts.failed + drained.cut_at_deadline as u64,
-            noun: ("test", "tests"),
-        })
-    }))
 }

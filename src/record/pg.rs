@@ -5,8 +5,8 @@
 use anyhow::{Context, Result};
 use recplay_proxy::pg::record::{tls, PgRecorder, PgRecorderConfig};
 
+use super::recording::{RecorderSummary, RecorderTask, Recording};
 use crate::config::resolve::RecordConfig;
-use crate::record::{RecorderSummary, RecorderTask, Recording};
 
 /// Binds `--pg-listen` now (so a bad address fails before the app starts)
 /// and records in the background, or returns `None` when no

@@ -1,0 +1,74 @@
+//! The HTTP half of `recplay record`: builds the proxy from the `--http-*`
+//! flags and records every exchange into the test set once the app is
+//! ready.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use recplay_proxy::http::{tls, HttpProxy, HttpProxyConfig, TestSetRecorder, Upstream};
+use tokio::sync::watch;
+
+use super::recording::{RecorderSummary, RecorderTask, Recording};
+use crate::config::resolve::RecordConfig;
+
+/// Binds the HTTP proxy now (so a bad address fails before the app starts)
+/// and serves until the shutdown signal.
+pub async fn spawn_http(
+    args: &RecordConfig,
+    upstream: &str,
+    recording: Recording,
+    mut ready: watch::Receiver<bool>,
+) -> Result<RecorderTask> {
+    let upstream = Upstream::parse(upstream)?;
+    let mut config = HttpProxyConfig::new(upstream.clone());
+    config.body_cap = args.body_cap;
+    if let (Some(cert), Some(key)) = (&args.http_tls_cert, &args.http_tls_key) {
+        config.server_tls = Some(tls::server_config(cert, key)?);
+    }
+    if upstream.is_https() {
+        config.upstream_tls = Some(tls::client_config(args.upstream_ca.as_deref())?);
+    } else if args.upstream_ca.is_some() {
+        tracing::warn!("--upstream-ca is ignored: the upstream is not https://");
+    }
+    let recorder = Arc::new(TestSetRecorder::new(
+        recording.dir.clone(),
+        recording.windows.clone(),
+        args.body_cap,
+    ));
+    let proxy = HttpProxy::bind(args.http_listen, config, recorder.clone()).await?;
+    let addr = proxy.local_addr()?;
+    let scheme = if args.http_tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!(
+        "HTTP: recording {scheme}://{addr} -> {}",
+        upstream.base_url()
+    );
+    Ok(tokio::spawn(async move {
+        // Bound but not accepting until the app is ready: a client that
+        // connects early waits in the listen backlog and is then served by
+        // the ready app, instead of recording a 502 from one still starting.
+        let start = tokio::select! {
+            ready = ready.wait_for(|ready| *ready) => ready.is_ok(),
+            _ = recording.shutdown.clone().wait() => false,
+        };
+        if !start {
+            return Ok(RecorderSummary {
+                kind: "HTTP",
+                recorded: 0,
+                not_recorded: 0,
+                noun: ("test", "tests"),
+            });
+        }
+        let drained = proxy.run(recording.shutdown.wait(), recording.grace).await;
+        let counts = recorder.counts();
+        Ok(RecorderSummary {
+            kind: "HTTP",
+            recorded: counts.recorded,
+            not_recorded: counts.failed + drained.cut_at_deadline as u64,
+            noun: ("test", "tests"),
+        })
+    }))
+}
