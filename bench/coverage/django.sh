@@ -6,9 +6,11 @@
 # serializer and a method field, generic list and detail views, SQLite) is
 # copied to a scratch directory, seeded, and 121 requests to it are recorded
 # through `recplay record`. Then `recplay test` replays them in interleaved
-# rounds: without coverage; with the agent's default engine (coverage.py's
-# C tracer), lines and branches; the same, lines only; and, where the
-# Python has sys.monitoring (3.12+), COVERAGE_CORE=sysmon, lines only.
+# rounds: without coverage; with coverage.py's C tracer, lines and
+# branches (the agent's default with branches); the same, lines only
+# (RECPLAY_COVERAGE_ENGINE=ctrace); and, where the Python has sys.monitoring
+# (3.12+), the agent's own "monitor" engine (its default for lines there)
+# and coverage.py's COVERAGE_CORE=sysmon, lines only.
 # Per-test and snapshot times come from recplay's debug log.
 #
 # Usage: bench/coverage/django.sh [ROUNDS]      (default 3)
@@ -75,7 +77,7 @@ PIDS=()
 
 CONFIGS=(off tracer-branch tracer-lines)
 if "$WORK/venv/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then
-    CONFIGS+=(sysmon-lines)
+    CONFIGS+=(monitor-lines sysmon-lines)
 fi
 
 replay() { # config round
@@ -83,10 +85,11 @@ replay() { # config round
     case $1 in
         off) ;;
         tracer-branch) flags=(--coverage) ;;
-        tracer-lines) flags=(--coverage) vars=(RECPLAY_COVERAGE_BRANCH=0) ;;
+        tracer-lines) flags=(--coverage) vars=(RECPLAY_COVERAGE_BRANCH=0 RECPLAY_COVERAGE_ENGINE=ctrace) ;;
+        monitor-lines) flags=(--coverage) vars=(RECPLAY_COVERAGE_BRANCH=0) ;;
         sysmon-lines) flags=(--coverage) vars=(RECPLAY_COVERAGE_BRANCH=0 COVERAGE_CORE=sysmon) ;;
     esac
-    env -u COVERAGE_CORE "${vars[@]}" "$RECPLAY" test -v --path "$WORK/keploy" \
+    env -u COVERAGE_CORE -u RECPLAY_COVERAGE_ENGINE "${vars[@]}" "$RECPLAY" test -v --path "$WORK/keploy" \
         --config "$ROOT/keploy.yml.template" --http-target "http://127.0.0.1:$APP_PORT" \
         -c "$APP_CMD" "${flags[@]}" >"$WORK/out-$1-$2.txt" 2>"$WORK/log-$1-$2.txt" ||
         { tail -n 20 "$WORK/out-$1-$2.txt" >&2; exit 1; }

@@ -15,6 +15,8 @@ use anyhow::{Context, Result};
 pub const SITECUSTOMIZE_PY: &str = include_str!("agent/sitecustomize.py");
 /// The agent proper (protocol version 1).
 pub const AGENT_PY: &str = include_str!("agent/recplay_coverage_agent.py");
+/// The agent's sys.monitoring engine (Python 3.12+), imported by the agent.
+pub const LINE_MONITOR_PY: &str = include_str!("agent/recplay_line_monitor.py");
 
 /// Writes the agent into `dir/python` and returns that directory.
 pub fn install_python_agent(dir: &Path) -> Result<PathBuf> {
@@ -28,6 +30,7 @@ pub fn install_python_agent(dir: &Path) -> Result<PathBuf> {
     for (name, body) in [
         ("sitecustomize.py", SITECUSTOMIZE_PY),
         ("recplay_coverage_agent.py", AGENT_PY),
+        ("recplay_line_monitor.py", LINE_MONITOR_PY),
     ] {
         let path = target.join(name);
         fs::write(&path, body)
@@ -54,10 +57,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn writes_both_files_and_prepends_to_pythonpath() {
+    fn writes_every_file_and_prepends_to_pythonpath() {
         let dir = tempfile::tempdir().expect("tempdir");
         let agent_dir = install_python_agent(dir.path()).expect("install");
         assert!(agent_dir.join("sitecustomize.py").is_file());
+        assert!(agent_dir.join("recplay_line_monitor.py").is_file());
         let agent = fs::read_to_string(agent_dir.join("recplay_coverage_agent.py")).expect("read");
         assert!(agent.contains("PROTOCOL_VERSION = 1"));
         let path = pythonpath_with(&agent_dir, Some("/opt/lib:/srv/app".into())).expect("join");

@@ -1,7 +1,8 @@
 //! Per-test coverage against a real WSGI app under gunicorn (2 workers),
 //! with the agent injected, compared line for line with `coverage run` +
 //! `coverage combine`; exports checked by real consumers; the gate run
-//! through the binary; and the collector's tolerance of broken agents.
+//! through the binary; the agent's sys.monitoring engine in a real
+//! interpreter; and the collector's tolerance of broken agents.
 
 // The coverage modules are compiled straight from the binary crate's
 // sources: they depend only on each other.
@@ -18,4 +19,5 @@ mod recplay_coverage {
 }
 
 mod agents;
+mod monitor;
 mod wsgi;

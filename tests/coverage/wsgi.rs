@@ -209,6 +209,7 @@ fn per_test_coverage_under_gunicorn_matches_coverage_run() {
             workers,
             branch: true,
             core: None,
+            engine: None,
         };
         let run = replay_with_agent(&venv, &app, &setup, &expected, &summary);
         assert!(
@@ -222,12 +223,15 @@ fn per_test_coverage_under_gunicorn_matches_coverage_run() {
     }
 }
 
-/// Lines only (`RECPLAY_COVERAGE_BRANCH=0`): the agent keeps to the C tracer
-/// and drains it; where the Python has sys.monitoring (3.12 and later),
-/// `COVERAGE_CORE=sysmon` makes the agent cut snapshots by restarting
-/// instead. Either way every test gets its own view and the union equals
-/// coverage.py's own lines-only measurement. Set `RECPLAY_TEST_PYTHON` to
-/// run this under another interpreter (CI runs it under 3.13 too).
+/// Lines only (`RECPLAY_COVERAGE_BRANCH=0`): below Python 3.12 the agent
+/// keeps to the C tracer and drains it. Where the Python has sys.monitoring
+/// (3.12 and later) the agent's own "monitor" engine is the default and
+/// re-arms lines at each snapshot; `RECPLAY_COVERAGE_ENGINE=ctrace` brings
+/// back the C tracer, and `COVERAGE_CORE=sysmon` coverage.py's own core,
+/// cut by restarting. Every engine gives each test its own view, and the
+/// union equals coverage.py's own lines-only measurement, with
+/// single-threaded and threaded workers. Set `RECPLAY_TEST_PYTHON` to run
+/// this under another interpreter (CI runs it under 3.13 too).
 #[test]
 fn lines_only_coverage_matches_coverage_run_with_each_engine() {
     let _ = tracing_subscriber::fmt().with_test_writer().try_init();
@@ -235,17 +239,23 @@ fn lines_only_coverage_matches_coverage_run_with_each_engine() {
     let app_dir = fixture_copy();
     let app = app_dir.path().canonicalize().expect("canonical app dir");
     let (expected, summary) = measure_with_coverage_run(&venv, &app, false);
-    let mut engines = vec![(None, "ctrace", "drain")];
+    // (COVERAGE_CORE, RECPLAY_COVERAGE_ENGINE, engine, mode, worker classes)
+    let mut engines = vec![];
     if python_has_sys_monitoring(&venv) {
-        engines.push((Some("sysmon"), "sysmon", "restart"));
+        engines.push((None, None, "monitor", "rearm", &["sync", "gthread"][..]));
+        engines.push((None, Some("ctrace"), "ctrace", "drain", &["sync"][..]));
+        engines.push((Some("sysmon"), None, "sysmon", "restart", &["sync"][..]));
+    } else {
+        engines.push((None, None, "ctrace", "drain", &["sync", "gthread"][..]));
     }
-    for (core, engine, mode) in engines {
-        for workers in ["sync", "gthread"] {
+    for (core, requested, engine, mode, worker_classes) in engines {
+        for &workers in worker_classes {
             let setup = AgentSetup {
                 mode: "drain",
                 workers,
                 branch: false,
                 core,
+                engine: requested,
             };
             let run = replay_with_agent(&venv, &app, &setup, &expected, &summary);
             for agent in &run.agents {
@@ -281,6 +291,8 @@ struct AgentSetup<'a> {
     branch: bool,
     /// `COVERAGE_CORE` for the app; `None` leaves the choice to the agent.
     core: Option<&'a str>,
+    /// `RECPLAY_COVERAGE_ENGINE` for the app.
+    engine: Option<&'a str>,
 }
 
 fn replay_with_agent(
@@ -295,6 +307,7 @@ fn replay_with_agent(
         workers,
         branch,
         core,
+        engine,
     } = *setup;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -316,9 +329,13 @@ fn replay_with_agent(
         .args(gunicorn_args(port, workers))
         .current_dir(app)
         .env("RECPLAY_COVERAGE_MODE", mode)
-        .env_remove("COVERAGE_CORE");
+        .env_remove("COVERAGE_CORE")
+        .env_remove("RECPLAY_COVERAGE_ENGINE");
     if let Some(core) = core {
         command.env("COVERAGE_CORE", core);
+    }
+    if let Some(engine) = engine {
+        command.env("RECPLAY_COVERAGE_ENGINE", engine);
     }
     for (key, value) in collector.app_env().expect("app env") {
         command.env(key, value);
@@ -340,9 +357,11 @@ fn replay_with_agent(
     server.stop(Duration::from_secs(15));
 
     assert!(
-        // With sys.monitoring (Python 3.14+) the agent must restart instead.
+        // With coverage.py's sys.monitoring core the agent must restart
+        // instead; its own sys.monitoring engine re-arms.
         run.agents.iter().all(|a| match a.engine.as_str() {
             "sysmon" => a.mode.as_deref() == Some("restart"),
+            "monitor" => a.mode.as_deref() == Some("rearm"),
             _ => a.mode.as_deref() == Some(mode),
         }),
         "{:?}",

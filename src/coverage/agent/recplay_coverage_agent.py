@@ -6,7 +6,18 @@ socket named in RECPLAY_COVERAGE_SOCKET, says `hello`, then answers
 snapshot, and one `static` request with every source file's coverable lines
 and branches. Only `coverage` (coverage.py) must be installed in the app.
 
-How snapshots are cut depends on the tracing engine:
+Engines (`engine` in `hello`):
+- "monitor" (recplay_line_monitor.py), the default on Python 3.12+ for line
+  coverage: sys.monitoring LINE events enabled only on the measured files'
+  code, each line reporting once per test; mode "rearm". Lines only, so
+  with branch coverage on (RECPLAY_COVERAGE_BRANCH, the default) and on
+  Python 3.11 and older the agent uses coverage.py's C tracer instead.
+  RECPLAY_COVERAGE_ENGINE=ctrace asks for the C tracer everywhere.
+- coverage.py, with the core COVERAGE_CORE names in the app's environment,
+  else its C tracer ("ctrace"), also on 3.14 where coverage.py would pick
+  sys.monitoring.
+
+How snapshots are cut with coverage.py:
 - C or Python tracer: a stop/erase/start cycle loses every line run
   afterwards on threads that already exist, because their tracer keeps
   writing into the discarded data. What works is what switch_context
@@ -18,16 +29,12 @@ How snapshots are cut depends on the tracing engine:
 - sys.monitoring (coverage.py's "sysmon" core: Python 3.14+, or 3.12+ for
   lines only): a line reports once and is then disabled, so a new context
   label would never see it again; mode "restart" (stop, read, erase, start)
-  re-arms the events, and sys.monitoring covers all threads.
-
-The agent asks coverage.py for its C tracer, also on 3.14 where coverage.py
-would pick sys.monitoring, unless COVERAGE_CORE in the app's environment
-names a core. sys.monitoring is cheap only while its events stay disabled,
-and per-test snapshots must re-arm them after every test, so every function
-the next request runs is instrumented again: on a Django/DRF app under
-Python 3.13 (bench/coverage/django.sh, lines only) the median test took
-2.3 ms without coverage, 4.0 ms with the C tracer (snapshots 0.3 ms) and
-12.4 ms with sys.monitoring (snapshots 6.7 ms).
+  re-arms the events, and sys.monitoring covers all threads. coverage.py's
+  core watches every function of the process, so each re-arming costs the
+  whole app's calls: on a Django/DRF app under Python 3.13
+  (bench/coverage/django.sh, lines only) the median test took 2.3 ms
+  without coverage, 4.0 ms with the C tracer (snapshots 0.3 ms) and
+  12.4 ms with coverage.py's sysmon (snapshots 6.7 ms).
 """
 
 import fnmatch
@@ -44,6 +51,8 @@ ROOT_ENV = "RECPLAY_COVERAGE_ROOT"
 BRANCH_ENV = "RECPLAY_COVERAGE_BRANCH"
 # Forces a snapshot mode ("drain", "context"; "restart" only with sysmon).
 MODE_ENV = "RECPLAY_COVERAGE_MODE"
+# "ctrace" keeps coverage.py's C tracer where the "monitor" engine would run.
+ENGINE_ENV = "RECPLAY_COVERAGE_ENGINE"
 
 # Third-party code and environments are not the app's source.
 SKIPPED_DIRS = {"site-packages", "dist-packages", "__pycache__", "node_modules"}
@@ -143,6 +152,7 @@ class Agent:
             omit=self.omit,
             config_file=False,
         )
+        self.monitor = None
         if not os.environ.get("COVERAGE_CORE"):
             try:
                 self.cov.set_option("run:core", "ctrace")
@@ -164,6 +174,57 @@ class Agent:
         self.mode = "context"
 
     def begin(self):
+        if self._wants_monitor() and self._start_monitor():
+            self.engine = "monitor"
+            self.mode = "rearm"
+        else:
+            self._begin_coverage_py()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(
+                before=self.lock.acquire,
+                after_in_parent=self.lock.release,
+                after_in_child=self._after_fork_in_child,
+            )
+        self._connect()
+
+    def _wants_monitor(self):
+        # COVERAGE_CORE names one of coverage.py's cores: the user asked for
+        # coverage.py, as before this engine existed.
+        requested = os.environ.get(ENGINE_ENV, "").lower()
+        if os.environ.get("COVERAGE_CORE") or requested in ("ctrace", "coverage"):
+            return False
+        from recplay_line_monitor import LineMonitor
+
+        if not LineMonitor.available():
+            if requested == "monitor":
+                _warn("the monitor engine needs Python 3.12 or later; using coverage.py")
+            return False
+        if self.branch:
+            if requested == "monitor":
+                _warn("the monitor engine measures lines only; branch coverage "
+                      "(RECPLAY_COVERAGE_BRANCH) uses coverage.py's tracer")
+            return False
+        return True
+
+    def _start_monitor(self):
+        from recplay_line_monitor import LineMonitor
+
+        monitor = LineMonitor(self._is_measured)
+        try:
+            monitor.start()
+        except Exception as exc:
+            monitor.stop()
+            _warn(f"sys.monitoring engine unavailable ({exc}); using coverage.py")
+            return False
+        self.monitor = monitor
+        return True
+
+    def _is_measured(self, path):
+        # The Coverage object's include and omit, for the monitor engine.
+        return (path.startswith(self.root + os.sep)
+                and not any(fnmatch.fnmatch(path, pattern) for pattern in self.omit))
+
+    def _begin_coverage_py(self):
         self.cov.start()
         _skip_hashing(self.cov.get_data())
         self.engine = self._detect_engine()
@@ -176,13 +237,6 @@ class Agent:
             self.mode = "context"
             self.label = self._next_label()
             self.cov.switch_context(self.label)
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(
-                before=self.lock.acquire,
-                after_in_parent=self.lock.release,
-                after_in_child=self._after_fork_in_child,
-            )
-        self._connect()
 
     def _detect_engine(self):
         collector = getattr(self.cov, "_collector", None)
@@ -224,7 +278,10 @@ class Agent:
             sock.close()
             _warn(f"cannot reach recplay at {self.socket_path} ({exc}); "
                   "this process is not measured")
-            self.cov.stop()
+            if self.monitor is not None:
+                self.monitor.stop()
+            else:
+                self.cov.stop()
             return
         self.sock = sock
         self._send(sock, {
@@ -302,6 +359,8 @@ class Agent:
 
     def snapshot(self):
         with self.lock:
+            if self.mode == "rearm":
+                return self.monitor.take()
             if self.mode == "drain":
                 return self._snapshot_by_draining()
             if self.mode == "restart":

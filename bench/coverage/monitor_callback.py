@@ -1,0 +1,111 @@
+"""What one line costs the agent's "monitor" engine (sys.monitoring).
+
+The engine's price per test is one Python callback per distinct measured
+line the test runs, plus the snapshot that reads them and re-arms them.
+This script measures both in this interpreter (Python 3.12+):
+
+- per event: generated functions of ten one-line statements each, N lines
+  in all, run once with their LINE events armed (each line fires, is
+  recorded and disabled) and once unmeasured; the difference over N is
+  the cost of one event (small functions, as an app has: CPython finds
+  the line number of an event in a function with long line jumps by
+  scanning its line table, so one huge function would measure that);
+- after DISABLE: the same functions run again before re-arming, which
+  must cost what the unmeasured run does;
+- a snapshot (take + restart_events) of N recorded lines;
+- for comparison, coverage.py's C tracer on the same function, per line.
+
+Usage: python bench/coverage/monitor_callback.py [N]   (coverage optional)
+"""
+
+import os
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "src", "coverage", "agent"))
+
+from recplay_line_monitor import LineMonitor  # noqa: E402
+
+ROUNDS = 30
+
+
+def make_functions(directory, lines):
+    path = os.path.join(directory, "generated.py")
+    source = []
+    for n in range(lines // 10):
+        source.append(f"def f{n}(x):\n")
+        source.extend(f"    x = x + {i}\n" for i in range(9))
+        source.append("    return x\n")
+    with open(path, "w") as f:
+        f.write("".join(source))
+    namespace = {}
+    exec(compile(open(path).read(), path, "exec"), namespace)
+    functions = [namespace[f"f{n}"] for n in range(lines // 10)]
+
+    def work():
+        for function in functions:
+            function(0)
+
+    return path, functions, work
+
+
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2]
+
+
+def timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main():
+    lines = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
+    directory = os.path.realpath(tempfile.mkdtemp())
+    path, functions, work = make_functions(directory, lines)
+
+    plain = median([timed(work) for _ in range(ROUNDS)])
+
+    monitor = LineMonitor(lambda p: p == path)
+    monitor.start()
+    for function in functions:
+        monitor.arm(function.__code__)
+    armed, disabled, snapshots = [], [], []
+    for _ in range(ROUNDS):
+        armed.append(timed(work))
+        disabled.append(timed(work))
+        start = time.perf_counter()
+        files = monitor.take()
+        snapshots.append(time.perf_counter() - start)
+        assert len(files[path]["lines"]) == lines, "every line reported once"
+    monitor.stop()
+
+    print(f"Python {sys.version.split()[0]}, {lines} distinct lines, median of {ROUNDS}")
+    print(f"  unmeasured run          {plain * 1e3:8.2f} ms")
+    print(f"  armed (first run)       {median(armed) * 1e3:8.2f} ms   "
+          f"{(median(armed) - plain) / lines * 1e9:6.0f} ns per line event")
+    print(f"  after DISABLE           {median(disabled) * 1e3:8.2f} ms")
+    print(f"  snapshot (take+restart) {median(snapshots) * 1e3:8.2f} ms   "
+          f"{median(snapshots) / lines * 1e9:6.0f} ns per line")
+
+    try:
+        import coverage
+    except ImportError:
+        return
+    cov = coverage.Coverage(data_file=None, include=[path], config_file=False)
+    try:
+        cov.set_option("run:core", "ctrace")
+    except Exception:
+        pass
+    cov.start()
+    traced = median([timed(work) for _ in range(ROUNDS)])
+    cov.stop()
+    print(f"  coverage.py C tracer    {traced * 1e3:8.2f} ms   "
+          f"{(traced - plain) / lines * 1e9:6.0f} ns per line, every run")
+
+
+if __name__ == "__main__":
+    main()

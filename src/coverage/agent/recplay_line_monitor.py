@@ -1,0 +1,184 @@
+"""Per-test line coverage on sys.monitoring (Python 3.12+), the agent's
+"monitor" engine.
+
+A tracer (coverage.py's C tracer) pays on every call and line of the whole
+process, Django and the standard library included, measured or not. Here
+LINE events are enabled locally, on the code objects of measured files
+only, so everything else runs at full speed. A line reports once, is
+recorded and returns DISABLE, so a function that runs again in the same test
+costs nothing more; a snapshot takes what was recorded and calls
+restart_events(), which re-arms exactly the lines that reported. The cost
+per test is then one callback per distinct measured line the test ran.
+
+Code objects are found as they are created: the source and bytecode loaders'
+get_code is wrapped, so every module imported afterwards is armed before it
+runs, with every code object nested in its constants (functions, classes,
+lambdas, comprehensions). Functions that already exist when the monitor
+starts, and those of a script run as `python script.py` (compiled by the
+interpreter itself, not by a loader), are found by walking the garbage
+collector's objects at start and once more at the first snapshot; the
+script's module-level lines run before that are not seen. Code compiled from
+a measured file later by other means (exec of compile()) is not measured.
+
+restart_events() re-arms every tool's disabled events, not only ours: a
+debugger or coverage.py's own sys.monitoring core running in the same
+process sees the lines it had disabled fire again after each snapshot. Both
+only record them again, so their results stay the same; they run slower.
+
+Lines only: arcs need the order lines ran in, which a line that reports once
+cannot give; branch coverage stays with coverage.py's tracer.
+"""
+
+import gc
+import os
+import sys
+import types
+
+# Tried in order; 0-2 and 5 are CPython's debugger, coverage, profiler and
+# optimizer ids, left to the tools they are named after.
+TOOL_IDS = (4, 3)
+TOOL_NAME = "recplay-coverage"
+
+
+class LineMonitor:
+    """Records the measured lines that ran since the previous take()."""
+
+    def __init__(self, is_measured):
+        # is_measured(canonical path) -> bool, asked once per file name.
+        self._is_measured = is_measured
+        self._paths = {}  # co_filename -> canonical path, or None if not measured
+        self._hits = []
+        self._tool = None
+        self._walked_again = False
+        self._patched = []
+
+    @staticmethod
+    def available():
+        return sys.version_info >= (3, 12) and hasattr(sys, "monitoring")
+
+    def start(self):
+        """Claims a tool id and arms what exists; raises RuntimeError when
+        every id this monitor may use is taken."""
+        monitoring = sys.monitoring
+        for tool in TOOL_IDS:
+            try:
+                monitoring.use_tool_id(tool, TOOL_NAME)
+            except ValueError:
+                continue
+            self._tool = tool
+            break
+        else:
+            users = ", ".join(f"{t}: {monitoring.get_tool(t)}" for t in TOOL_IDS)
+            raise RuntimeError(f"no free sys.monitoring tool id ({users})")
+        monitoring.register_callback(self._tool, monitoring.events.LINE, self._callback())
+        self._wrap_loaders()
+        self._walk_existing()
+
+    def stop(self):
+        for cls, original in self._patched:
+            cls.get_code = original
+        self._patched = []
+        if self._tool is not None:
+            monitoring = sys.monitoring
+            monitoring.register_callback(self._tool, monitoring.events.LINE, None)
+            monitoring.free_tool_id(self._tool)
+            self._tool = None
+
+    def _callback(self):
+        # The whole per-event cost: one append of a tuple. Defaults bind the
+        # names as locals, the cheapest lookup Python has.
+        def on_line(code, line, append=self._hits.append, disable=sys.monitoring.DISABLE):
+            append((code, line))
+            return disable
+
+        return on_line
+
+    def take(self):
+        """The lines recorded since the previous take, per canonical path,
+        in the agent's `delta` form; re-arms them for the next test."""
+        if not self._walked_again:
+            # Catches what start() could not see yet (a script's functions).
+            self._walked_again = True
+            self._walk_existing()
+        hits = self._hits
+        taken = hits[:]
+        # Other threads may have appended since the copy; they appended at
+        # the end, so this removes exactly what was copied.
+        del hits[:len(taken)]
+        # After taking, never before: a line that ran in between would be
+        # disabled with nobody to report it for the next test.
+        sys.monitoring.restart_events()
+        lines = {}
+        for code, line in taken:
+            if line is not None:
+                lines.setdefault(code.co_filename, set()).add(line)
+        files = {}
+        for filename, numbers in lines.items():
+            path = self._paths.get(filename)
+            if path:
+                entry = files.setdefault(path, {"lines": []})
+                entry["lines"] = sorted(set(entry["lines"]) | numbers)
+        return files
+
+    # Finding code objects ---------------------------------------------------
+
+    def _measured_path(self, filename):
+        try:
+            return self._paths[filename]
+        except KeyError:
+            pass
+        path = None
+        # "<string>", "<frozen ...>" and the like are not files.
+        if filename and not filename.startswith("<"):
+            canonical = os.path.realpath(os.path.abspath(filename))
+            if self._is_measured(canonical):
+                path = canonical
+        self._paths[filename] = path
+        return path
+
+    def arm(self, code):
+        """Enables LINE events on `code` and every code object nested in it,
+        if its file is measured."""
+        if self._tool is None or not self._measured_path(code.co_filename):
+            return
+        set_local_events = sys.monitoring.set_local_events
+        line = sys.monitoring.events.LINE
+        stack = [code]
+        while stack:
+            current = stack.pop()
+            set_local_events(self._tool, current, line)
+            stack.extend(c for c in current.co_consts if isinstance(c, types.CodeType))
+
+    def _wrap_loaders(self):
+        # SourceFileLoader inherits get_code from SourceLoader; bytecode-only
+        # modules have their own. exec_module asks self.get_code, so every
+        # module these loaders import passes through here before it runs.
+        from importlib import _bootstrap_external as external
+
+        for cls in (external.SourceLoader, external.SourcelessFileLoader):
+            original = cls.__dict__.get("get_code")
+            if original is None:
+                continue
+            cls.get_code = self._wrapped_get_code(original)
+            self._patched.append((cls, original))
+
+    def _wrapped_get_code(self, original):
+        arm = self.arm
+
+        def get_code(loader, fullname):
+            code = original(loader, fullname)
+            if code is not None:
+                try:
+                    arm(code)
+                except Exception:
+                    pass  # never fail an import because coverage could not arm it
+            return code
+
+        return get_code
+
+    def _walk_existing(self):
+        for obj in gc.get_objects():
+            if isinstance(obj, types.FunctionType):
+                code = getattr(obj, "__code__", None)
+                if code is not None:
+                    self.arm(code)
