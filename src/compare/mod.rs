@@ -2,7 +2,6 @@
 //!
 //! - `noise`: what may vary (keploy.yml and each test's assertions).
 //! - `json`: structural JSON diff with paths.
-//! - `body`: stored bodies to bytes, compressed bodies to content.
 //! - `events`: a streamed body recorded as events, event by event.
 //!
 //! Compared: the status code; every header present in the recording
@@ -13,43 +12,15 @@
 //! JSON when both sides parse, otherwise as text or bytes, always after
 //! undoing any Content-Encoding.
 
-pub mod body;
 pub mod events;
 pub mod json;
 pub mod noise;
 
+use recplay_proxy::testset::http_form::{is_framing_header, is_transfer_header, stored_bytes};
 use recplay_proxy::testset::HttpResponse;
 use sha2::{Digest, Sha256};
 
 use noise::NoiseRules;
-
-/// Headers that describe one hop's transfer rather than the content.
-const TRANSFER_HEADERS: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-];
-
-/// Headers that only frame the body: whatever they say follows from it.
-const FRAMING_HEADERS: &[&str] = &["content-length", "transfer-encoding"];
-
-fn is_framing_header(name: &str) -> bool {
-    FRAMING_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
-}
-
-pub fn is_transfer_header(name: &str) -> bool {
-    TRANSFER_HEADERS
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(name))
-}
 
 /// A response as the app sent it during replay.
 #[derive(Debug, Clone, Default)]
@@ -204,7 +175,7 @@ fn compare_bodies(
         }
         return events::compare(recorded, &actual.body, noise);
     }
-    let expected_bytes = match body::stored_bytes(&expected.body) {
+    let expected_bytes = match stored_bytes(&expected.body) {
         Ok(b) => b,
         Err(e) => {
             return (

@@ -7,6 +7,7 @@
 #[cfg(test)]
 mod corruption_tests;
 pub mod http_case;
+pub mod http_form;
 pub mod keploy;
 pub mod pg_mock;
 #[cfg(test)]
@@ -18,7 +19,7 @@ mod test_rng;
 mod timestamp;
 pub mod yaml;
 
-pub use http_case::{HttpRequest, HttpResponse, HttpSpec, HttpTestCase};
+pub use http_case::{Headers, HttpRequest, HttpResponse, HttpSpec, HttpTestCase};
 pub use pg_mock::{BackendMsg, FrontendMsg, Lifetime, MockSpec, PgMock, PgValue};
 pub use store::{LoadProblem, LoadedTestSet, SkippedTest, StoreError, TestSetDir};
 
