@@ -3,6 +3,9 @@
 //! A test set is a directory `test-set-N/` holding `tests/test-M.yaml` (one
 //! Keploy Http document per recorded exchange) and `mocks.yaml` (one
 //! `---`-separated Postgres document per database exchange).
+//! [`http_form`] turns an HTTP exchange into its stored form and a stored
+//! request back into what is sent; the recorder, the replayer, the
+//! comparison and the report all go through it.
 
 #[cfg(test)]
 mod corruption_tests;
