@@ -1,7 +1,8 @@
 //! recplay-proxy: the network half of recplay.
 //!
 //! # Layout
-//! - [`testset`]: the on-disk model — Keploy-compatible Http test cases,
+//! - [`testset`]: the on-disk model — Keploy-compatible Http test cases and
+//!   the stored HTTP form both ways (from the wire, back to the wire),
 //!   readable Postgres mocks, and the test-set directory that holds them
 //!   (atomic writes, crash-tolerant loading, format versions).
 //! - [`http`]: the recording HTTP proxy.

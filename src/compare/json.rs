@@ -17,9 +17,27 @@ pub struct JsonDiff {
 /// Every difference between `expected` and `actual` that noise does not
 /// excuse.
 pub fn diff(expected: &Value, actual: &Value, noise: &NoiseRules) -> Vec<JsonDiff> {
+    diff_within(&[], expected, actual, noise)
+}
+
+/// [`diff`] for a JSON value found at `base` inside the body, such as one
+/// record of a stream (`events[2].data`). A noise path selects a field by
+/// its path from the body's root (`events[].data.created_at`) or from the
+/// value's own root (`created_at`, `user.created_at`), so a rule written
+/// for one record covers them all. Differences are named by the full path.
+pub fn diff_within(
+    base: &[PathStep],
+    expected: &Value,
+    actual: &Value,
+    noise: &NoiseRules,
+) -> Vec<JsonDiff> {
     let mut out = Vec::new();
-    let mut path = Vec::new();
-    walk(Some(expected), Some(actual), &mut path, noise, &mut out);
+    let mut path = base.to_vec();
+    let walker = Walker {
+        noise,
+        root: base.len(),
+    };
+    walker.walk(Some(expected), Some(actual), &mut path, &mut out);
     out
 }
 
@@ -32,51 +50,62 @@ pub fn value_text(v: &Value) -> String {
     }
 }
 
-fn is_noise(noise: &NoiseRules, path: &[PathStep], actual: Option<&Value>) -> bool {
-    let text = actual.map(value_text);
-    noise
-        .body_rules(path)
-        .any(|rule| rule.ignores(text.as_deref()))
+struct Walker<'a> {
+    noise: &'a NoiseRules,
+    /// Where the compared value starts in the path.
+    root: usize,
 }
 
-fn walk(
-    expected: Option<&Value>,
-    actual: Option<&Value>,
-    path: &mut Vec<PathStep>,
-    noise: &NoiseRules,
-    out: &mut Vec<JsonDiff>,
-) {
-    if is_noise(noise, path, actual) {
-        return;
+impl Walker<'_> {
+    fn is_noise(&self, path: &[PathStep], actual: Option<&Value>) -> bool {
+        let text = actual.map(value_text);
+        let ignored = |at: &[PathStep]| {
+            self.noise
+                .body_rules(at)
+                .any(|rule| rule.ignores(text.as_deref()))
+        };
+        ignored(&path[self.root..]) || (self.root > 0 && ignored(path))
     }
-    match (expected, actual) {
-        (Some(Value::Object(e)), Some(Value::Object(a))) => {
-            for (k, ev) in e {
-                path.push(PathStep::Key(k.clone()));
-                walk(Some(ev), a.get(k), path, noise, out);
-                path.pop();
-            }
-            for (k, av) in a {
-                if !e.contains_key(k) {
+
+    fn walk(
+        &self,
+        expected: Option<&Value>,
+        actual: Option<&Value>,
+        path: &mut Vec<PathStep>,
+        out: &mut Vec<JsonDiff>,
+    ) {
+        if self.is_noise(path, actual) {
+            return;
+        }
+        match (expected, actual) {
+            (Some(Value::Object(e)), Some(Value::Object(a))) => {
+                for (k, ev) in e {
                     path.push(PathStep::Key(k.clone()));
-                    walk(None, Some(av), path, noise, out);
+                    self.walk(Some(ev), a.get(k), path, out);
+                    path.pop();
+                }
+                for (k, av) in a {
+                    if !e.contains_key(k) {
+                        path.push(PathStep::Key(k.clone()));
+                        self.walk(None, Some(av), path, out);
+                        path.pop();
+                    }
+                }
+            }
+            (Some(Value::Array(e)), Some(Value::Array(a))) => {
+                for i in 0..e.len().max(a.len()) {
+                    path.push(PathStep::Index(i));
+                    self.walk(e.get(i), a.get(i), path, out);
                     path.pop();
                 }
             }
+            (e, a) if e == a => {}
+            (e, a) => out.push(JsonDiff {
+                path: path.clone(),
+                expected: e.cloned(),
+                actual: a.cloned(),
+            }),
         }
-        (Some(Value::Array(e)), Some(Value::Array(a))) => {
-            for i in 0..e.len().max(a.len()) {
-                path.push(PathStep::Index(i));
-                walk(e.get(i), a.get(i), path, noise, out);
-                path.pop();
-            }
-        }
-        (e, a) if e == a => {}
-        (e, a) => out.push(JsonDiff {
-            path: path.clone(),
-            expected: e.cloned(),
-            actual: a.cloned(),
-        }),
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! - `noise`: what may vary (keploy.yml and each test's assertions).
 //! - `json`: structural JSON diff with paths.
-//! - `body`: stored bodies to bytes, compressed bodies to content.
-//! - `events`: a streamed body recorded as events, event by event.
+//! - `events`: a streamed body (recorded as events, or as text of a
+//!   streaming media type), event by event.
 //!
 //! Compared: the status code; every header present in the recording
 //! (hop-by-hop headers are forgiven when the bodies match, since they
@@ -13,43 +13,16 @@
 //! JSON when both sides parse, otherwise as text or bytes, always after
 //! undoing any Content-Encoding.
 
-pub mod body;
 pub mod events;
 pub mod json;
 pub mod noise;
 
+use recplay_proxy::testset::http_form::{is_framing_header, is_transfer_header, stored_bytes};
+use recplay_proxy::testset::stream_body::{stream_framing, StreamFraming};
 use recplay_proxy::testset::HttpResponse;
 use sha2::{Digest, Sha256};
 
 use noise::NoiseRules;
-
-/// Headers that describe one hop's transfer rather than the content.
-const TRANSFER_HEADERS: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-];
-
-/// Headers that only frame the body: whatever they say follows from it.
-const FRAMING_HEADERS: &[&str] = &["content-length", "transfer-encoding"];
-
-fn is_framing_header(name: &str) -> bool {
-    FRAMING_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
-}
-
-pub fn is_transfer_header(name: &str) -> bool {
-    TRANSFER_HEADERS
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(name))
-}
 
 /// A response as the app sent it during replay.
 #[derive(Debug, Clone, Default)]
@@ -204,7 +177,13 @@ fn compare_bodies(
         }
         return events::compare(recorded, &actual.body, noise);
     }
-    let expected_bytes = match body::stored_bytes(&expected.body) {
+    if let Some(framing) = recorded_stream(expected) {
+        if whole(std::str::from_utf8(&actual.body).ok()) {
+            return (BodyKind::Text, Vec::new());
+        }
+        return events::compare_text(&expected.body.body, framing, &actual.body, noise);
+    }
+    let expected_bytes = match stored_bytes(&expected.body) {
         Ok(b) => b,
         Err(e) => {
             return (
@@ -264,6 +243,19 @@ fn compare_bodies(
             }
         }
     }
+}
+
+/// The framing of a recorded text body whose media type streams records
+/// (NDJSON, JSON lines, SSE): such a body is compared record by record.
+fn recorded_stream(expected: &HttpResponse) -> Option<StreamFraming> {
+    if expected.body.body_encoding.is_some() {
+        return None;
+    }
+    let (_, content_type) = expected
+        .header
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))?;
+    stream_framing(content_type)
 }
 
 fn describe_bytes(b: &[u8]) -> String {
@@ -377,6 +369,27 @@ mod tests {
                 expected: 200,
                 actual: 500
             }]
+        );
+    }
+
+    #[test]
+    fn a_streamed_json_body_recorded_as_text_is_compared_record_by_record() {
+        let e = recorded(
+            200,
+            &[("Content-Type", "application/x-ndjson")],
+            "{\"a\":1,\"b\":2}\n{\"a\":3}\n",
+        );
+        let ndjson = [("content-type", "application/x-ndjson")];
+        let same = actual(200, &ndjson, "{\"b\":2,\"a\":1}\n{\"a\":3}\n");
+        let c = compare(&e, &same, &NoiseRules::default());
+        assert!(c.passed(), "{:?}", c.differences);
+        assert_eq!(c.body_kind, BodyKind::Json);
+        let other = actual(200, &ndjson, "{\"b\":2,\"a\":1}\n{\"a\":4}\n");
+        let c = compare(&e, &other, &NoiseRules::default());
+        assert!(
+            matches!(&c.differences[..], [Difference::Body { path, .. }] if path == "events[1].raw.a"),
+            "{:?}",
+            c.differences
         );
     }
 }

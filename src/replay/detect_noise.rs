@@ -15,7 +15,9 @@ use serde_json::Value;
 
 use crate::compare::json::{diff, noise_key};
 use crate::compare::noise::{NoiseRules, PathStep};
-use crate::compare::{is_transfer_header, ActualResponse};
+use recplay_proxy::testset::http_form::is_transfer_header;
+
+use crate::compare::ActualResponse;
 
 mod volatile;
 

@@ -6,10 +6,15 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use recplay_proxy::testset::http_form::{canonical_header_name, decode_content, replay_request};
 use recplay_proxy::testset::HttpRequest;
 
-use crate::compare::{body, is_transfer_header, ActualResponse};
+use crate::compare::ActualResponse;
 use crate::http_client::{new_client, AppClient};
+
+/// How far a compressed answer is expanded for comparison; one that
+/// expands further is compared as it was sent.
+const DECODE_LIMIT: u64 = 256 << 20;
 
 /// Where the app listens: `http://host:port[/prefix]`.
 #[derive(Debug, Clone)]
@@ -94,7 +99,7 @@ impl Replayer {
             .iter()
             .map(|(n, v)| {
                 (
-                    canonical_name(n.as_str()),
+                    canonical_header_name(n.as_str()),
                     String::from_utf8_lossy(v.as_bytes()).into_owned(),
                 )
             })
@@ -111,33 +116,21 @@ impl Replayer {
             body: Vec::new(),
         };
         actual.body = match actual.header("content-encoding") {
-            Some(enc) => body::decode(&enc, &actual.wire_body).unwrap_or_else(|e| {
-                tracing::debug!("keeping the body as sent: {e:#}");
-                actual.wire_body.clone()
-            }),
+            Some(enc) => {
+                decode_content(&enc, &actual.wire_body, DECODE_LIMIT).unwrap_or_else(|e| {
+                    tracing::debug!("keeping the body as sent: {e}");
+                    actual.wire_body.clone()
+                })
+            }
             None => actual.wire_body.clone(),
         };
         Ok(actual)
     }
 }
 
-/// `content-type` → `Content-Type`, as recordings (and Go) spell headers.
-pub fn canonical_name(name: &str) -> String {
-    name.split('-')
-        .map(|part| {
-            let mut chars = part.chars();
-            match chars.next() {
-                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
-                None => String::new(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
 /// The recorded request aimed at `target`: same method, path, query,
-/// headers (Host is the target's; hop-by-hop headers and Content-Length
-/// are the transport's business) and body bytes.
+/// headers in their recorded order (Host the target's), framing and body
+/// bytes, as [`replay_request`] lays them out.
 pub fn build_request(
     target: &Target,
     recorded: &HttpRequest,
@@ -146,35 +139,14 @@ pub fn build_request(
         .with_context(|| format!("the recorded method {:?} is not valid", recorded.method))?;
     let path = path_and_query(recorded);
     let uri = format!("http://{}{}{}", target.authority, target.prefix, path);
+    let wire = replay_request(recorded, &target.authority)
+        .with_context(|| format!("the recorded request for {uri} cannot be sent"))?;
     let mut builder = http::Request::builder().method(method).uri(&uri);
-    for (name, value) in &recorded.header {
-        if name.eq_ignore_ascii_case("host") || is_transfer_header(name) {
-            continue;
-        }
-        match recorded.body.header_repeated.get(name) {
-            Some(values) => {
-                for v in values {
-                    builder = builder.header(name.as_str(), v.as_str());
-                }
-            }
-            None => builder = builder.header(name.as_str(), value.as_str()),
-        }
-    }
-    if recorded.body.body_truncated.is_some() {
-        bail!("the recorded request body was cut at the recording cap, so it cannot be replayed; re-record with a larger --body-cap");
-    }
-    let mut bytes = body::stored_bytes(&recorded.body)?;
-    let sent_encoding = recorded
-        .header
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-encoding"))
-        .map(|(_, v)| v.clone());
-    // The body was stored decoded; the app expects it as it was sent.
-    if let (Some(_), Some(enc)) = (&recorded.body.content_encoding, sent_encoding) {
-        bytes = body::encode(&enc, &bytes)?;
+    for (name, value) in &wire.headers {
+        builder = builder.header(name.as_str(), value.as_str());
     }
     builder
-        .body(Full::new(Bytes::from(bytes)))
+        .body(Full::new(Bytes::from(wire.body)))
         .with_context(|| format!("the recorded request for {uri} has an invalid header"))
 }
 
@@ -249,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn host_and_hop_by_hop_headers_are_not_replayed_and_repeats_are() {
+    fn host_is_the_targets_and_hop_by_hop_headers_are_not_replayed() {
         let mut r = req("http://recorded:9/x");
         r.header.insert("Host".into(), "recorded:9".into());
         r.header.insert("Connection".into(), "keep-alive".into());
@@ -260,7 +232,9 @@ mod tests {
         let target = Target::parse("http://127.0.0.1:8080").expect("target");
         let built = build_request(&target, &r).expect("request");
         assert_eq!(built.uri(), "http://127.0.0.1:8080/x");
-        assert!(built.headers().get("host").is_none());
+        let names: Vec<_> = built.headers().keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["host", "accept"]);
+        assert_eq!(built.headers()["host"], "127.0.0.1:8080");
         assert!(built.headers().get("connection").is_none());
         let accepts: Vec<_> = built.headers().get_all("accept").iter().collect();
         assert_eq!(accepts, ["a", "b"]);
@@ -279,7 +253,8 @@ mod tests {
             .expect("ready")
             .expect("body")
             .to_bytes();
-        assert_eq!(body::decode("gzip", &sent).expect("gzip"), b"{\"a\":1}");
+        let plain = decode_content("gzip", &sent, 1024).expect("gzip");
+        assert_eq!(plain, b"{\"a\":1}");
     }
 
     #[test]

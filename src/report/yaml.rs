@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use base64::Engine;
-use recplay_proxy::testset::http_case::{BodyEncoding, KEPLOY_API_VERSION};
+use recplay_proxy::testset::http_case::KEPLOY_API_VERSION;
+use recplay_proxy::testset::http_form::{header_fields, store_body};
 use recplay_proxy::testset::store::write_atomically;
 use recplay_proxy::testset::{HttpRequest, HttpResponse};
 use serde::Serialize;
@@ -139,34 +139,13 @@ pub fn stored_response(actual: &ActualResponse) -> HttpResponse {
         timestamp: chrono::Utc::now(),
         ..Default::default()
     };
-    for (name, value) in &actual.headers {
-        let joined = resp.header.entry(name.clone()).or_default();
-        if joined.is_empty() {
-            joined.push_str(value);
-        } else {
-            joined.push_str(", ");
-            joined.push_str(value);
-            let repeated = resp.body.header_repeated.entry(name.clone()).or_default();
-            if repeated.is_empty() {
-                repeated.extend(
-                    actual
-                        .headers
-                        .iter()
-                        .filter(|(n, _)| n == name)
-                        .map(|(_, v)| v.clone()),
-                );
-            }
-        }
-    }
+    let (header, header_repeated) =
+        header_fields(actual.headers.iter().map(|(n, v)| (n, v.as_bytes())));
+    resp.header = header;
+    resp.body = store_body(actual.body.clone(), None, None, 0);
+    resp.body.header_repeated = header_repeated;
     if actual.body != actual.wire_body {
         resp.body.content_encoding = actual.header("content-encoding");
-    }
-    match String::from_utf8(actual.body.clone()) {
-        Ok(text) => resp.body.body = text,
-        Err(_) => {
-            resp.body.body = base64::engine::general_purpose::STANDARD.encode(&actual.body);
-            resp.body.body_encoding = Some(BodyEncoding::Base64);
-        }
     }
     resp
 }

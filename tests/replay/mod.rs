@@ -7,6 +7,7 @@ mod keploy_yml;
 mod pg_app;
 mod record;
 mod sse;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

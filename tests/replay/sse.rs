@@ -4,7 +4,6 @@
 //! as JSON (its key order and the noise fields free to differ).
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,57 +11,31 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::StreamBody;
 use hyper::body::Frame;
-use hyper::service::service_fn;
 use hyper::Response;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::{copy_dir, recplay, set_report};
+use crate::support::serve::{serve, Served};
 
 /// A server whose `/events` streams four SSE events, one frame at a time;
 /// `changed` makes the second event say `LO` instead of `lo`.
 struct StreamingApp {
-    addr: SocketAddr,
+    server: Served,
     changed: Arc<AtomicBool>,
-    _runtime: tokio::runtime::Runtime,
 }
 
 impl StreamingApp {
     fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
         let changed = Arc::new(AtomicBool::new(false));
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let served = Arc::new(AtomicU64::new(0));
-        runtime.spawn({
+        let server = serve({
             let changed = changed.clone();
-            async move {
-                while let Ok((stream, _)) = listener.accept().await {
-                    let changed = changed.clone();
-                    let served = served.clone();
-                    tokio::spawn(async move {
-                        let service = service_fn(move |_req| {
-                            let n = served.fetch_add(1, Ordering::Relaxed);
-                            let events = events(n, changed.load(Ordering::Relaxed));
-                            async move { Ok::<_, Infallible>(streamed(events)) }
-                        });
-                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
+            move |_req| {
+                let n = served.fetch_add(1, Ordering::Relaxed);
+                let events = events(n, changed.load(Ordering::Relaxed));
+                async move { streamed(events) }
             }
         });
-        StreamingApp {
-            addr,
-            changed,
-            _runtime: runtime,
-        }
+        StreamingApp { server, changed }
     }
 }
 
@@ -106,7 +79,7 @@ fn a_recorded_event_stream_is_compared_event_by_event() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keploy-sse");
     copy_dir(&fixture, &dir.path().join("keploy"));
-    let target = format!("http://{}", app.addr);
+    let target = app.server.url();
     let args = ["test", "--http-target", target.as_str(), "--delay", "5"];
 
     let run = recplay(dir.path(), &args);

@@ -10,4 +10,5 @@ pub mod pg;
 pub mod pg_replay;
 pub mod python;
 pub mod recplay;
+pub mod serve;
 pub mod upstream;

@@ -5,50 +5,15 @@ use std::collections::BTreeMap;
 use http::{HeaderMap, Version};
 use percent_encoding::percent_decode_str;
 
-use crate::testset::http_case::{Assertions, HttpRequest, HttpResponse, HttpSpec, StoredBody};
+use crate::testset::http_case::{
+    Assertions, Headers, HttpRequest, HttpResponse, HttpSpec, StoredBody, Truncation,
+};
+use crate::testset::http_form::{header_fields, store_body};
 use crate::testset::HttpTestCase;
 
-use super::body_store::store_body;
 use super::exchange::Exchange;
 use super::noise::record_time_noise;
-
-/// `content-type` → `Content-Type`, the form Keploy (Go's net/http) writes.
-/// Like Go's `CanonicalHeaderKey`, only ASCII letters change case.
-pub fn canonical_header_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = true;
-    for c in name.chars() {
-        out.push(if upper {
-            c.to_ascii_uppercase()
-        } else {
-            c.to_ascii_lowercase()
-        });
-        upper = c == '-';
-    }
-    out
-}
-
-/// Keploy's single-valued map (repeats joined with `, `), plus the exact
-/// repeated values in order.
-pub fn header_maps(
-    headers: &HeaderMap,
-) -> (BTreeMap<String, String>, BTreeMap<String, Vec<String>>) {
-    let mut joined = BTreeMap::new();
-    let mut repeated = BTreeMap::new();
-    for name in headers.keys() {
-        let values: Vec<String> = headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect();
-        let key = canonical_header_name(name.as_str());
-        joined.insert(key.clone(), values.join(", "));
-        if values.len() > 1 {
-            repeated.insert(key, values);
-        }
-    }
-    (joined, repeated)
-}
+use super::tee::CapturedBody;
 
 /// Query parameters, percent-decoded; a repeated key keeps every value,
 /// joined with `, ` as repeated headers are.
@@ -92,12 +57,7 @@ fn shell_quote(s: &str) -> String {
 
 /// The request as a curl command, in the layout Keploy writes. Bodies that
 /// are not plain text are left out: they cannot be pasted into a shell.
-pub fn curl_command(
-    method: &str,
-    url: &str,
-    header: &BTreeMap<String, String>,
-    body: &StoredBody,
-) -> String {
+pub fn curl_command(method: &str, url: &str, header: &Headers, body: &StoredBody) -> String {
     let mut lines = vec![
         format!("curl --request {method}"),
         format!("  --url {}", shell_quote(url)),
@@ -114,6 +74,19 @@ pub fn curl_command(
     lines.join(" \\\n")
 }
 
+/// A captured body in its stored form; `limit` bounds how far a compressed
+/// body is expanded.
+fn stored(captured: CapturedBody, encoding: &HeaderMap, limit: u64) -> StoredBody {
+    let cut = captured.truncated().then(|| Truncation {
+        size: captured.size,
+        sha256: captured.sha256.clone().unwrap_or_default(),
+    });
+    let encoding = encoding
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    store_body(captured.bytes, cut, encoding, limit)
+}
+
 /// Builds the test case; `body_cap` also bounds how far a compressed body is
 /// expanded.
 pub fn build_test_case(exchange: Exchange, body_cap: u64) -> HttpTestCase {
@@ -126,21 +99,13 @@ pub fn build_test_case(exchange: Exchange, body_cap: u64) -> HttpTestCase {
         completed_at,
     } = exchange;
 
-    let (req_header, req_repeated) = header_maps(&request.headers);
-    let req_encoding = request
-        .headers
-        .get(http::header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok());
-    let mut req_body = store_body(request_body, req_encoding, body_cap);
+    let (req_header, req_repeated) = header_fields(&request.headers);
+    let mut req_body = stored(request_body, &request.headers, body_cap);
     req_body.header_repeated = req_repeated;
     let (req_major, req_minor) = proto(request.version);
 
-    let (resp_header, resp_repeated) = header_maps(&response.headers);
-    let resp_encoding = response
-        .headers
-        .get(http::header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok());
-    let mut resp_body = store_body(response_body, resp_encoding, body_cap);
+    let (resp_header, resp_repeated) = header_fields(&response.headers);
+    let mut resp_body = stored(response_body, &response.headers, body_cap);
     resp_body.header_repeated = resp_repeated;
     let (resp_major, resp_minor) = proto(response.version);
 
@@ -201,12 +166,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn header_names_take_keploys_canonical_form() {
-        assert_eq!(canonical_header_name("content-type"), "Content-Type");
-        assert_eq!(canonical_header_name("x-request-id"), "X-Request-Id");
-    }
-
-    #[test]
     fn query_parameters_are_decoded_and_repeats_kept() {
         let params = url_params("/s?q=a+b%21&tag=x&tag=y&flag");
         assert_eq!(params["q"], "a b!");
@@ -216,7 +175,7 @@ mod tests {
 
     #[test]
     fn curl_quotes_single_quotes() {
-        let header = BTreeMap::from([("X-A".to_string(), "it's".to_string())]);
+        let header = Headers::from([("X-A".to_string(), "it's".to_string())]);
         let body = StoredBody {
             body: "{}".into(),
             ..StoredBody::default()

@@ -12,15 +12,15 @@
 //!   hook recorders implement.
 //! - [`recorder`]: [`TestSetRecorder`], the sink writing `tests/test-N.yaml`,
 //!   its queue bounded by a [`backlog`] that new requests wait on.
-//! - [`case`], [`body_store`], [`noise`]: building a Keploy test case —
-//!   headers, query, bodies (text, decoded, base64), record-time noise, curl.
+//! - [`case`], [`noise`]: building a Keploy test case — query, record-time
+//!   noise, curl; headers and bodies take the stored form of
+//!   [`crate::testset::http_form`].
 //! - `link`: each client connection's own upstream connection, driven by
 //!   the client connection's task.
 //! - [`upstream`], [`tls`]: where requests go and how (rustls for https).
 //! - [`error`]: set-up failures.
 
 pub mod backlog;
-pub mod body_store;
 pub mod case;
 pub mod error;
 pub mod exchange;

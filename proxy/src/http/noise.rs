@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime};
 
+use crate::testset::Headers;
+
 /// Layouts without a zone that applications commonly emit.
 const NAIVE_LAYOUTS: [&str; 4] = [
     "%Y-%m-%dT%H:%M:%S%.f",
@@ -37,10 +39,7 @@ pub fn looks_like_timestamp(value: &str) -> bool {
 /// Noise entries for a response: `header.<Name>` for timestamp headers and
 /// `body.<path>` for timestamp leaves of a JSON body (`a.b`, arrays as
 /// `items[].created_at`, the whole body as `body`).
-pub fn record_time_noise(
-    headers: &BTreeMap<String, String>,
-    body: Option<&str>,
-) -> BTreeMap<String, Vec<String>> {
+pub fn record_time_noise(headers: &Headers, body: Option<&str>) -> BTreeMap<String, Vec<String>> {
     let mut noise = BTreeMap::new();
     for (name, value) in headers {
         if looks_like_timestamp(value) {
@@ -112,7 +111,7 @@ mod tests {
 
     #[test]
     fn json_leaves_and_headers_become_noise_keys() {
-        let headers = BTreeMap::from([
+        let headers = Headers::from([
             (
                 "Date".to_string(),
                 "Tue, 14 Nov 2023 09:26:25 GMT".to_string(),

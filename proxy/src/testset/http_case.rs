@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use super::stream_body::StreamEvent;
 
+/// A message's headers in the order they crossed the wire: apps that echo,
+/// sign or hash headers answer by that order, so replay keeps it. Files
+/// written by Keploy list them sorted, and replay in that order.
+pub type Headers = indexmap::IndexMap<String, String>;
+
 /// The `version:` string Keploy writes on every test case.
 pub const KEPLOY_API_VERSION: &str = "api.keploy.io/v1beta1";
 
@@ -79,7 +84,7 @@ pub struct HttpRequest {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub url_params: BTreeMap<String, String>,
     #[serde(default)]
-    pub header: BTreeMap<String, String>,
+    pub header: Headers,
     #[serde(default, flatten)]
     pub body: StoredBody,
     #[serde(default = "epoch")]
@@ -91,7 +96,7 @@ pub struct HttpRequest {
 pub struct HttpResponse {
     pub status_code: u16,
     #[serde(default)]
-    pub header: BTreeMap<String, String>,
+    pub header: Headers,
     #[serde(default, flatten)]
     pub body: StoredBody,
     #[serde(default)]

@@ -3,10 +3,14 @@
 //! A test set is a directory `test-set-N/` holding `tests/test-M.yaml` (one
 //! Keploy Http document per recorded exchange) and `mocks.yaml` (one
 //! `---`-separated Postgres document per database exchange).
+//! [`http_form`] turns an HTTP exchange into its stored form and a stored
+//! request back into what is sent; the recorder, the replayer, the
+//! comparison and the report all go through it.
 
 #[cfg(test)]
 mod corruption_tests;
 pub mod http_case;
+pub mod http_form;
 pub mod keploy;
 pub mod pg_mock;
 #[cfg(test)]
@@ -18,7 +22,7 @@ mod test_rng;
 mod timestamp;
 pub mod yaml;
 
-pub use http_case::{HttpRequest, HttpResponse, HttpSpec, HttpTestCase};
+pub use http_case::{Headers, HttpRequest, HttpResponse, HttpSpec, HttpTestCase};
 pub use pg_mock::{BackendMsg, FrontendMsg, Lifetime, MockSpec, PgMock, PgValue};
 pub use store::{LoadProblem, LoadedTestSet, SkippedTest, StoreError, TestSetDir};
 

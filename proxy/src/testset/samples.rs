@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::http::body_store::store_body;
-use crate::http::tee::CapturedBody;
 use crate::testset::http_case::{Assertions, HttpRequest, HttpResponse, HttpSpec};
+use crate::testset::http_form::store_body;
 use crate::testset::pg_mock::*;
 use crate::testset::test_rng::Rng;
 use crate::testset::HttpTestCase;
@@ -277,13 +276,7 @@ pub fn mock_with_every_message(rng: &mut Rng, n: u64) -> PgMock {
 
 fn body(rng: &mut Rng) -> (Vec<u8>, crate::testset::http_case::StoredBody) {
     let bytes = rng.awkward_bytes();
-    let captured = CapturedBody {
-        size: bytes.len() as u64,
-        bytes: bytes.clone(),
-        sha256: None,
-        complete: true,
-    };
-    (bytes, store_body(captured, None, 1 << 20))
+    (bytes.clone(), store_body(bytes, None, None, 1 << 20))
 }
 
 pub fn test_case(rng: &mut Rng, n: u64) -> (HttpTestCase, Vec<u8>, Vec<u8>) {
@@ -303,13 +296,13 @@ pub fn test_case(rng: &mut Rng, n: u64) -> (HttpTestCase, Vec<u8>, Vec<u8>) {
             proto_minor: 1,
             url: rng.awkward_string(),
             url_params: string_map(rng),
-            header: string_map(rng),
+            header: string_map(rng).into_iter().collect(),
             body: req_body,
             timestamp: when(rng),
         },
         resp: HttpResponse {
             status_code: rng.next_u64() as u16,
-            header: string_map(rng),
+            header: string_map(rng).into_iter().collect(),
             body: resp_body,
             status_message: rng.awkward_string(),
             proto_major: 1,

@@ -79,6 +79,38 @@ fn scalar_text(v: &serde_yaml::Value) -> String {
     }
 }
 
+/// How a streamed body splits into its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFraming {
+    /// One record per line: NDJSON, JSON lines, JSON text sequences.
+    Lines,
+    /// Server-Sent Events, ending at a blank line.
+    Sse,
+}
+
+/// Media types whose body is a stream of records, one per line.
+const LINE_STREAM_TYPES: [&str; 6] = [
+    "application/x-ndjson",
+    "application/ndjson",
+    "application/jsonl",
+    "application/x-jsonlines",
+    "application/jsonlines",
+    "application/json-seq",
+];
+
+/// The framing of a body sent with `Content-Type: content_type`, when the
+/// type streams records; `None` for any other body.
+pub fn stream_framing(content_type: &str) -> Option<StreamFraming> {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if media.eq_ignore_ascii_case("text/event-stream") {
+        return Some(StreamFraming::Sse);
+    }
+    LINE_STREAM_TYPES
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(media))
+        .then_some(StreamFraming::Lines)
+}
+
 /// Whether every event is a bare line (`raw`), as Keploy stores NDJSON and
 /// streamed text, rather than an SSE event.
 pub fn are_lines(events: &[StreamEvent]) -> bool {
@@ -174,6 +206,17 @@ pub fn parse_lines(text: &str) -> Vec<EventFields> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streaming_media_types_are_known_by_their_framing() {
+        let lines = Some(StreamFraming::Lines);
+        assert_eq!(stream_framing("application/x-ndjson"), lines);
+        assert_eq!(stream_framing("application/jsonl; charset=utf-8"), lines);
+        assert_eq!(stream_framing("Application/JSON-SEQ"), lines);
+        let sse = stream_framing("text/event-stream;charset=UTF-8");
+        assert_eq!(sse, Some(StreamFraming::Sse));
+        assert_eq!(stream_framing("application/json"), None);
+    }
 
     #[test]
     fn keploys_event_list_reads_in_order_and_flattens_as_sse() {

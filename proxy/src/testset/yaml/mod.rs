@@ -214,8 +214,11 @@ spec:
     url_params:
       limit: "10"
     header:
+      Host: 127.0.0.1:8000
+      User-Agent: client/1
       Content-Type: application/json
       X-Empty: ""
+      Accept: "*/*"
     body: '{"name": "p", "n": 2}'
     timestamp: 2026-11-22T07:00:00.123456789Z
   resp:
@@ -240,6 +243,12 @@ curl: "curl --request POST \\\n  --url http://127.0.0.1:8000/v1/projects"
         let back: crate::testset::HttpTestCase =
             serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(back, case, "\n{text}");
+        // Maps compare regardless of order; the order is held on its own.
+        let order: Vec<&str> = back.spec.req.header.keys().map(String::as_str).collect();
+        assert_eq!(
+            order,
+            ["Host", "User-Agent", "Content-Type", "X-Empty", "Accept"]
+        );
         assert!(text.contains("    body: |\n      <html>\n"), "{text}");
         assert!(text.contains("      header.Date: []\n"), "{text}");
     }
