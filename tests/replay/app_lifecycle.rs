@@ -121,8 +121,10 @@ fn coverage_of_a_gunicorn_app_ends_without_warnings_about_exited_workers() {
         ],
     );
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    // (A slow machine may still warn that the app outlived SIGTERM: that
+    // is about the stop, not about coverage.)
     assert!(
-        !run.stderr.contains(" WARN "),
+        !run.stderr.contains("no coverage snapshot"),
         "the workers' exit at the end is normal:\n{}",
         run.stderr
     );
