@@ -35,6 +35,7 @@ use crate::compare::noise::{origin_of, with_test_noise, ConfigNoise, NoiseRules}
 use crate::compare::{compare, ActualResponse};
 use crate::config::resolve::TestConfig;
 use crate::report;
+use crate::shard::{ShardRecord, ShardSpec};
 use observer::{ExtraFields, ObserverContext, Repeat, ReplayObserver};
 use outcome::{SetOutcome, TestOutcome};
 use request::{Replayer, Target};
@@ -72,13 +73,19 @@ pub async fn run(args: TestArgs) -> Result<ExitCode> {
     .context("the replay thread stopped unexpectedly")?
 }
 
-async fn run_to_end(args: TestArgs) -> Result<ExitCode> {
+async fn run_to_end(mut args: TestArgs) -> Result<ExitCode> {
+    let shard = ShardSpec::resolve(
+        args.shard.take(),
+        args.shard_total
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        |name| std::env::var(name).ok(),
+    )?;
     let args = TestConfig::resolve(args)?;
     let noise =
         ConfigNoise::from_config(&args.global_noise, &origin_of(args.config_file.as_deref()))?;
     let target = Target::parse(&args.http_target)?;
     let loading = std::time::Instant::now();
-    let sets = load_sets(&args.path, &args.test_sets)?;
+    let (sets, shard) = load_sets(&args.path, &args.test_sets, shard.as_ref())?;
     tracing::debug!(elapsed = ?loading.elapsed(), "loaded the test sets");
 
     let windows = TestWindows::new();
@@ -132,6 +139,14 @@ async fn run_to_end(args: TestArgs) -> Result<ExitCode> {
             }
         }
     }
+    if let Some(shard) = &shard {
+        // `report merge` reads the shard and its JUnit from the run directory.
+        run_extra.insert(
+            "shard".into(),
+            serde_yaml::to_value(shard).context("could not encode the shard")?,
+        );
+        report::junit::write(&run_dir.join(report::junit::FILE_NAME), &outcomes)?;
+    }
     report::yaml::write_run_report(&run_dir, &outcomes, &run_extra)?;
     if let Some(junit) = &args.junit {
         report::junit::write(junit, &outcomes)?;
@@ -164,8 +179,13 @@ async fn run_to_end(args: TestArgs) -> Result<ExitCode> {
 }
 
 /// Lists and loads the selected test sets, naming every file that did not
-/// load (those count as failures of their set).
-fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<LoadedTestSet>> {
+/// load (those count as failures of their set). With a shard, only its
+/// share is loaded and kept: the one place sharding touches the run.
+fn load_sets(
+    path: &Path,
+    wanted: &[String],
+    shard: Option<&ShardSpec>,
+) -> Result<(Vec<LoadedTestSet>, Option<ShardRecord>)> {
     if !path.is_dir() {
         bail!(
             "{} does not exist or is not a directory; record a test set first (recplay record) or pass --path DIR",
@@ -193,12 +213,27 @@ fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<LoadedTestSet>> {
             );
         }
     }
+    let dirs: Vec<_> = dirs
+        .into_iter()
+        .filter(|d| wanted.is_empty() || wanted.contains(&d.name().as_str()))
+        .collect();
+    let share = shard.map(|spec| {
+        let named: Vec<_> = dirs
+            .iter()
+            .map(|d| (d.name(), d.root().to_path_buf()))
+            .collect();
+        ShardRecord::plan(path, spec, &named)
+    });
     let mut sets = Vec::new();
     for dir in dirs {
-        if !wanted.is_empty() && !wanted.contains(&dir.name().as_str()) {
-            continue;
-        }
-        let set = dir
+        let piece = match &share {
+            Some(share) => match share.piece_of(&dir.name()) {
+                Some(piece) => Some(piece.clone()),
+                None => continue,
+            },
+            None => None,
+        };
+        let mut set = dir
             .load()
             .with_context(|| format!("could not load {}", dir.root().display()))?;
         for p in &set.problems {
@@ -215,7 +250,23 @@ fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<LoadedTestSet>> {
         for note in set.unserved_notes() {
             tracing::info!("{}: {note}", set.name);
         }
+        if let Some(piece) = piece {
+            let range = piece.range(set.tests.len());
+            set.tests = set.tests.drain(range).collect();
+        }
         sets.push(set);
+    }
+    if let Some(share) = &share {
+        tracing::info!(
+            "shard {}/{}: {} test sets, {} tests",
+            share.index,
+            share.total,
+            sets.len(),
+            sets.iter().map(|s| s.tests.len()).sum::<usize>()
+        );
+        // More shards than pieces leaves some with nothing: that is a
+        // valid share, and its empty report tells the merge it ran.
+        return Ok((sets, Some(share.clone())));
     }
     if sets.is_empty() {
         bail!(
@@ -223,7 +274,7 @@ fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<LoadedTestSet>> {
             path.display()
         );
     }
-    Ok(sets)
+    Ok((sets, share))
 }
 
 /// Each test's noise: its set's rules plus its own assertions, validated
