@@ -3,6 +3,8 @@
 //! fail on purpose) replayed against a real in-process HTTP app, once whole
 //! and once as four shards; the merged reports must be the whole run's.
 
+mod docs;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
