@@ -202,8 +202,12 @@ pub fn plan(sets: &[SetWeight], shards: usize) -> Vec<Vec<Piece>> {
     let mut plan: Vec<Vec<(usize, Piece)>> = vec![Vec::new(); shards];
     for (weight, order, piece) in pieces {
         // Least loaded shard; among equals the one with fewer pieces, then
-        // the lowest number, so zero-weight sets still spread out.
+        // the lowest number, so zero-weight sets still spread out. Never
+        // one that holds another part of the same set: a shard replays a
+        // set once, as one contiguous run (a set has at most `shards`
+        // parts, so there is always such a shard).
         let k = (0..shards)
+            .filter(|&k| !plan[k].iter().any(|(o, _)| *o == order))
             .min_by_key(|&k| (loads[k], counts[k], k))
             .unwrap_or(0);
         loads[k] += weight;

@@ -1,6 +1,6 @@
 //! The plan's promises: disjoint, complete, stable, balanced.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::durations::weigh;
 use super::*;
@@ -35,6 +35,14 @@ fn assignment(sets: &[SetWeight], plan: &[Vec<Piece>]) -> BTreeMap<(String, usiz
 }
 
 fn assert_covers(sets: &[SetWeight], plan: &[Vec<Piece>]) {
+    for pieces in plan {
+        let names: BTreeSet<&str> = pieces.iter().map(|p| p.set.as_str()).collect();
+        assert_eq!(
+            names.len(),
+            pieces.len(),
+            "a shard holds one part of a set at most: {plan:?}"
+        );
+    }
     let seen = assignment(sets, plan);
     let expected: usize = sets.iter().map(|s| s.tests).sum();
     assert_eq!(seen.len(), expected, "every test exactly once");
@@ -206,4 +214,29 @@ fn the_ci_environment_names_the_shard_when_no_flag_does() {
     )
     .is_err());
     assert!(ShardSpec::resolve(None, None, env(&[("CI_NODE_INDEX", "1")])).is_err());
+}
+
+#[test]
+fn a_shard_never_gets_two_parts_of_one_set() {
+    // A set heavy enough to be split, next to one heavier than each of its
+    // parts: least-loaded alone would put both parts on the same shard.
+    let sets = vec![
+        SetWeight {
+            name: "split".into(),
+            tests: 4,
+            weight: 20_004,
+        },
+        SetWeight {
+            name: "slow".into(),
+            tests: 2,
+            weight: 16_002,
+        },
+    ];
+    let p = plan(&sets, 2);
+    assert_covers(&sets, &p);
+    assert_eq!(
+        p.iter().flatten().filter(|x| x.set == "split").count(),
+        2,
+        "{p:?}"
+    );
 }
