@@ -3,6 +3,7 @@
 //! fail on purpose) replayed against a real in-process HTTP app, once whole
 //! and once as four shards; the merged reports must be the whole run's.
 
+mod coverage;
 mod docs;
 
 use std::collections::BTreeSet;
