@@ -5,6 +5,9 @@
 //! - `outcome`: per-test and per-set results handed to the reports.
 //! - `detect_noise`: `--detect-noise` proposals.
 //!
+//! With `--shard I/N`, `load_sets` keeps only this runner's share (see
+//! `crate::shard`) and the run report records the shard for `report merge`.
+//!
 //! For each test set: load it (every problem named), start the app with
 //! the observers' environment, wait until it is ready, replay every test in
 //! recorded order, compare, stop the app, write the set's report. Exit code
@@ -217,6 +220,12 @@ fn load_sets(
         .into_iter()
         .filter(|d| wanted.is_empty() || wanted.contains(&d.name().as_str()))
         .collect();
+    if dirs.is_empty() {
+        bail!(
+            "no test sets in {} (a test set is any folder but reports, testReports, schema, api-tests and hidden ones); record one first (recplay record) or pass --path DIR",
+            path.display()
+        );
+    }
     let share = shard.map(|spec| {
         let named: Vec<_> = dirs
             .iter()
@@ -256,6 +265,8 @@ fn load_sets(
         }
         sets.push(set);
     }
+    // More shards than pieces leaves some with nothing: that is a valid
+    // share, and its empty report tells the merge it ran.
     if let Some(share) = &share {
         tracing::info!(
             "shard {}/{}: {} test sets, {} tests",
@@ -263,15 +274,6 @@ fn load_sets(
             share.total,
             sets.len(),
             sets.iter().map(|s| s.tests.len()).sum::<usize>()
-        );
-        // More shards than pieces leaves some with nothing: that is a
-        // valid share, and its empty report tells the merge it ran.
-        return Ok((sets, Some(share.clone())));
-    }
-    if sets.is_empty() {
-        bail!(
-            "no test sets in {} (a test set is any folder but reports, testReports, schema, api-tests and hidden ones); record one first (recplay record) or pass --path DIR",
-            path.display()
         );
     }
     Ok((sets, share))
