@@ -281,7 +281,7 @@ fn four_shards_merged_equal_one_whole_run() {
         "the dominant set is split across all four shards"
     );
 
-    // A missing shard is an error, and writes nothing.
+    // A missing shard is an error, and nothing is written.
     let runs_before = std::fs::read_dir(dir.join("keploy/reports"))
         .expect("reports")
         .count();
@@ -297,6 +297,20 @@ fn four_shards_merged_equal_one_whole_run() {
         String::from_utf8_lossy(&missing.stderr).contains("shard 4/4 missing"),
         "{}",
         text(&missing)
+    );
+    // So is a shard given twice.
+    let all: Vec<&str> = shard_dirs
+        .iter()
+        .map(|p| p.to_str().expect("utf-8"))
+        .collect();
+    let mut args = vec!["report", "merge", all[0]];
+    args.extend(&all);
+    let twice = recplay(dir, &args, &[]).output().expect("run merge");
+    assert_eq!(twice.status.code(), Some(2), "{}", text(&twice));
+    assert!(
+        String::from_utf8_lossy(&twice.stderr).contains("shard 1/4 appears twice"),
+        "{}",
+        text(&twice)
     );
     let runs_after = std::fs::read_dir(dir.join("keploy/reports"))
         .expect("reports")
