@@ -30,6 +30,9 @@ pub enum Command {
     /// Export per-test coverage or gate a build on it.
     #[command(subcommand)]
     Coverage(CoverageCommand),
+    /// Work with replay reports (merge the shards of a CI run).
+    #[command(subcommand)]
+    Report(ReportCommand),
 }
 
 /// Flags of `recplay record`.
@@ -163,6 +166,18 @@ pub struct TestArgs {
     /// suite catches the bind-collapse regression. Hidden from help.
     #[arg(long, value_enum, default_value_t = PgMatcher::Exact, hide = true)]
     pub pg_matcher: PgMatcher,
+
+    /// Replay only shard I of N (1-based, like GitLab's CI_NODE_INDEX):
+    /// every runner computes the same disjoint share; `recplay report
+    /// merge` joins the shards' reports [default: CI_NODE_INDEX and
+    /// CI_NODE_TOTAL when set].
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::shard::ShardSpec>,
+
+    /// Number of shards when the index comes from a Kubernetes Indexed
+    /// Job's JOB_COMPLETION_INDEX (0-based).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub shard_total: Option<u64>,
 }
 
 /// Values of the hidden `--pg-matcher` flag.
@@ -189,6 +204,27 @@ pub enum CoverageCommand {
     Export(ExportArgs),
     /// Pass or fail a build on its coverage against a floor and a baseline.
     Gate(GateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Combine the reports of `recplay test --shard I/N` runs into one run.
+    Merge(MergeArgs),
+}
+
+/// Flags of `recplay report merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Folders holding the shards' run reports (each shard's
+    /// `reports/test-run-N`, or any folder above them, searched).
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Keploy directory whose `reports/` receives the merged run.
+    #[arg(long, default_value = "keploy")]
+    pub path: PathBuf,
+    /// Write the merged JUnit XML here too.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

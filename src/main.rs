@@ -12,6 +12,7 @@
 //! - `report`: YAML, JUnit and terminal reports of a replay run.
 //! - `signals`: SIGINT/SIGTERM, watched for a command's whole life.
 //! - `coverage`: per-test coverage, `recplay coverage export|gate`.
+//! - `shard`: `--shard I/N`, the plan that splits a suite over CI runners.
 
 use std::process::ExitCode;
 
@@ -26,6 +27,7 @@ mod http_client;
 mod record;
 mod replay;
 mod report;
+mod shard;
 mod signals;
 
 fn main() -> ExitCode {
@@ -55,6 +57,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Record(args) => record::run(args).await,
         cli::Command::Test(args) => replay::run(args).await,
         cli::Command::Coverage(command) => coverage::command::run(command),
+        cli::Command::Report(cli::ReportCommand::Merge(args)) => report::merge::run(args),
     }
 }
 

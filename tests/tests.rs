@@ -22,3 +22,4 @@ mod keploy_v3;
 mod pg_record;
 mod pg_replay;
 mod recorded_formats;
+mod shard;

@@ -11,6 +11,7 @@
 //! - `store`: `reports/test-run-N/coverage.json`.
 //! - `export`: Cobertura XML, LCOV, coverage.py JSON.
 //! - `gate`: the coverage gate (verdict, report, ratchet baseline).
+//! - `merge`: one run's coverage from its shards' (`recplay report merge`).
 //! - `command`: `recplay coverage export|gate`.
 //!
 //! Everything but `command` depends only on its siblings, never on the rest
@@ -21,6 +22,7 @@ pub mod collector;
 pub mod command;
 pub mod export;
 pub mod gate;
+pub mod merge;
 pub mod model;
 pub mod protocol;
 pub mod session;

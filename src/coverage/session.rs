@@ -117,7 +117,7 @@ fn test_fields(coverage: &TestCoverage, root: Option<&str>) -> Result<Value> {
     Ok(Value::Mapping(map))
 }
 
-fn run_fields(run: &RunCoverage, name: &str, file: &Path) -> Result<Value> {
+pub fn run_fields(run: &RunCoverage, name: &str, file: &Path) -> Result<Value> {
     let mut map = serde_yaml::Mapping::new();
     map.insert(
         "line_percent".into(),

@@ -5,6 +5,9 @@
 //! - `outcome`: per-test and per-set results handed to the reports.
 //! - `detect_noise`: `--detect-noise` proposals.
 //!
+//! With `--shard I/N`, `load_sets` keeps only this runner's share (see
+//! `crate::shard`) and the run report records the shard for `report merge`.
+//!
 //! For each test set: load it (every problem named), start the app with
 //! the observers' environment, wait until it is ready, replay every test in
 //! recorded order, compare, stop the app, write the set's report. Exit code
@@ -35,6 +38,7 @@ use crate::compare::noise::{origin_of, with_test_noise, ConfigNoise, NoiseRules}
 use crate::compare::{compare, ActualResponse};
 use crate::config::resolve::TestConfig;
 use crate::report;
+use crate::shard::{ShardRecord, ShardSpec};
 use observer::{ExtraFields, Repeat, ReplayObserver};
 use observers::ObserverContext;
 use outcome::{SetOutcome, TestOutcome};
@@ -73,13 +77,19 @@ pub async fn run(args: TestArgs) -> Result<ExitCode> {
     .context("the replay thread stopped unexpectedly")?
 }
 
-async fn run_to_end(args: TestArgs) -> Result<ExitCode> {
+async fn run_to_end(mut args: TestArgs) -> Result<ExitCode> {
+    let shard = ShardSpec::resolve(
+        args.shard.take(),
+        args.shard_total
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        |name| std::env::var(name).ok(),
+    )?;
     let args = TestConfig::resolve(args)?;
     let noise =
         ConfigNoise::from_config(&args.global_noise, &origin_of(args.config_file.as_deref()))?;
     let target = Target::parse(&args.http_target)?;
     let loading = std::time::Instant::now();
-    let sets = load_sets(&args.path, &args.test_sets)?;
+    let (sets, shard) = load_sets(&args.path, &args.test_sets, shard.as_ref())?;
     tracing::debug!(elapsed = ?loading.elapsed(), "loaded the test sets");
 
     let windows = TestWindows::new();
@@ -133,6 +143,14 @@ async fn run_to_end(args: TestArgs) -> Result<ExitCode> {
             }
         }
     }
+    if let Some(shard) = &shard {
+        // `report merge` reads the shard and its JUnit from the run directory.
+        run_extra.insert(
+            "shard".into(),
+            serde_yaml::to_value(shard).context("could not encode the shard")?,
+        );
+        report::junit::write(&run_dir.join(report::junit::FILE_NAME), &outcomes)?;
+    }
     report::yaml::write_run_report(&run_dir, &outcomes, &run_extra)?;
     if let Some(junit) = &args.junit {
         report::junit::write(junit, &outcomes)?;
@@ -165,8 +183,13 @@ async fn run_to_end(args: TestArgs) -> Result<ExitCode> {
 }
 
 /// Lists and loads the selected test sets, naming every file that did not
-/// load (those count as failures of their set).
-fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<LoadedTestSet>> {
+/// load (those count as failures of their set). With a shard, only its
+/// share is loaded and kept: the one place sharding touches the run.
+fn load_sets(
+    path: &Path,
+    wanted: &[String],
+    shard: Option<&ShardSpec>,
+) -> Result<(Vec<LoadedTestSet>, Option<ShardRecord>)> {
     if !path.is_dir() {
         bail!(
             "{} does not exist or is not a directory; record a test set first (recplay record) or pass --path DIR",
@@ -194,12 +217,33 @@ fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<LoadedTestSet>> {
             );
         }
     }
+    let dirs: Vec<_> = dirs
+        .into_iter()
+        .filter(|d| wanted.is_empty() || wanted.contains(&d.name().as_str()))
+        .collect();
+    if dirs.is_empty() {
+        bail!(
+            "no test sets in {} (a test set is any folder but reports, testReports, schema, api-tests and hidden ones); record one first (recplay record) or pass --path DIR",
+            path.display()
+        );
+    }
+    let share = shard.map(|spec| {
+        let named: Vec<_> = dirs
+            .iter()
+            .map(|d| (d.name(), d.root().to_path_buf()))
+            .collect();
+        ShardRecord::plan(path, spec, &named)
+    });
     let mut sets = Vec::new();
     for dir in dirs {
-        if !wanted.is_empty() && !wanted.contains(&dir.name().as_str()) {
-            continue;
-        }
-        let set = dir
+        let piece = match &share {
+            Some(share) => match share.piece_of(&dir.name()) {
+                Some(piece) => Some(piece.clone()),
+                None => continue,
+            },
+            None => None,
+        };
+        let mut set = dir
             .load()
             .with_context(|| format!("could not load {}", dir.root().display()))?;
         for p in &set.problems {
@@ -216,15 +260,24 @@ fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<LoadedTestSet>> {
         for note in set.unserved_notes() {
             tracing::info!("{}: {note}", set.name);
         }
+        if let Some(piece) = piece {
+            let range = piece.range(set.tests.len());
+            set.tests = set.tests.drain(range).collect();
+        }
         sets.push(set);
     }
-    if sets.is_empty() {
-        bail!(
-            "no test sets in {} (a test set is any folder but reports, testReports, schema, api-tests and hidden ones); record one first (recplay record) or pass --path DIR",
-            path.display()
+    // More shards than pieces leaves some with nothing: that is a valid
+    // share, and its empty report tells the merge it ran.
+    if let Some(share) = &share {
+        tracing::info!(
+            "shard {}/{}: {} test sets, {} tests",
+            share.index,
+            share.total,
+            sets.len(),
+            sets.iter().map(|s| s.tests.len()).sum::<usize>()
         );
     }
-    Ok(sets)
+    Ok((sets, share))
 }
 
 /// Each test's noise: its set's rules plus its own assertions, validated

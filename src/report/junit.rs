@@ -10,7 +10,10 @@ use recplay_proxy::testset::store::write_atomically;
 use super::terminal::describe_failure;
 use crate::replay::outcome::SetOutcome;
 
-fn escape(s: &str) -> String {
+/// The JUnit file a shard's run keeps in its report directory.
+pub const FILE_NAME: &str = "junit.xml";
+
+pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -29,7 +32,7 @@ fn escape(s: &str) -> String {
     out
 }
 
-fn seconds(d: chrono::TimeDelta) -> String {
+pub fn seconds(d: chrono::TimeDelta) -> String {
     format!("{:.3}", d.num_microseconds().unwrap_or(0) as f64 / 1e6)
 }
 
@@ -37,21 +40,15 @@ fn seconds(d: chrono::TimeDelta) -> String {
 pub fn render(sets: &[SetOutcome]) -> String {
     let tests: usize = sets.iter().map(SetOutcome::total).sum();
     let failures: usize = sets.iter().map(SetOutcome::failed_count).sum();
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        xml,
-        "<testsuites name=\"recplay\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">"
-    );
+    let mut xml = open_run(tests, failures);
     for set in sets {
-        let _ = writeln!(
-            xml,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\" time=\"{}\" timestamp=\"{}\">",
-            escape(&set.name),
+        xml.push_str(&open_suite(
+            &set.name,
             set.total(),
             set.failed_count(),
-            seconds(set.completed - set.started),
-            set.started.format("%Y-%m-%dT%H:%M:%S"),
-        );
+            &seconds(set.completed - set.started),
+            &timestamp(set.started),
+        ));
         for t in &set.tests {
             let _ = write!(
                 xml,
@@ -81,11 +78,41 @@ pub fn render(sets: &[SetOutcome]) -> String {
                 escape(&p.message)
             );
         }
-        xml.push_str("  </testsuite>\n");
+        xml.push_str(CLOSE_SUITE);
     }
-    xml.push_str("</testsuites>\n");
+    xml.push_str(CLOSE_RUN);
     xml
 }
+
+/// The XML declaration and the opening `<testsuites>`.
+pub fn open_run(tests: usize, failures: usize) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"recplay\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">\n"
+    )
+}
+
+/// One set's opening `<testsuite>` line.
+pub fn open_suite(
+    name: &str,
+    tests: usize,
+    failures: usize,
+    time: &str,
+    timestamp: &str,
+) -> String {
+    format!(
+        "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{time}\" timestamp=\"{}\">\n",
+        escape(name),
+        escape(timestamp),
+    )
+}
+
+/// A suite's `timestamp` attribute.
+pub fn timestamp(started: chrono::DateTime<chrono::Utc>) -> String {
+    started.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+pub const CLOSE_SUITE: &str = "  </testsuite>\n";
+pub const CLOSE_RUN: &str = "</testsuites>\n";
 
 /// Writes the JUnit file atomically.
 pub fn write(path: &Path, sets: &[SetOutcome]) -> Result<()> {

@@ -4,8 +4,10 @@
 //!   TestReport shape, plus a run-level `run-report.yaml`.
 //! - `junit`: JUnit XML for CI systems.
 //! - `terminal`: progress, the diff of every failure, the summary lines.
+//! - `merge`: `recplay report merge`, the shards of a CI run joined into one.
 
 pub mod junit;
+pub mod merge;
 pub mod terminal;
 pub mod yaml;
 

@@ -16,7 +16,7 @@ use crate::support::python::{http, test_venv};
 use crate::support::recplay::RecplayRecord;
 
 /// Records one test set through `recplay record -c app`, one test per path.
-fn record_set(keploy: &Path, upstream: &str, app: &str, paths: &[&str]) {
+pub(crate) fn record_set(keploy: &Path, upstream: &str, app: &str, paths: &[&str]) {
     let recplay = RecplayRecord::start(keploy, upstream, &["-c", app]);
     for path in paths {
         let (status, body) = http(recplay.http_addr.port(), "GET", path, None)
@@ -35,7 +35,7 @@ fn record_set(keploy: &Path, upstream: &str, app: &str, paths: &[&str]) {
 /// The WSGI fixture app under gunicorn with two workers, behind a shell so
 /// that the group outlives any one of its processes: its directory, the
 /// `-c` command and its URL.
-fn gunicorn_app() -> (tempfile::TempDir, String, String) {
+pub(crate) fn gunicorn_app() -> (tempfile::TempDir, String, String) {
     let venv = test_venv();
     let app_dir = tempfile::tempdir().expect("tempdir");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wsgi_app");

@@ -1,7 +1,7 @@
 //! `recplay test` against a real app: record a flow, replay it through the
 //! real binary, and check verdicts, diffs, reports and exit codes.
 
-mod app_lifecycle;
+pub(crate) mod app_lifecycle;
 mod app_process;
 mod keploy_yml;
 mod pg_app;
