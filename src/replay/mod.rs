@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
+use recplay_proxy::pg::matcher::Index;
 use recplay_proxy::testset::store::list_test_sets;
-use recplay_proxy::testset::LoadedTestSet;
 use recplay_proxy::window::TestWindows;
 
 use crate::app::{wait_ready, AppProcess, Readiness};
@@ -35,7 +35,7 @@ use crate::compare::noise::{origin_of, with_test_noise, ConfigNoise, NoiseRules}
 use crate::compare::{compare, ActualResponse};
 use crate::config::resolve::TestConfig;
 use crate::report;
-use observer::{ExtraFields, ObserverContext, Repeat, ReplayObserver};
+use observer::{ExtraFields, ObserverContext, Repeat, ReplayObserver, ReplaySet};
 use outcome::{SetOutcome, TestOutcome};
 use request::{Replayer, Target};
 
@@ -165,7 +165,7 @@ async fn run_to_end(args: TestArgs) -> Result<ExitCode> {
 
 /// Lists and loads the selected test sets, naming every file that did not
 /// load (those count as failures of their set).
-fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<LoadedTestSet>> {
+fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<ReplaySet>> {
     if !path.is_dir() {
         bail!(
             "{} does not exist or is not a directory; record a test set first (recplay record) or pass --path DIR",
@@ -198,9 +198,13 @@ fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<LoadedTestSet>> {
         if !wanted.is_empty() && !wanted.contains(&dir.name().as_str()) {
             continue;
         }
+        // mocks.yaml is read a document at a time into the matcher's
+        // index; answers are read again when served.
+        let mut index = Index::default();
         let set = dir
-            .load()
-            .with_context(|| format!("could not load {}", dir.root().display()))?;
+            .load_with(&mut index)
+            .with_context(|| format!("could not load {}", dir.root().display()))?
+            .with_mocks(std::sync::Mutex::new(Some(index)));
         for p in &set.problems {
             tracing::warn!("{}: could not load {}: {}", set.name, p.location, p.message);
         }
@@ -228,7 +232,7 @@ fn load_sets(path: &Path, wanted: &[String]) -> Result<Vec<LoadedTestSet>> {
 
 /// Each test's noise: its set's rules plus its own assertions, validated
 /// before anything runs so a bad regex is a start-up error.
-fn per_test_noise(set: &LoadedTestSet, base: &NoiseRules) -> Result<Vec<NoiseRules>> {
+fn per_test_noise(set: &ReplaySet, base: &NoiseRules) -> Result<Vec<NoiseRules>> {
     set.tests
         .iter()
         .map(|t| {
@@ -251,7 +255,7 @@ struct SetRun<'a> {
 impl SetRun<'_> {
     async fn run_set(
         &self,
-        set: LoadedTestSet,
+        set: ReplaySet,
         noise: Vec<NoiseRules>,
     ) -> Result<(SetOutcome, Option<detect_noise::SetProposal>)> {
         let started = Utc::now();
@@ -280,7 +284,7 @@ impl SetRun<'_> {
             .detect_noise
             .then(detect_noise::SetProposal::default);
         let unserved = set.unserved_notes();
-        let LoadedTestSet {
+        let ReplaySet {
             name,
             tests: cases,
             problems,

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::keploy::{HttpMock, KeployMocks};
+use super::mock_file::{for_each_document, Document, MockFile, MockSink};
 use super::{HttpTestCase, PgMock};
 
 /// What went wrong reading or writing a test set.
@@ -49,16 +50,18 @@ pub struct SkippedTest {
     pub kind: String,
 }
 
-/// Everything that loaded from one test set.
+/// Everything that loaded from one test set. `M` holds its mocks: every
+/// mock whole (what [`TestSetDir::load`] gives), or whatever a
+/// [`MockSink`] made of them (see [`LoadedTestSet::with_mocks`]).
 #[derive(Debug, Default)]
-pub struct LoadedTestSet {
+pub struct LoadedTestSet<M = Vec<PgMock>> {
     /// The folder's name (`test-set-N`, or any other).
     pub name: String,
     /// Sorted by the number in `test-N`.
     pub tests: Vec<HttpTestCase>,
     /// In file order; mocks converted from Keploy's documents follow
     /// recplay's own.
-    pub mocks: Vec<PgMock>,
+    pub mocks: M,
     pub problems: Vec<LoadProblem>,
     /// Test files of other kinds, in the order of `tests`.
     pub skipped_tests: Vec<SkippedTest>,
@@ -69,10 +72,24 @@ pub struct LoadedTestSet {
     pub unserved: std::collections::BTreeMap<String, u64>,
 }
 
-impl LoadedTestSet {
+impl<M> LoadedTestSet<M> {
     /// `14 Mongo mocks: not served by recplay`, a line per kind.
     pub fn unserved_notes(&self) -> Vec<String> {
         super::keploy::unserved_notes(&self.unserved)
+    }
+
+    /// The same set holding `mocks` instead: what a [`MockSink`] given to
+    /// [`TestSetDir::load_with`] built.
+    pub fn with_mocks<N>(self, mocks: N) -> LoadedTestSet<N> {
+        LoadedTestSet {
+            name: self.name,
+            tests: self.tests,
+            mocks,
+            problems: self.problems,
+            skipped_tests: self.skipped_tests,
+            http_mocks: self.http_mocks,
+            unserved: self.unserved,
+        }
     }
 }
 
@@ -227,18 +244,37 @@ impl TestSetDir {
     /// naming it (file, and document and line within mocks.yaml), so one
     /// bad file never hides the others and nothing is skipped unnamed.
     pub fn load(&self) -> Result<LoadedTestSet, StoreError> {
+        let mut mocks = Vec::new();
+        let mut set = self.load_with(&mut mocks)?;
+        set.mocks = mocks;
+        Ok(set)
+    }
+
+    /// [`TestSetDir::load`], handing every mock to `sink` instead of
+    /// keeping it: mocks.yaml is read a document at a time, so a recording
+    /// larger than memory still loads (see [`super::mock_file`]). The
+    /// returned set's `mocks` is empty.
+    pub fn load_with(&self, sink: &mut dyn MockSink) -> Result<LoadedTestSet, StoreError> {
         let mut set = LoadedTestSet {
             name: self.name(),
             ..Default::default()
         };
         self.load_tests(&mut set)?;
         let mocks_path = self.mocks_path();
-        match read_regular_file(&mocks_path) {
-            Ok(Some(bytes)) => {
-                let (mocks, problems, keploy) = parse_mock_documents(&bytes, &mocks_path);
-                set.mocks = mocks;
-                set.problems.extend(problems);
-                add_keploy_mocks(&mut set, keploy);
+        match open_regular_file(&mocks_path) {
+            Ok(Some(file)) => {
+                let shared = std::sync::Arc::new(file);
+                sink.open(shared.clone());
+                let reader = std::io::BufReader::with_capacity(256 * 1024, shared.file());
+                let scan = scan_mock_documents(reader, &mocks_path, sink);
+                set.problems.extend(scan.problems);
+                if let Some(message) = scan.error {
+                    set.problems.push(LoadProblem {
+                        location: mocks_path.display().to_string(),
+                        message,
+                    });
+                }
+                add_keploy_mocks(&mut set, scan.keploy, scan.next_connection, sink);
             }
             // No database traffic was recorded.
             Ok(None) => {}
@@ -312,6 +348,15 @@ impl TestSetDir {
 /// that is not a readable regular file (a directory, a FIFO that would
 /// block the reader, a dangling link) is an error saying what it is.
 fn read_regular_file(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    if check_regular_file(path)?.is_none() {
+        return Ok(None);
+    }
+    fs::read(path).map(Some).map_err(|e| e.to_string())
+}
+
+/// `Some(())` when `path` is a regular file (or a link to one), `None`
+/// when there is no such file, else what it is instead.
+fn check_regular_file(path: &Path) -> Result<Option<()>, String> {
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -328,7 +373,16 @@ fn read_regular_file(path: &Path) -> Result<Option<Vec<u8>>, String> {
     if !meta.is_file() {
         return Err("is not a regular file".to_string());
     }
-    fs::read(path).map(Some).map_err(|e| e.to_string())
+    Ok(Some(()))
+}
+
+/// [`read_regular_file`]'s checks, then the file opened for reading a
+/// document at a time.
+fn open_regular_file(path: &Path) -> Result<Option<MockFile>, String> {
+    if check_regular_file(path)?.is_none() {
+        return Ok(None);
+    }
+    MockFile::open(path).map(Some).map_err(|e| e.to_string())
 }
 
 /// `bytes` as UTF-8, or where it stops being UTF-8.
@@ -414,28 +468,28 @@ pub fn parse_mocks(text: &str, path: &Path) -> (Vec<PgMock>, Vec<LoadProblem>) {
 /// [`parse_mocks`] for the raw file: a document that is not UTF-8 is named
 /// on its own instead of failing the whole file.
 pub fn parse_mock_bytes(bytes: &[u8], path: &Path) -> (Vec<PgMock>, Vec<LoadProblem>) {
-    let (mocks, problems, keploy) = parse_mock_documents(bytes, path);
+    let mut mocks = Vec::new();
+    let scan = scan_mock_documents(bytes, path, &mut mocks);
     let mut set = LoadedTestSet {
-        mocks,
-        problems,
+        problems: scan.problems,
         ..Default::default()
     };
-    add_keploy_mocks(&mut set, keploy);
-    (set.mocks, set.problems)
+    add_keploy_mocks(&mut set, scan.keploy, scan.next_connection, &mut mocks);
+    (mocks, set.problems)
 }
 
-/// Keploy's documents, converted, into `set` (after its tests are loaded:
-/// their windows attribute the mocks).
-fn add_keploy_mocks(set: &mut LoadedTestSet, keploy: KeployMocks) {
-    let first_connection = set
-        .mocks
-        .iter()
-        .map(|m| m.spec.connection)
-        .max()
-        .unwrap_or(0)
-        + 1;
+/// Keploy's documents, converted, into `sink` (after the set's tests are
+/// loaded: their windows attribute the mocks).
+fn add_keploy_mocks(
+    set: &mut LoadedTestSet,
+    keploy: KeployMocks,
+    first_connection: u64,
+    sink: &mut dyn MockSink,
+) {
     let finished = keploy.finish(&set.tests, first_connection);
-    set.mocks.extend(finished.pg_mocks);
+    for mock in finished.pg_mocks {
+        sink.held(mock);
+    }
     set.http_mocks = finished.http;
     set.unserved = finished.unserved;
     set.problems.extend(
@@ -446,53 +500,75 @@ fn add_keploy_mocks(set: &mut LoadedTestSet, keploy: KeployMocks) {
     );
 }
 
-/// recplay's documents parsed, Keploy's gathered for [`KeployMocks::finish`].
-fn parse_mock_documents(bytes: &[u8], path: &Path) -> (Vec<PgMock>, Vec<LoadProblem>, KeployMocks) {
-    let mut mocks = Vec::new();
-    let mut problems = Vec::new();
-    let mut keploy = KeployMocks::default();
-    let documents = split_documents(bytes)
-        .into_iter()
-        .filter(|doc| !doc.bytes.trim_ascii().is_empty());
-    for (index, doc) in documents.enumerate() {
-        let location = || format!("{}#{}", path.display(), index + 1);
+/// What a pass over mocks.yaml found besides recplay's own mocks.
+struct Scan {
+    problems: Vec<LoadProblem>,
+    keploy: KeployMocks,
+    /// One past the highest recorded connection: Keploy's converted
+    /// connections are numbered from here.
+    next_connection: u64,
+    /// Reading stopped early (an I/O error); what loaded before is kept.
+    error: Option<String>,
+}
+
+/// Parses each document on its own, holding one at a time, so one bad
+/// document (typically the last, cut by a crash) does not hide the others
+/// and a recording larger than memory still loads. recplay's documents go
+/// to `sink`; Keploy's are gathered for [`KeployMocks::finish`].
+fn scan_mock_documents(
+    reader: impl std::io::BufRead,
+    path: &Path,
+    sink: &mut dyn MockSink,
+) -> Scan {
+    let mut scan = Scan {
+        problems: Vec::new(),
+        keploy: KeployMocks::default(),
+        next_connection: 1,
+        error: None,
+    };
+    let mut index = 0;
+    let read = for_each_document(reader, |doc| {
+        if doc.bytes.trim_ascii().is_empty() {
+            return;
+        }
+        index += 1;
+        let location = || format!("{}#{}", path.display(), index);
         // Keploy's documents (a string `version`) take their own path.
-        if let Ok(text) = std::str::from_utf8(doc.bytes) {
+        if let Ok(text) = std::str::from_utf8(&doc.bytes) {
             if super::keploy::is_keploy_document(text) {
-                if let Err(message) = keploy.add(text, location()) {
-                    problems.push(LoadProblem {
+                if let Err(message) = scan.keploy.add(text, location()) {
+                    scan.problems.push(LoadProblem {
                         location: location(),
                         message,
                     });
                 }
-                continue;
+                return;
             }
         }
-        match parse_mock(&doc) {
-            Ok(mock) => mocks.push(mock),
-            Err(message) => problems.push(LoadProblem {
+        match parse_mock(doc) {
+            Ok(mock) => {
+                scan.next_connection = scan.next_connection.max(mock.spec.connection + 1);
+                sink.stored(mock, doc.at());
+            }
+            Err(message) => scan.problems.push(LoadProblem {
                 location: location(),
                 message,
             }),
         }
+    });
+    if let Err(e) = read {
+        scan.error = Some(format!(
+            "could not be read past mock #{index}: {e}; the mocks before it are served"
+        ));
     }
-    (mocks, problems, keploy)
+    scan
 }
 
-/// One `---`-separated document of mocks.yaml.
-struct Document<'a> {
-    bytes: &'a [u8],
-    /// The file's line number of the document's first line.
-    line: usize,
-    /// Whether it closes with the `...` end marker.
-    ended: bool,
-    /// Whether it is the file's last and the file stops inside a line.
-    cut_mid_line: bool,
-}
-
-fn parse_mock(doc: &Document<'_>) -> Result<PgMock, String> {
+/// One document parsed, refusing one written by a newer recplay or one
+/// cut short.
+pub(crate) fn parse_mock(doc: &Document) -> Result<PgMock, String> {
     let text =
-        utf8(doc.bytes).map_err(|e| format!("the document starting at line {} {e}", doc.line))?;
+        utf8(&doc.bytes).map_err(|e| format!("the document starting at line {} {e}", doc.line))?;
     let mock: PgMock = serde_yaml::from_str(text).map_err(|e| {
         // Parsed again behind as many blank lines as precede the document,
         // so the error's line numbers are the file's.
@@ -515,43 +591,6 @@ fn parse_mock(doc: &Document<'_>) -> Result<PgMock, String> {
         ));
     }
     Ok(mock)
-}
-
-/// Splits at `---` lines, and after `...` lines, so what follows a
-/// document's end marker (a separator cut short, say) is never taken for
-/// part of it.
-fn split_documents(bytes: &[u8]) -> Vec<Document<'_>> {
-    let mut docs = Vec::new();
-    let mut start = 0;
-    let mut start_line = 1;
-    let mut offset = 0;
-    for (line_no, line) in (1..).zip(bytes.split_inclusive(|&b| b == b'\n')) {
-        let content = line.trim_ascii_end();
-        let (separator, end_marker) = (content == b"---", content == b"...");
-        if separator || end_marker {
-            let end = if end_marker {
-                offset + line.len()
-            } else {
-                offset
-            };
-            docs.push(Document {
-                bytes: &bytes[start..end],
-                line: start_line,
-                ended: end_marker,
-                cut_mid_line: false,
-            });
-            start = offset + line.len();
-            start_line = line_no + 1;
-        }
-        offset += line.len();
-    }
-    docs.push(Document {
-        bytes: &bytes[start..],
-        line: start_line,
-        ended: false,
-        cut_mid_line: !bytes.is_empty() && !bytes.ends_with(b"\n"),
-    });
-    docs
 }
 
 fn list_names(dir: &Path) -> Result<Vec<String>, StoreError> {
