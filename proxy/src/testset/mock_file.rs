@@ -17,7 +17,16 @@ use std::io::BufRead;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use super::keploy::KeployMocks;
 use super::PgMock;
+
+/// A file or document that could not be loaded; the rest of the set still is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadProblem {
+    /// File, plus `#N` for the Nth document of mocks.yaml.
+    pub location: String,
+    pub message: String,
+}
 
 /// Where a document of mocks.yaml lies, and what it held when loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +144,7 @@ impl MockFile {
             ended: true,
             cut_mid_line: false,
         };
-        super::store::parse_mock(&doc).map_err(|message| ReadBackError::Parse {
+        parse_mock(&doc).map_err(|message| ReadBackError::Parse {
             path: self.path.clone(),
             line: at.line,
             message,
@@ -218,5 +227,123 @@ pub fn for_each_document(
     }
     doc.cut_mid_line = offset > 0 && !ends_in_newline;
     visit(&doc);
+    Ok(())
+}
+
+/// What a pass over mocks.yaml found besides recplay's own mocks.
+pub(crate) struct Scan {
+    pub(crate) problems: Vec<LoadProblem>,
+    pub(crate) keploy: KeployMocks,
+    /// One past the highest recorded connection: Keploy's converted
+    /// connections are numbered from here.
+    pub(crate) next_connection: u64,
+    /// Reading stopped early (an I/O error); what loaded before is kept.
+    pub(crate) error: Option<String>,
+    /// How many of Keploy's documents were read.
+    pub(crate) keploy_documents: usize,
+}
+
+/// Parses each document on its own, holding one at a time, so one bad
+/// document (typically the last, cut by a crash) does not hide the others
+/// and a recording larger than memory still loads. recplay's documents go
+/// to `sink`; Keploy's are gathered for [`KeployMocks::finish`].
+pub(crate) fn scan_mock_documents(
+    reader: impl std::io::BufRead,
+    path: &Path,
+    sink: &mut dyn MockSink,
+) -> Scan {
+    let mut scan = Scan {
+        problems: Vec::new(),
+        keploy: KeployMocks::default(),
+        next_connection: 1,
+        error: None,
+        keploy_documents: 0,
+    };
+    let mut index = 0;
+    let read = for_each_document(reader, |doc| {
+        if doc.bytes.trim_ascii().is_empty() {
+            return;
+        }
+        index += 1;
+        let location = || format!("{}#{}", path.display(), index);
+        // Keploy's documents (a string `version`) take their own path.
+        if let Ok(text) = std::str::from_utf8(&doc.bytes) {
+            if super::keploy::is_keploy_document(text) {
+                scan.keploy_documents += 1;
+                if let Err(message) = scan.keploy.add(text, location()) {
+                    scan.problems.push(LoadProblem {
+                        location: location(),
+                        message,
+                    });
+                }
+                return;
+            }
+        }
+        match parse_mock(doc) {
+            Ok(mock) => {
+                scan.next_connection = scan.next_connection.max(mock.spec.connection + 1);
+                sink.stored(mock, doc.at());
+            }
+            Err(message) => scan.problems.push(LoadProblem {
+                location: location(),
+                message,
+            }),
+        }
+    });
+    if let Err(e) = read {
+        scan.error = Some(format!(
+            "could not be read past mock #{index}: {e}; the mocks before it are served"
+        ));
+    }
+    scan
+}
+
+/// One document parsed, refusing one written by a newer recplay or one
+/// cut short.
+pub(crate) fn parse_mock(doc: &Document) -> Result<PgMock, String> {
+    let text =
+        utf8(&doc.bytes).map_err(|e| format!("the document starting at line {} {e}", doc.line))?;
+    let mock: PgMock = serde_yaml::from_str(text).map_err(|e| {
+        // Parsed again behind as many blank lines as precede the document,
+        // so the error's line numbers are the file's.
+        let padded = "\n".repeat(doc.line.saturating_sub(1)) + text;
+        match serde_yaml::from_str::<PgMock>(&padded) {
+            Err(e) => e.to_string(),
+            Ok(_) => e.to_string(),
+        }
+    })?;
+    newer_format(u64::from(mock.version))?;
+    mock.check_kind()?;
+    // Mocks written before the end marker can only be caught when the cut
+    // fell inside a line.
+    let marked = mock.version >= super::END_MARKER_VERSION;
+    if (marked && !doc.ended) || doc.cut_mid_line {
+        return Err(format!(
+            "the document starting at line {} is cut short{}: the recording stopped while writing it",
+            doc.line,
+            if marked { " (it lacks the closing `...`)" } else { "" }
+        ));
+    }
+    Ok(mock)
+}
+
+/// `bytes` as UTF-8, or where it stops being UTF-8.
+pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        format!("is not UTF-8 text: invalid byte at offset {at} (line {line})")
+    })
+}
+
+/// Refuses what a newer recplay wrote: its meaning may have changed in
+/// ways this reader would get wrong.
+pub(crate) fn newer_format(version: u64) -> Result<(), String> {
+    if version > u64::from(super::NEWEST_READ_VERSION) {
+        return Err(format!(
+            "was written by a newer recplay (format {version}; this one reads up to {}): upgrade recplay",
+            super::NEWEST_READ_VERSION
+        ));
+    }
     Ok(())
 }

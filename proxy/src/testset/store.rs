@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::keploy::{HttpMock, KeployMocks};
-use super::mock_file::{for_each_document, Document, MockFile, MockSink};
+pub use super::mock_file::LoadProblem;
+use super::mock_file::{newer_format, scan_mock_documents, utf8, MockFile, MockSink};
 use super::{HttpTestCase, PgMock};
 
 /// What went wrong reading or writing a test set.
@@ -31,14 +32,6 @@ pub enum StoreError {
     Serialise { path: PathBuf, message: String },
 }
 
-/// A file or document that could not be loaded; the rest of the set still is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadProblem {
-    /// File, plus `#N` for the Nth document of mocks.yaml.
-    pub location: String,
-    pub message: String,
-}
-
 /// A test file of a kind recplay does not replay (Keploy's `gRPC` and
 /// `Http2` tests): left out of the run and named in its summary, never a
 /// failure.
@@ -48,6 +41,57 @@ pub struct SkippedTest {
     pub name: String,
     /// Its `kind:`.
     pub kind: String,
+}
+
+/// A test file listed, not read yet: replaying a set of 100,000 tests holds
+/// one test case at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestFile {
+    /// The file's name without `.yaml`.
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// What reading one test file gave.
+#[derive(Debug)]
+pub enum ReadTest {
+    Http(Box<HttpTestCase>),
+    /// A test of a kind recplay does not replay.
+    Skipped(SkippedTest),
+    /// A file that could not be read or parsed.
+    Problem(LoadProblem),
+}
+
+/// Reads one listed test file (see [`TestSetDir::list_tests`]).
+pub fn read_test(file: &TestFile) -> ReadTest {
+    let parsed = match read_regular_file(&file.path) {
+        Ok(Some(bytes)) => parse_test(&bytes).map_err(|message| {
+            // A test of another protocol fails to read as Http; its kind
+            // says so.
+            let kind = utf8(&bytes).ok().and_then(super::http_case::other_kind);
+            (message, kind)
+        }),
+        Ok(None) => Err((
+            "vanished while the test set was being read".to_string(),
+            None,
+        )),
+        Err(message) => Err((message, None)),
+    };
+    let skipped = |kind| {
+        ReadTest::Skipped(SkippedTest {
+            name: file.name.clone(),
+            kind,
+        })
+    };
+    match parsed {
+        Ok(case) if case.kind != super::http_case::HTTP_KIND => skipped(case.kind),
+        Ok(case) => ReadTest::Http(Box::new(case)),
+        Err((_, Some(kind))) => skipped(kind),
+        Err((message, None)) => ReadTest::Problem(LoadProblem {
+            location: file.path.display().to_string(),
+            message,
+        }),
+    }
 }
 
 /// Everything that loaded from one test set. `M` holds its mocks: every
@@ -65,6 +109,10 @@ pub struct LoadedTestSet<M = Vec<PgMock>> {
     pub problems: Vec<LoadProblem>,
     /// Test files of other kinds, in the order of `tests`.
     pub skipped_tests: Vec<SkippedTest>,
+    /// From [`TestSetDir::load_listed_with`]: every test file, in replay
+    /// order, not read yet (`tests` and `skipped_tests` are then empty);
+    /// [`read_test`] reads each when its turn comes.
+    pub test_files: Vec<TestFile>,
     /// Keploy's `Http` mocks (outgoing calls), not served yet.
     pub http_mocks: Vec<HttpMock>,
     /// Kind → how many of Keploy's mocks of that kind recplay does not
@@ -87,6 +135,7 @@ impl<M> LoadedTestSet<M> {
             mocks,
             problems: self.problems,
             skipped_tests: self.skipped_tests,
+            test_files: self.test_files,
             http_mocks: self.http_mocks,
             unserved: self.unserved,
         }
@@ -260,6 +309,13 @@ impl TestSetDir {
             ..Default::default()
         };
         self.load_tests(&mut set)?;
+        self.load_mocks(&mut set, sink, false);
+        Ok(set)
+    }
+
+    /// Reads mocks.yaml into `sink`; with `listed`, `set`'s tests are
+    /// listed only, and read here just when Keploy's documents need them.
+    fn load_mocks(&self, set: &mut LoadedTestSet, sink: &mut dyn MockSink, listed: bool) {
         let mocks_path = self.mocks_path();
         match open_regular_file(&mocks_path) {
             Ok(Some(file)) => {
@@ -274,7 +330,20 @@ impl TestSetDir {
                         message,
                     });
                 }
-                add_keploy_mocks(&mut set, scan.keploy, scan.next_connection, sink);
+                if listed && scan.keploy_documents > 0 {
+                    set.tests = set
+                        .test_files
+                        .iter()
+                        .filter_map(|f| match read_test(f) {
+                            ReadTest::Http(case) => Some(*case),
+                            _ => None,
+                        })
+                        .collect();
+                }
+                add_keploy_mocks(set, scan.keploy, scan.next_connection, sink);
+                if listed {
+                    set.tests = Vec::new();
+                }
             }
             // No database traffic was recorded.
             Ok(None) => {}
@@ -283,63 +352,68 @@ impl TestSetDir {
                 message,
             }),
         }
+    }
+
+    /// Like [`TestSetDir::load_with`], but the test files are only listed
+    /// (in `test_files`), to be read one at a time by [`read_test`]. When
+    /// mocks.yaml holds Keploy documents, whose conversion needs the
+    /// tests' windows, the tests are read once for that and dropped.
+    pub fn load_listed_with(&self, sink: &mut dyn MockSink) -> Result<LoadedTestSet, StoreError> {
+        let mut set = LoadedTestSet {
+            name: self.name(),
+            ..Default::default()
+        };
+        let (files, problem) = self.list_tests()?;
+        set.problems.extend(problem);
+        set.test_files = files;
+        self.load_mocks(&mut set, sink, true);
         Ok(set)
     }
 
-    fn load_tests(&self, set: &mut LoadedTestSet) -> Result<(), StoreError> {
+    /// The test files in replay order (by the number in `test-N`, then by
+    /// name), not read; a `tests` that is not a directory is a problem.
+    pub fn list_tests(&self) -> Result<(Vec<TestFile>, Option<LoadProblem>), StoreError> {
         let tests_dir = self.root.join("tests");
         match fs::metadata(&tests_dir) {
             Ok(meta) if meta.is_dir() => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
             Ok(_) => {
-                set.problems.push(LoadProblem {
+                let problem = LoadProblem {
                     location: tests_dir.display().to_string(),
                     message: "is not a directory, so no test case could be read".to_string(),
-                });
-                return Ok(());
+                };
+                return Ok((Vec::new(), Some(problem)));
             }
             Err(e) => return Err(io_err(&tests_dir)(e)),
         }
-        let mut numbered_tests = Vec::new();
-        let mut skipped = Vec::new();
+        let mut files = Vec::new();
         for name in list_names(&tests_dir)? {
             let Some(stem) = name.strip_suffix(".yaml").or(name.strip_suffix(".yml")) else {
                 continue;
             };
-            let path = tests_dir.join(&name);
-            let parsed = match read_regular_file(&path) {
-                Ok(Some(bytes)) => parse_test(&bytes).map_err(|message| {
-                    // A test of another protocol fails to read as Http;
-                    // its kind says so.
-                    let kind = utf8(&bytes).ok().and_then(super::http_case::other_kind);
-                    (message, kind)
-                }),
-                Ok(None) => Err((
-                    "vanished while the test set was being read".to_string(),
-                    None,
-                )),
-                Err(message) => Err((message, None)),
-            };
             let order = numbered(stem, "test").unwrap_or(u64::MAX);
-            match parsed {
-                Ok(case) if case.kind != super::http_case::HTTP_KIND => {
-                    skipped.push((order, stem.to_string(), case.kind));
-                }
-                Ok(case) => numbered_tests.push((order, stem.to_string(), case)),
-                Err((_, Some(kind))) => skipped.push((order, stem.to_string(), kind)),
-                Err((message, None)) => set.problems.push(LoadProblem {
-                    location: path.display().to_string(),
-                    message,
-                }),
+            files.push((
+                order,
+                TestFile {
+                    name: stem.to_string(),
+                    path: tests_dir.join(&name),
+                },
+            ));
+        }
+        files.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
+        Ok((files.into_iter().map(|(_, f)| f).collect(), None))
+    }
+
+    fn load_tests(&self, set: &mut LoadedTestSet) -> Result<(), StoreError> {
+        let (files, problem) = self.list_tests()?;
+        set.problems.extend(problem);
+        for file in &files {
+            match read_test(file) {
+                ReadTest::Http(case) => set.tests.push(*case),
+                ReadTest::Skipped(skipped) => set.skipped_tests.push(skipped),
+                ReadTest::Problem(problem) => set.problems.push(problem),
             }
         }
-        numbered_tests.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        set.tests = numbered_tests.into_iter().map(|(_, _, c)| c).collect();
-        skipped.sort();
-        set.skipped_tests = skipped
-            .into_iter()
-            .map(|(_, name, kind)| SkippedTest { name, kind })
-            .collect();
         Ok(())
     }
 }
@@ -385,15 +459,6 @@ fn open_regular_file(path: &Path) -> Result<Option<MockFile>, String> {
     MockFile::open(path).map(Some).map_err(|e| e.to_string())
 }
 
-/// `bytes` as UTF-8, or where it stops being UTF-8.
-fn utf8(bytes: &[u8]) -> Result<&str, String> {
-    std::str::from_utf8(bytes).map_err(|e| {
-        let at = e.valid_up_to();
-        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-        format!("is not UTF-8 text: invalid byte at offset {at} (line {line})")
-    })
-}
-
 /// Parses one test-case file, refusing one written by a newer recplay
 /// (its meaning may have changed in ways this reader would get wrong).
 pub fn parse_test(bytes: &[u8]) -> Result<HttpTestCase, String> {
@@ -411,16 +476,6 @@ pub fn parse_test(bytes: &[u8]) -> Result<HttpTestCase, String> {
         );
     }
     Ok(case)
-}
-
-fn newer_format(version: u64) -> Result<(), String> {
-    if version > u64::from(super::NEWEST_READ_VERSION) {
-        return Err(format!(
-            "was written by a newer recplay (format {version}; this one reads up to {}): upgrade recplay",
-            super::NEWEST_READ_VERSION
-        ));
-    }
-    Ok(())
 }
 
 /// `case` as a test file. Recorded cases go through the fast writer; a case
@@ -498,99 +553,6 @@ fn add_keploy_mocks(
             .into_iter()
             .map(|(location, message)| LoadProblem { location, message }),
     );
-}
-
-/// What a pass over mocks.yaml found besides recplay's own mocks.
-struct Scan {
-    problems: Vec<LoadProblem>,
-    keploy: KeployMocks,
-    /// One past the highest recorded connection: Keploy's converted
-    /// connections are numbered from here.
-    next_connection: u64,
-    /// Reading stopped early (an I/O error); what loaded before is kept.
-    error: Option<String>,
-}
-
-/// Parses each document on its own, holding one at a time, so one bad
-/// document (typically the last, cut by a crash) does not hide the others
-/// and a recording larger than memory still loads. recplay's documents go
-/// to `sink`; Keploy's are gathered for [`KeployMocks::finish`].
-fn scan_mock_documents(
-    reader: impl std::io::BufRead,
-    path: &Path,
-    sink: &mut dyn MockSink,
-) -> Scan {
-    let mut scan = Scan {
-        problems: Vec::new(),
-        keploy: KeployMocks::default(),
-        next_connection: 1,
-        error: None,
-    };
-    let mut index = 0;
-    let read = for_each_document(reader, |doc| {
-        if doc.bytes.trim_ascii().is_empty() {
-            return;
-        }
-        index += 1;
-        let location = || format!("{}#{}", path.display(), index);
-        // Keploy's documents (a string `version`) take their own path.
-        if let Ok(text) = std::str::from_utf8(&doc.bytes) {
-            if super::keploy::is_keploy_document(text) {
-                if let Err(message) = scan.keploy.add(text, location()) {
-                    scan.problems.push(LoadProblem {
-                        location: location(),
-                        message,
-                    });
-                }
-                return;
-            }
-        }
-        match parse_mock(doc) {
-            Ok(mock) => {
-                scan.next_connection = scan.next_connection.max(mock.spec.connection + 1);
-                sink.stored(mock, doc.at());
-            }
-            Err(message) => scan.problems.push(LoadProblem {
-                location: location(),
-                message,
-            }),
-        }
-    });
-    if let Err(e) = read {
-        scan.error = Some(format!(
-            "could not be read past mock #{index}: {e}; the mocks before it are served"
-        ));
-    }
-    scan
-}
-
-/// One document parsed, refusing one written by a newer recplay or one
-/// cut short.
-pub(crate) fn parse_mock(doc: &Document) -> Result<PgMock, String> {
-    let text =
-        utf8(&doc.bytes).map_err(|e| format!("the document starting at line {} {e}", doc.line))?;
-    let mock: PgMock = serde_yaml::from_str(text).map_err(|e| {
-        // Parsed again behind as many blank lines as precede the document,
-        // so the error's line numbers are the file's.
-        let padded = "\n".repeat(doc.line.saturating_sub(1)) + text;
-        match serde_yaml::from_str::<PgMock>(&padded) {
-            Err(e) => e.to_string(),
-            Ok(_) => e.to_string(),
-        }
-    })?;
-    newer_format(u64::from(mock.version))?;
-    mock.check_kind()?;
-    // Mocks written before the end marker can only be caught when the cut
-    // fell inside a line.
-    let marked = mock.version >= super::END_MARKER_VERSION;
-    if (marked && !doc.ended) || doc.cut_mid_line {
-        return Err(format!(
-            "the document starting at line {} is cut short{}: the recording stopped while writing it",
-            doc.line,
-            if marked { " (it lacks the closing `...`)" } else { "" }
-        ));
-    }
-    Ok(mock)
 }
 
 fn list_names(dir: &Path) -> Result<Vec<String>, StoreError> {
