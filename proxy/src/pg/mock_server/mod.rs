@@ -207,4 +207,6 @@ impl MockServerHandle {
 }
 
 #[cfg(test)]
+mod lazy_tests;
+#[cfg(test)]
 mod tests;
