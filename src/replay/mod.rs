@@ -28,8 +28,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
+use recplay_proxy::pg::matcher::Index;
 use recplay_proxy::testset::store::list_test_sets;
-use recplay_proxy::testset::LoadedTestSet;
+use recplay_proxy::testset::store::{read_test, ReadTest};
+use recplay_proxy::testset::HttpTestCase;
 use recplay_proxy::window::TestWindows;
 
 use crate::app::{wait_ready, AppProcess, Readiness};
@@ -39,7 +41,7 @@ use crate::compare::{compare, ActualResponse};
 use crate::config::resolve::TestConfig;
 use crate::report;
 use crate::shard::{ShardRecord, ShardSpec};
-use observer::{ExtraFields, Repeat, ReplayObserver};
+use observer::{ExtraFields, Repeat, ReplayObserver, ReplaySet};
 use observers::ObserverContext;
 use outcome::{SetOutcome, TestOutcome};
 use request::{Replayer, Target};
@@ -100,14 +102,13 @@ async fn run_to_end(mut args: TestArgs) -> Result<ExitCode> {
     .await?;
     let run_dir = report::next_run_dir(&args.path)?;
     let replayer = Replayer::new(target.clone(), Duration::from_secs(args.api_timeout.max(1)));
-    let total: usize = sets.iter().map(|s| s.tests.len()).sum();
+    let total: usize = sets.iter().map(|s| s.test_files.len()).sum();
     let bar = report::terminal::progress(total);
     let mut outcomes = Vec::new();
     let mut proposals = BTreeMap::new();
 
     for set in sets {
         let set_noise = noise.for_set(&set.name).clone();
-        let test_noise = per_test_noise(&set, &set_noise)?;
         bar.set_message(set.name.clone());
         let ctx = SetRun {
             args: &args,
@@ -116,12 +117,13 @@ async fn run_to_end(mut args: TestArgs) -> Result<ExitCode> {
             observers: &observers,
             windows: &windows,
             bar: &bar,
+            run_dir: &run_dir,
         };
         let replaying = std::time::Instant::now();
-        let (outcome, proposal) = ctx.run_set(set, test_noise).await?;
+        let (outcome, proposal, entries) = ctx.run_set(set, &set_noise).await?;
         tracing::debug!(elapsed = ?replaying.elapsed(), set = %outcome.name, "replayed");
         let writing = std::time::Instant::now();
-        report::yaml::write_set_report(&run_dir, &outcome)?;
+        report::yaml::write_streamed_set_report(&run_dir, &outcome, entries)?;
         tracing::debug!(elapsed = ?writing.elapsed(), set = %outcome.name, "wrote the report");
         if let Some(p) = proposal {
             proposals.insert(outcome.name.clone(), p);
@@ -189,7 +191,7 @@ fn load_sets(
     path: &Path,
     wanted: &[String],
     shard: Option<&ShardSpec>,
-) -> Result<(Vec<LoadedTestSet>, Option<ShardRecord>)> {
+) -> Result<(Vec<ReplaySet>, Option<ShardRecord>)> {
     if !path.is_dir() {
         bail!(
             "{} does not exist or is not a directory; record a test set first (recplay record) or pass --path DIR",
@@ -243,26 +245,23 @@ fn load_sets(
             },
             None => None,
         };
+        // mocks.yaml is read a document at a time into the matcher's
+        // index (answers are read again when served), and test files are
+        // only listed: each is read when its turn comes.
+        let mut index = Index::default();
         let mut set = dir
-            .load()
-            .with_context(|| format!("could not load {}", dir.root().display()))?;
+            .load_listed_with(&mut index)
+            .with_context(|| format!("could not load {}", dir.root().display()))?
+            .with_mocks(std::sync::Mutex::new(Some(index)));
         for p in &set.problems {
             tracing::warn!("{}: could not load {}: {}", set.name, p.location, p.message);
-        }
-        for t in &set.skipped_tests {
-            tracing::info!(
-                "{}: skipping {} (kind {}, not replayed)",
-                set.name,
-                t.name,
-                t.kind
-            );
         }
         for note in set.unserved_notes() {
             tracing::info!("{}: {note}", set.name);
         }
         if let Some(piece) = piece {
-            let range = piece.range(set.tests.len());
-            set.tests = set.tests.drain(range).collect();
+            let range = piece.range(set.test_files.len());
+            set.test_files = set.test_files.drain(range).collect();
         }
         sets.push(set);
     }
@@ -274,22 +273,17 @@ fn load_sets(
             share.index,
             share.total,
             sets.len(),
-            sets.iter().map(|s| s.tests.len()).sum::<usize>()
+            sets.iter().map(|s| s.test_files.len()).sum::<usize>()
         );
     }
     Ok((sets, share))
 }
 
-/// Each test's noise: its set's rules plus its own assertions, validated
-/// before anything runs so a bad regex is a start-up error.
-fn per_test_noise(set: &LoadedTestSet, base: &NoiseRules) -> Result<Vec<NoiseRules>> {
-    set.tests
-        .iter()
-        .map(|t| {
-            let origin = format!("{}/tests/{}.yaml", set.name, t.name);
-            with_test_noise(base, &t.spec.assertions.noise, &origin)
-        })
-        .collect()
+/// A test's noise: its set's rules plus its own assertions. A bad regex
+/// stops the run, before the test is sent.
+fn test_noise(set: &str, case: &HttpTestCase, base: &NoiseRules) -> Result<NoiseRules> {
+    let origin = format!("{set}/tests/{}.yaml", case.name);
+    with_test_noise(base, &case.spec.assertions.noise, &origin)
 }
 
 /// Everything one test set's run needs.
@@ -300,14 +294,20 @@ struct SetRun<'a> {
     observers: &'a [Box<dyn ReplayObserver>],
     windows: &'a TestWindows,
     bar: &'a indicatif::ProgressBar,
+    /// Where each test's report entry is written as it finishes.
+    run_dir: &'a Path,
 }
 
 impl SetRun<'_> {
     async fn run_set(
         &self,
-        set: LoadedTestSet,
-        noise: Vec<NoiseRules>,
-    ) -> Result<(SetOutcome, Option<detect_noise::SetProposal>)> {
+        set: ReplaySet,
+        noise: &NoiseRules,
+    ) -> Result<(
+        SetOutcome,
+        Option<detect_noise::SetProposal>,
+        report::yaml::TestsWriter,
+    )> {
         let started = Utc::now();
         let mut env = Vec::new();
         for o in self.observers {
@@ -328,23 +328,47 @@ impl SetRun<'_> {
             }
         }
 
-        let mut tests = Vec::with_capacity(set.tests.len());
+        let mut tests = Vec::with_capacity(set.test_files.len());
         let mut proposal = self
             .args
             .detect_noise
             .then(detect_noise::SetProposal::default);
         let unserved = set.unserved_notes();
-        let LoadedTestSet {
+        let ReplaySet {
             name,
-            tests: cases,
-            problems,
-            skipped_tests,
+            test_files,
+            mut problems,
+            mut skipped_tests,
             ..
         } = set;
+        let dir = self.args.path.join(&name);
+        let mut entries = report::yaml::TestsWriter::create(self.run_dir, &name, &dir)?;
         let replaying = std::time::Instant::now();
-        for (case, rules) in cases.into_iter().zip(noise) {
-            let outcome = self.run_test(&name, case, &rules, proposal.as_mut()).await;
+        // One test case in memory at a time: each file is read when its
+        // turn comes, and its outcome keeps what the reports need.
+        for file in &test_files {
             self.bar.inc(1);
+            let case = match read_test(file) {
+                ReadTest::Http(case) => *case,
+                ReadTest::Skipped(t) => {
+                    tracing::info!(
+                        "{name}: skipping {} (kind {}, not replayed)",
+                        t.name,
+                        t.kind
+                    );
+                    skipped_tests.push(t);
+                    continue;
+                }
+                ReadTest::Problem(p) => {
+                    tracing::warn!("{name}: could not load {}: {}", p.location, p.message);
+                    problems.push(p);
+                    continue;
+                }
+            };
+            let rules = test_noise(&name, &case, noise)?;
+            let mut outcome = self.run_test(&name, case, &rules, proposal.as_mut()).await;
+            entries.add(&outcome)?;
+            outcome.keep_summary();
             tests.push(outcome);
         }
         // The app's start-up left out: what observers add per test shows here.
@@ -367,7 +391,6 @@ impl SetRun<'_> {
                 }
             }
         }
-        let dir = self.args.path.join(&name);
         Ok((
             SetOutcome {
                 name,
@@ -382,6 +405,7 @@ impl SetRun<'_> {
                 extras,
             },
             proposal,
+            entries,
         ))
     }
 
@@ -406,7 +430,7 @@ impl SetRun<'_> {
     async fn run_test(
         &self,
         set: &str,
-        case: recplay_proxy::testset::HttpTestCase,
+        case: HttpTestCase,
         noise: &NoiseRules,
         proposal: Option<&mut detect_noise::SetProposal>,
     ) -> TestOutcome {
@@ -463,7 +487,7 @@ impl SetRun<'_> {
     async fn exchange(
         &self,
         set: &str,
-        case: &recplay_proxy::testset::HttpTestCase,
+        case: &HttpTestCase,
         extras: &mut ExtraFields,
     ) -> Result<ActualResponse> {
         let test = case.name.as_str();

@@ -19,10 +19,16 @@ use std::future::Future;
 use std::pin::Pin;
 
 use anyhow::Result;
+use recplay_proxy::pg::matcher::Index;
 use recplay_proxy::testset::LoadedTestSet;
 
 /// A boxed future, so the trait stays dyn-compatible.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A test set as replay holds it: its mocks are the matcher's index, built
+/// while mocks.yaml was read a document at a time; the mock server takes it
+/// once, when the set's app starts.
+pub type ReplaySet = LoadedTestSet<std::sync::Mutex<Option<Index>>>;
 
 /// Extra report fields: stored under the test (from `after_test`) or at the
 /// top of the run report (from `after_run`), keyed by field name.
@@ -39,7 +45,7 @@ pub trait ReplayObserver: Send + Sync {
     /// the app process.
     fn before_app_start<'a>(
         &'a self,
-        set: &'a LoadedTestSet,
+        set: &'a ReplaySet,
     ) -> BoxFuture<'a, Result<Vec<(String, String)>>> {
         let _ = set;
         Box::pin(async { Ok(Vec::new()) })

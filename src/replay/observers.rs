@@ -8,12 +8,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use recplay_proxy::pg::matcher::{Checkpoint, MatchStrategy, TestUsage};
 use recplay_proxy::pg::mock_server::{MockServer, MockServerHandle};
-use recplay_proxy::testset::LoadedTestSet;
 use recplay_proxy::window::TestWindows;
 use tokio::sync::{oneshot, Mutex};
 use tokio::task::JoinHandle;
 
-use super::observer::{BoxFuture, ExtraFields, Repeat, ReplayObserver};
+use super::observer::{BoxFuture, ExtraFields, Repeat, ReplayObserver, ReplaySet};
 use crate::config::resolve::TestConfig;
 use crate::coverage::collector::CollectorOptions;
 use crate::coverage::session::CoverageSession;
@@ -82,18 +81,19 @@ impl PgMockObserver {
         }
     }
 
-    async fn start(&self, set: &LoadedTestSet) -> Result<()> {
-        let server = MockServer::bind(
-            self.listen,
-            set.mocks.clone(),
-            self.windows.clone(),
-            self.strategy,
-        )
-        .await?;
+    async fn start(&self, set: &ReplaySet) -> Result<()> {
+        let index = set
+            .mocks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_default();
+        let served = index.entries.len();
+        let server =
+            MockServer::bind_index(self.listen, index, self.windows.clone(), self.strategy).await?;
         tracing::info!(
-            "{}: serving {} recorded PostgreSQL exchanges on {}",
+            "{}: serving {served} recorded PostgreSQL exchanges on {}",
             set.name,
-            set.mocks.len(),
             self.listen
         );
         let handle = server.handle();
@@ -139,7 +139,7 @@ impl ReplayObserver for PgMockObserver {
 
     fn before_app_start<'a>(
         &'a self,
-        set: &'a LoadedTestSet,
+        set: &'a ReplaySet,
     ) -> BoxFuture<'a, Result<Vec<(String, String)>>> {
         Box::pin(async move {
             self.start(set)
@@ -239,7 +239,7 @@ impl ReplayObserver for CoverageObserver {
 
     fn before_app_start<'a>(
         &'a self,
-        _set: &'a LoadedTestSet,
+        _set: &'a ReplaySet,
     ) -> BoxFuture<'a, Result<Vec<(String, String)>>> {
         Box::pin(async move { Ok(self.session.app_env()) })
     }

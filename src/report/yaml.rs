@@ -211,23 +211,7 @@ pub fn set_report(set: &SetOutcome) -> SetReport<'_> {
     let tests = set
         .tests
         .iter()
-        .map(|t| TestResult {
-            kind: "Http",
-            name: t.name(),
-            status: status_word(t.passed()),
-            started: t.started.timestamp(),
-            completed: t.completed.timestamp(),
-            test_case_path: tests_dir.clone(),
-            mock_path: mock_path.clone(),
-            test_case_id: t.name(),
-            req: &t.case.spec.req,
-            resp: t.actual.as_ref().map(stored_response),
-            noise: &t.noise,
-            result: result_doc(t),
-            time_taken: millis(t.completed - t.started),
-            failure_reason: t.error.as_deref(),
-            extra: &t.extras,
-        })
+        .map(|t| test_result(t, &tests_dir, &mock_path))
         .collect();
     SetReport {
         version: KEPLOY_API_VERSION,
@@ -263,13 +247,108 @@ pub fn set_report(set: &SetOutcome) -> SetReport<'_> {
     }
 }
 
-/// Writes `test-set-M-report.yaml` into the run directory, atomically.
-pub fn write_set_report(run_dir: &Path, set: &SetOutcome) -> Result<std::path::PathBuf> {
+/// One entry of a set report's `tests`.
+fn test_result<'a>(t: &'a TestOutcome, tests_dir: &str, mock_path: &str) -> TestResult<'a> {
+    TestResult {
+        kind: "Http",
+        name: t.name(),
+        status: status_word(t.passed()),
+        started: t.started.timestamp(),
+        completed: t.completed.timestamp(),
+        test_case_path: tests_dir.to_string(),
+        mock_path: mock_path.to_string(),
+        test_case_id: t.name(),
+        req: &t.case.spec.req,
+        resp: t.actual.as_ref().map(stored_response),
+        noise: &t.noise,
+        result: result_doc(t),
+        time_taken: millis(t.completed - t.started),
+        failure_reason: t.error.as_deref(),
+        extra: &t.extras,
+    }
+}
+
+/// A set report's `tests` entries, written to a file beside the report as
+/// each test finishes, so replaying 100,000 tests does not hold 100,000
+/// requests and responses until the report is written (see
+/// [`write_streamed_set_report`]).
+pub struct TestsWriter {
+    path: std::path::PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    tests_dir: String,
+    mock_path: String,
+}
+
+impl TestsWriter {
+    /// Starts the entries of `set`'s report (its folder is `set_dir`).
+    pub fn create(run_dir: &Path, set: &str, set_dir: &Path) -> Result<TestsWriter> {
+        std::fs::create_dir_all(run_dir)
+            .with_context(|| format!("could not create {}", run_dir.display()))?;
+        let path = run_dir.join(format!(".{set}-report.tests.tmp"));
+        let file = std::fs::File::create(&path)
+            .with_context(|| format!("could not create {}", path.display()))?;
+        Ok(TestsWriter {
+            path,
+            out: std::io::BufWriter::new(file),
+            tests_dir: set_dir.join("tests").display().to_string(),
+            mock_path: set_dir.join("mocks.yaml").display().to_string(),
+        })
+    }
+
+    /// Writes `t`'s entry.
+    pub fn add(&mut self, t: &TestOutcome) -> Result<()> {
+        use std::io::Write;
+        let entry = [test_result(t, &self.tests_dir, &self.mock_path)];
+        let text = serde_yaml::to_string(&entry)
+            .with_context(|| format!("could not render the report entry of {}", t.name()))?;
+        self.out
+            .write_all(text.as_bytes())
+            .with_context(|| format!("could not write {}", self.path.display()))
+    }
+}
+
+/// Writes `test-set-M-report.yaml` into the run directory, atomically,
+/// with the `tests` entries `tests` wrote (not `set.tests`) copied in.
+pub fn write_streamed_set_report(
+    run_dir: &Path,
+    set: &SetOutcome,
+    tests: TestsWriter,
+) -> Result<std::path::PathBuf> {
+    use std::io::Write;
+    let TestsWriter {
+        path: entries, out, ..
+    } = tests;
+    out.into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(|| format!("could not write {}", entries.display()))?;
     let path = run_dir.join(format!("{}-report.yaml", set.name));
-    let text = serde_yaml::to_string(&set_report(set))
+    let mut report = set_report(set);
+    report.tests = Vec::new();
+    let text = serde_yaml::to_string(&report)
         .with_context(|| format!("could not render the report of {}", set.name))?;
-    write_atomically(&path, text.as_bytes())
-        .with_context(|| format!("could not write the report {}", path.display()))?;
+    // `tests` is a top-level key, so its empty list is on a line of its own.
+    let (head, tail) = match text.split_once("\ntests: []\n") {
+        Some((head, tail)) => (format!("{head}\n"), tail),
+        None => anyhow::bail!("the report of {} has no `tests` key", set.name),
+    };
+    let tmp = run_dir.join(format!(".{}-report.yaml.tmp", set.name));
+    let written = (|| -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        out.write_all(head.as_bytes())?;
+        let mut copied = std::fs::File::open(&entries)?;
+        let has_entries = copied.metadata()?.len() > 0;
+        out.write_all(if has_entries {
+            b"tests:\n"
+        } else {
+            b"tests: []\n"
+        })?;
+        std::io::copy(&mut copied, &mut out)?;
+        out.write_all(tail.as_bytes())?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_data()?;
+        std::fs::rename(&tmp, &path)
+    })();
+    let _ = std::fs::remove_file(&entries);
+    written.with_context(|| format!("could not write the report {}", path.display()))?;
     Ok(path)
 }
 

@@ -12,6 +12,7 @@ mod corruption_tests;
 pub mod http_case;
 pub mod http_form;
 pub mod keploy;
+pub mod mock_file;
 pub mod pg_mock;
 #[cfg(test)]
 mod samples;

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::keploy::{HttpMock, KeployMocks};
+pub use super::mock_file::LoadProblem;
+use super::mock_file::{newer_format, scan_mock_documents, utf8, MockFile, MockSink};
 use super::{HttpTestCase, PgMock};
 
 /// What went wrong reading or writing a test set.
@@ -30,14 +32,6 @@ pub enum StoreError {
     Serialise { path: PathBuf, message: String },
 }
 
-/// A file or document that could not be loaded; the rest of the set still is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadProblem {
-    /// File, plus `#N` for the Nth document of mocks.yaml.
-    pub location: String,
-    pub message: String,
-}
-
 /// A test file of a kind recplay does not replay (Keploy's `gRPC` and
 /// `Http2` tests): left out of the run and named in its summary, never a
 /// failure.
@@ -49,19 +43,76 @@ pub struct SkippedTest {
     pub kind: String,
 }
 
-/// Everything that loaded from one test set.
+/// A test file listed, not read yet: replaying a set of 100,000 tests holds
+/// one test case at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestFile {
+    /// The file's name without `.yaml`.
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// What reading one test file gave.
+#[derive(Debug)]
+pub enum ReadTest {
+    Http(Box<HttpTestCase>),
+    /// A test of a kind recplay does not replay.
+    Skipped(SkippedTest),
+    /// A file that could not be read or parsed.
+    Problem(LoadProblem),
+}
+
+/// Reads one listed test file (see [`TestSetDir::list_tests`]).
+pub fn read_test(file: &TestFile) -> ReadTest {
+    let parsed = match read_regular_file(&file.path) {
+        Ok(Some(bytes)) => parse_test(&bytes).map_err(|message| {
+            // A test of another protocol fails to read as Http; its kind
+            // says so.
+            let kind = utf8(&bytes).ok().and_then(super::http_case::other_kind);
+            (message, kind)
+        }),
+        Ok(None) => Err((
+            "vanished while the test set was being read".to_string(),
+            None,
+        )),
+        Err(message) => Err((message, None)),
+    };
+    let skipped = |kind| {
+        ReadTest::Skipped(SkippedTest {
+            name: file.name.clone(),
+            kind,
+        })
+    };
+    match parsed {
+        Ok(case) if case.kind != super::http_case::HTTP_KIND => skipped(case.kind),
+        Ok(case) => ReadTest::Http(Box::new(case)),
+        Err((_, Some(kind))) => skipped(kind),
+        Err((message, None)) => ReadTest::Problem(LoadProblem {
+            location: file.path.display().to_string(),
+            message,
+        }),
+    }
+}
+
+/// Everything that loaded from one test set. `M` holds its mocks: every
+/// mock whole (what [`TestSetDir::load`] gives), or whatever a
+/// [`MockSink`] made of them (see [`LoadedTestSet::with_mocks`]).
 #[derive(Debug, Default)]
-pub struct LoadedTestSet {
+pub struct LoadedTestSet<M = Vec<PgMock>> {
     /// The folder's name (`test-set-N`, or any other).
     pub name: String,
     /// Sorted by the number in `test-N`.
     pub tests: Vec<HttpTestCase>,
     /// In file order; mocks converted from Keploy's documents follow
     /// recplay's own.
-    pub mocks: Vec<PgMock>,
+    pub mocks: M,
     pub problems: Vec<LoadProblem>,
     /// Test files of other kinds, in the order of `tests`.
     pub skipped_tests: Vec<SkippedTest>,
+    /// From [`TestSetDir::load_listed_with`]: every test file, in replay
+    /// order, not read yet (`tests` and `skipped_tests` are then empty);
+    /// [`read_test`] reads each when its turn comes.
+    pub test_files: Vec<TestFile>,
     /// Keploy's `Http` mocks (outgoing calls), not served yet.
     pub http_mocks: Vec<HttpMock>,
     /// Kind → how many of Keploy's mocks of that kind recplay does not
@@ -69,10 +120,25 @@ pub struct LoadedTestSet {
     pub unserved: std::collections::BTreeMap<String, u64>,
 }
 
-impl LoadedTestSet {
+impl<M> LoadedTestSet<M> {
     /// `14 Mongo mocks: not served by recplay`, a line per kind.
     pub fn unserved_notes(&self) -> Vec<String> {
         super::keploy::unserved_notes(&self.unserved)
+    }
+
+    /// The same set holding `mocks` instead: what a [`MockSink`] given to
+    /// [`TestSetDir::load_with`] built.
+    pub fn with_mocks<N>(self, mocks: N) -> LoadedTestSet<N> {
+        LoadedTestSet {
+            name: self.name,
+            tests: self.tests,
+            mocks,
+            problems: self.problems,
+            skipped_tests: self.skipped_tests,
+            test_files: self.test_files,
+            http_mocks: self.http_mocks,
+            unserved: self.unserved,
+        }
     }
 }
 
@@ -227,18 +293,57 @@ impl TestSetDir {
     /// naming it (file, and document and line within mocks.yaml), so one
     /// bad file never hides the others and nothing is skipped unnamed.
     pub fn load(&self) -> Result<LoadedTestSet, StoreError> {
+        let mut mocks = Vec::new();
+        let mut set = self.load_with(&mut mocks)?;
+        set.mocks = mocks;
+        Ok(set)
+    }
+
+    /// [`TestSetDir::load`], handing every mock to `sink` instead of
+    /// keeping it: mocks.yaml is read a document at a time, so a recording
+    /// larger than memory still loads (see [`super::mock_file`]). The
+    /// returned set's `mocks` is empty.
+    pub fn load_with(&self, sink: &mut dyn MockSink) -> Result<LoadedTestSet, StoreError> {
         let mut set = LoadedTestSet {
             name: self.name(),
             ..Default::default()
         };
         self.load_tests(&mut set)?;
+        self.load_mocks(&mut set, sink, false);
+        Ok(set)
+    }
+
+    /// Reads mocks.yaml into `sink`; with `listed`, `set`'s tests are
+    /// listed only, and read here just when Keploy's documents need them.
+    fn load_mocks(&self, set: &mut LoadedTestSet, sink: &mut dyn MockSink, listed: bool) {
         let mocks_path = self.mocks_path();
-        match read_regular_file(&mocks_path) {
-            Ok(Some(bytes)) => {
-                let (mocks, problems, keploy) = parse_mock_documents(&bytes, &mocks_path);
-                set.mocks = mocks;
-                set.problems.extend(problems);
-                add_keploy_mocks(&mut set, keploy);
+        match open_regular_file(&mocks_path) {
+            Ok(Some(file)) => {
+                let shared = std::sync::Arc::new(file);
+                sink.open(shared.clone());
+                let reader = std::io::BufReader::with_capacity(256 * 1024, shared.file());
+                let scan = scan_mock_documents(reader, &mocks_path, sink);
+                set.problems.extend(scan.problems);
+                if let Some(message) = scan.error {
+                    set.problems.push(LoadProblem {
+                        location: mocks_path.display().to_string(),
+                        message,
+                    });
+                }
+                if listed && scan.keploy_documents > 0 {
+                    set.tests = set
+                        .test_files
+                        .iter()
+                        .filter_map(|f| match read_test(f) {
+                            ReadTest::Http(case) => Some(*case),
+                            _ => None,
+                        })
+                        .collect();
+                }
+                add_keploy_mocks(set, scan.keploy, scan.next_connection, sink);
+                if listed {
+                    set.tests = Vec::new();
+                }
             }
             // No database traffic was recorded.
             Ok(None) => {}
@@ -247,63 +352,68 @@ impl TestSetDir {
                 message,
             }),
         }
+    }
+
+    /// Like [`TestSetDir::load_with`], but the test files are only listed
+    /// (in `test_files`), to be read one at a time by [`read_test`]. When
+    /// mocks.yaml holds Keploy documents, whose conversion needs the
+    /// tests' windows, the tests are read once for that and dropped.
+    pub fn load_listed_with(&self, sink: &mut dyn MockSink) -> Result<LoadedTestSet, StoreError> {
+        let mut set = LoadedTestSet {
+            name: self.name(),
+            ..Default::default()
+        };
+        let (files, problem) = self.list_tests()?;
+        set.problems.extend(problem);
+        set.test_files = files;
+        self.load_mocks(&mut set, sink, true);
         Ok(set)
     }
 
-    fn load_tests(&self, set: &mut LoadedTestSet) -> Result<(), StoreError> {
+    /// The test files in replay order (by the number in `test-N`, then by
+    /// name), not read; a `tests` that is not a directory is a problem.
+    pub fn list_tests(&self) -> Result<(Vec<TestFile>, Option<LoadProblem>), StoreError> {
         let tests_dir = self.root.join("tests");
         match fs::metadata(&tests_dir) {
             Ok(meta) if meta.is_dir() => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
             Ok(_) => {
-                set.problems.push(LoadProblem {
+                let problem = LoadProblem {
                     location: tests_dir.display().to_string(),
                     message: "is not a directory, so no test case could be read".to_string(),
-                });
-                return Ok(());
+                };
+                return Ok((Vec::new(), Some(problem)));
             }
             Err(e) => return Err(io_err(&tests_dir)(e)),
         }
-        let mut numbered_tests = Vec::new();
-        let mut skipped = Vec::new();
+        let mut files = Vec::new();
         for name in list_names(&tests_dir)? {
             let Some(stem) = name.strip_suffix(".yaml").or(name.strip_suffix(".yml")) else {
                 continue;
             };
-            let path = tests_dir.join(&name);
-            let parsed = match read_regular_file(&path) {
-                Ok(Some(bytes)) => parse_test(&bytes).map_err(|message| {
-                    // A test of another protocol fails to read as Http;
-                    // its kind says so.
-                    let kind = utf8(&bytes).ok().and_then(super::http_case::other_kind);
-                    (message, kind)
-                }),
-                Ok(None) => Err((
-                    "vanished while the test set was being read".to_string(),
-                    None,
-                )),
-                Err(message) => Err((message, None)),
-            };
             let order = numbered(stem, "test").unwrap_or(u64::MAX);
-            match parsed {
-                Ok(case) if case.kind != super::http_case::HTTP_KIND => {
-                    skipped.push((order, stem.to_string(), case.kind));
-                }
-                Ok(case) => numbered_tests.push((order, stem.to_string(), case)),
-                Err((_, Some(kind))) => skipped.push((order, stem.to_string(), kind)),
-                Err((message, None)) => set.problems.push(LoadProblem {
-                    location: path.display().to_string(),
-                    message,
-                }),
+            files.push((
+                order,
+                TestFile {
+                    name: stem.to_string(),
+                    path: tests_dir.join(&name),
+                },
+            ));
+        }
+        files.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
+        Ok((files.into_iter().map(|(_, f)| f).collect(), None))
+    }
+
+    fn load_tests(&self, set: &mut LoadedTestSet) -> Result<(), StoreError> {
+        let (files, problem) = self.list_tests()?;
+        set.problems.extend(problem);
+        for file in &files {
+            match read_test(file) {
+                ReadTest::Http(case) => set.tests.push(*case),
+                ReadTest::Skipped(skipped) => set.skipped_tests.push(skipped),
+                ReadTest::Problem(problem) => set.problems.push(problem),
             }
         }
-        numbered_tests.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        set.tests = numbered_tests.into_iter().map(|(_, _, c)| c).collect();
-        skipped.sort();
-        set.skipped_tests = skipped
-            .into_iter()
-            .map(|(_, name, kind)| SkippedTest { name, kind })
-            .collect();
         Ok(())
     }
 }
@@ -312,6 +422,15 @@ impl TestSetDir {
 /// that is not a readable regular file (a directory, a FIFO that would
 /// block the reader, a dangling link) is an error saying what it is.
 fn read_regular_file(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    if check_regular_file(path)?.is_none() {
+        return Ok(None);
+    }
+    fs::read(path).map(Some).map_err(|e| e.to_string())
+}
+
+/// `Some(())` when `path` is a regular file (or a link to one), `None`
+/// when there is no such file, else what it is instead.
+fn check_regular_file(path: &Path) -> Result<Option<()>, String> {
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -328,16 +447,16 @@ fn read_regular_file(path: &Path) -> Result<Option<Vec<u8>>, String> {
     if !meta.is_file() {
         return Err("is not a regular file".to_string());
     }
-    fs::read(path).map(Some).map_err(|e| e.to_string())
+    Ok(Some(()))
 }
 
-/// `bytes` as UTF-8, or where it stops being UTF-8.
-fn utf8(bytes: &[u8]) -> Result<&str, String> {
-    std::str::from_utf8(bytes).map_err(|e| {
-        let at = e.valid_up_to();
-        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-        format!("is not UTF-8 text: invalid byte at offset {at} (line {line})")
-    })
+/// [`read_regular_file`]'s checks, then the file opened for reading a
+/// document at a time.
+fn open_regular_file(path: &Path) -> Result<Option<MockFile>, String> {
+    if check_regular_file(path)?.is_none() {
+        return Ok(None);
+    }
+    MockFile::open(path).map(Some).map_err(|e| e.to_string())
 }
 
 /// Parses one test-case file, refusing one written by a newer recplay
@@ -357,16 +476,6 @@ pub fn parse_test(bytes: &[u8]) -> Result<HttpTestCase, String> {
         );
     }
     Ok(case)
-}
-
-fn newer_format(version: u64) -> Result<(), String> {
-    if version > u64::from(super::NEWEST_READ_VERSION) {
-        return Err(format!(
-            "was written by a newer recplay (format {version}; this one reads up to {}): upgrade recplay",
-            super::NEWEST_READ_VERSION
-        ));
-    }
-    Ok(())
 }
 
 /// `case` as a test file. Recorded cases go through the fast writer; a case
@@ -414,28 +523,28 @@ pub fn parse_mocks(text: &str, path: &Path) -> (Vec<PgMock>, Vec<LoadProblem>) {
 /// [`parse_mocks`] for the raw file: a document that is not UTF-8 is named
 /// on its own instead of failing the whole file.
 pub fn parse_mock_bytes(bytes: &[u8], path: &Path) -> (Vec<PgMock>, Vec<LoadProblem>) {
-    let (mocks, problems, keploy) = parse_mock_documents(bytes, path);
+    let mut mocks = Vec::new();
+    let scan = scan_mock_documents(bytes, path, &mut mocks);
     let mut set = LoadedTestSet {
-        mocks,
-        problems,
+        problems: scan.problems,
         ..Default::default()
     };
-    add_keploy_mocks(&mut set, keploy);
-    (set.mocks, set.problems)
+    add_keploy_mocks(&mut set, scan.keploy, scan.next_connection, &mut mocks);
+    (mocks, set.problems)
 }
 
-/// Keploy's documents, converted, into `set` (after its tests are loaded:
-/// their windows attribute the mocks).
-fn add_keploy_mocks(set: &mut LoadedTestSet, keploy: KeployMocks) {
-    let first_connection = set
-        .mocks
-        .iter()
-        .map(|m| m.spec.connection)
-        .max()
-        .unwrap_or(0)
-        + 1;
+/// Keploy's documents, converted, into `sink` (after the set's tests are
+/// loaded: their windows attribute the mocks).
+fn add_keploy_mocks(
+    set: &mut LoadedTestSet,
+    keploy: KeployMocks,
+    first_connection: u64,
+    sink: &mut dyn MockSink,
+) {
     let finished = keploy.finish(&set.tests, first_connection);
-    set.mocks.extend(finished.pg_mocks);
+    for mock in finished.pg_mocks {
+        sink.held(mock);
+    }
     set.http_mocks = finished.http;
     set.unserved = finished.unserved;
     set.problems.extend(
@@ -444,114 +553,6 @@ fn add_keploy_mocks(set: &mut LoadedTestSet, keploy: KeployMocks) {
             .into_iter()
             .map(|(location, message)| LoadProblem { location, message }),
     );
-}
-
-/// recplay's documents parsed, Keploy's gathered for [`KeployMocks::finish`].
-fn parse_mock_documents(bytes: &[u8], path: &Path) -> (Vec<PgMock>, Vec<LoadProblem>, KeployMocks) {
-    let mut mocks = Vec::new();
-    let mut problems = Vec::new();
-    let mut keploy = KeployMocks::default();
-    let documents = split_documents(bytes)
-        .into_iter()
-        .filter(|doc| !doc.bytes.trim_ascii().is_empty());
-    for (index, doc) in documents.enumerate() {
-        let location = || format!("{}#{}", path.display(), index + 1);
-        // Keploy's documents (a string `version`) take their own path.
-        if let Ok(text) = std::str::from_utf8(doc.bytes) {
-            if super::keploy::is_keploy_document(text) {
-                if let Err(message) = keploy.add(text, location()) {
-                    problems.push(LoadProblem {
-                        location: location(),
-                        message,
-                    });
-                }
-                continue;
-            }
-        }
-        match parse_mock(&doc) {
-            Ok(mock) => mocks.push(mock),
-            Err(message) => problems.push(LoadProblem {
-                location: location(),
-                message,
-            }),
-        }
-    }
-    (mocks, problems, keploy)
-}
-
-/// One `---`-separated document of mocks.yaml.
-struct Document<'a> {
-    bytes: &'a [u8],
-    /// The file's line number of the document's first line.
-    line: usize,
-    /// Whether it closes with the `...` end marker.
-    ended: bool,
-    /// Whether it is the file's last and the file stops inside a line.
-    cut_mid_line: bool,
-}
-
-fn parse_mock(doc: &Document<'_>) -> Result<PgMock, String> {
-    let text =
-        utf8(doc.bytes).map_err(|e| format!("the document starting at line {} {e}", doc.line))?;
-    let mock: PgMock = serde_yaml::from_str(text).map_err(|e| {
-        // Parsed again behind as many blank lines as precede the document,
-        // so the error's line numbers are the file's.
-        let padded = "\n".repeat(doc.line.saturating_sub(1)) + text;
-        match serde_yaml::from_str::<PgMock>(&padded) {
-            Err(e) => e.to_string(),
-            Ok(_) => e.to_string(),
-        }
-    })?;
-    newer_format(u64::from(mock.version))?;
-    mock.check_kind()?;
-    // Mocks written before the end marker can only be caught when the cut
-    // fell inside a line.
-    let marked = mock.version >= super::END_MARKER_VERSION;
-    if (marked && !doc.ended) || doc.cut_mid_line {
-        return Err(format!(
-            "the document starting at line {} is cut short{}: the recording stopped while writing it",
-            doc.line,
-            if marked { " (it lacks the closing `...`)" } else { "" }
-        ));
-    }
-    Ok(mock)
-}
-
-/// Splits at `---` lines, and after `...` lines, so what follows a
-/// document's end marker (a separator cut short, say) is never taken for
-/// part of it.
-fn split_documents(bytes: &[u8]) -> Vec<Document<'_>> {
-    let mut docs = Vec::new();
-    let mut start = 0;
-    let mut start_line = 1;
-    let mut offset = 0;
-    for (line_no, line) in (1..).zip(bytes.split_inclusive(|&b| b == b'\n')) {
-        let content = line.trim_ascii_end();
-        let (separator, end_marker) = (content == b"---", content == b"...");
-        if separator || end_marker {
-            let end = if end_marker {
-                offset + line.len()
-            } else {
-                offset
-            };
-            docs.push(Document {
-                bytes: &bytes[start..end],
-                line: start_line,
-                ended: end_marker,
-                cut_mid_line: false,
-            });
-            start = offset + line.len();
-            start_line = line_no + 1;
-        }
-        offset += line.len();
-    }
-    docs.push(Document {
-        bytes: &bytes[start..],
-        line: start_line,
-        ended: false,
-        cut_mid_line: !bytes.is_empty() && !bytes.ends_with(b"\n"),
-    });
-    docs
 }
 
 fn list_names(dir: &Path) -> Result<Vec<String>, StoreError> {

@@ -13,26 +13,112 @@
 //! identity bytes: a probe then touches no key allocation (the look-up stays
 //! flat as the recording grows), and two different identities sharing a
 //! digest is about as likely as a hardware fault.
+//!
+//! The index is what stays in memory of a recording, so it is compact: a
+//! mock read from mocks.yaml is kept as where its document lies
+//! ([`Answer::Stored`]) and read again when served; names and literal
+//! values sit in one arena; an identity recorded once (most of them) takes
+//! a bucket of one index, not a set of queues; the readable statement text
+//! is kept once per shape, for naming the nearest candidates of a miss.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use super::identity::{identify, Statements};
+use super::identity::{identify, Identity, Statements};
+use crate::testset::mock_file::{DocRef, MockFile, MockSink, ReadBackError};
 use crate::testset::pg_mock::{FrontendMsg, Lifetime, PgMock};
+
+/// Where a recorded answer is.
+#[derive(Debug)]
+pub enum Answer {
+    /// In memory: start-up mocks (matched on their parameters) and mocks
+    /// converted from Keploy's documents.
+    Held(Arc<PgMock>),
+    /// In mocks.yaml, read again when served.
+    Stored(DocRef),
+}
+
+/// A run of bytes in [`Arena`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Span {
+    start: u64,
+    len: u32,
+}
+
+/// Names and literal values of every entry, end to end: one allocation
+/// instead of one per string.
+#[derive(Debug, Default)]
+pub struct Arena(Vec<u8>);
+
+impl Arena {
+    fn push(&mut self, text: &str) -> Span {
+        let start = self.0.len() as u64;
+        self.0.extend_from_slice(text.as_bytes());
+        Span {
+            start,
+            len: u32::try_from(text.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Strings packed as length-prefixed runs.
+    fn push_all(&mut self, texts: &[String]) -> Span {
+        let start = self.0.len();
+        for t in texts {
+            let len = u32::try_from(t.len()).unwrap_or(u32::MAX);
+            self.0.extend_from_slice(&len.to_le_bytes());
+            self.0.extend_from_slice(&t.as_bytes()[..len as usize]);
+        }
+        Span {
+            start: start as u64,
+            len: u32::try_from(self.0.len() - start).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn bytes(&self, span: Span) -> &[u8] {
+        let start = usize::try_from(span.start).unwrap_or(usize::MAX);
+        self.0
+            .get(start..start.saturating_add(span.len as usize))
+            .unwrap_or_default()
+    }
+
+    pub fn str(&self, span: Span) -> &str {
+        std::str::from_utf8(self.bytes(span)).unwrap_or_default()
+    }
+
+    /// What [`Arena::push_all`] packed.
+    pub fn all(&self, span: Span) -> Vec<&str> {
+        let mut rest = self.bytes(span);
+        let mut out = Vec::new();
+        while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+            let len = (u32::from_le_bytes(*len) as usize).min(tail.len());
+            out.push(std::str::from_utf8(&tail[..len]).unwrap_or_default());
+            rest = &tail[len..];
+        }
+        out
+    }
+}
 
 /// One recorded exchange, ready to serve.
 #[derive(Debug)]
 pub struct Entry {
-    pub mock: Arc<PgMock>,
-    pub literals: Vec<String>,
-    pub display: String,
+    pub answer: Answer,
+    pub name: Span,
+    pub literals: Span,
     pub session: bool,
-    /// The test whose window recorded it, for data mocks.
-    pub test: Option<String>,
+    /// The interned test whose window recorded it, for data mocks.
+    pub test: Option<u32>,
 }
 
-/// Mocks with one exact identity.
+/// Mocks with one exact identity: most identities are recorded once, and
+/// take one index.
+#[derive(Debug)]
+pub enum Bucket {
+    One(usize),
+    Many(Box<ExactBucket>),
+}
+
+/// Mocks with one exact identity, recorded more than once.
 #[derive(Debug, Default)]
 pub struct ExactBucket {
     /// Keyed by the interned test name (see [`Index::tests`]).
@@ -43,11 +129,27 @@ pub struct ExactBucket {
     pub all: Vec<usize>,
 }
 
+impl ExactBucket {
+    fn add(&mut self, at: usize, entry: &Entry) {
+        self.all.push(at);
+        if entry.session {
+            self.session.push(at);
+        } else {
+            self.data.push(at);
+            if let Some(t) = entry.test {
+                self.by_test.entry(t).or_default().push(at);
+            }
+        }
+    }
+}
+
 /// A distinct shape, for naming the nearest candidates of a miss.
 #[derive(Debug)]
 pub struct ShapeInfo {
     pub first: usize,
     pub tokens: Vec<String>,
+    /// The readable statement text of its first recording.
+    pub display: String,
 }
 
 /// The indexes, built once from the mocks.
@@ -55,7 +157,7 @@ pub struct ShapeInfo {
 pub struct Index {
     pub entries: Vec<Entry>,
     pub consumed: Vec<bool>,
-    pub exact: HashMap<u128, ExactBucket>,
+    pub exact: HashMap<u128, Bucket>,
     pub shape: HashMap<u128, Vec<usize>>,
     /// Test names, interned: buckets hold small numbers, not strings.
     pub tests: HashMap<String, u32>,
@@ -64,87 +166,167 @@ pub struct Index {
     /// Mocks whose statements could not be resolved; kept out of the index
     /// and reported by [`Index::build`]'s caller.
     pub unindexed: Vec<String>,
+    pub arena: Arena,
+    /// Where [`Answer::Stored`] answers are read from.
+    pub file: Option<Arc<MockFile>>,
+    shape_seen: HashSet<u128>,
+    /// Statement texts per recorded connection, while building.
+    connections: HashMap<u64, Statements>,
+    /// Held mocks waiting for [`Index::finish`], which orders them.
+    pending: Vec<PgMock>,
 }
 
 impl Index {
     /// Indexes `mocks`, which must be in recorded order (as mocks.yaml is).
     pub fn build(mocks: Vec<PgMock>) -> Index {
         let mut index = Index::default();
-        // Statement texts are resolved per recorded connection, in order.
+        index.add_held(mocks);
+        index.finish();
+        index
+    }
+
+    /// Adds mocks kept in memory. Statement texts are resolved per
+    /// recorded connection in position order; entries keep the given
+    /// order.
+    pub fn add_held(&mut self, mocks: Vec<PgMock>) {
         let mut ordered: Vec<(usize, PgMock)> = mocks.into_iter().enumerate().collect();
         ordered.sort_by_key(|(i, m)| (m.spec.connection, m.spec.position, *i));
-        let mut connections: HashMap<u64, Statements> = HashMap::new();
-        let mut prepared: Vec<(usize, PgMock, Option<super::identity::Identity>)> =
+        let mut prepared: Vec<(usize, PgMock, Option<Identity>)> =
             Vec::with_capacity(ordered.len());
         for (i, mock) in ordered {
-            let statements = connections.entry(mock.spec.connection).or_default();
-            let identity = if is_startup(&mock) {
-                None
-            } else {
-                match identify(&mock.spec.requests, statements) {
-                    Ok(id) => Some(id),
-                    Err(e) => {
-                        tracing::warn!(mock = %mock.name, error = %e, "mock left out of the index");
-                        index.unindexed.push(mock.name.clone());
-                        continue;
-                    }
-                }
-            };
-            prepared.push((i, mock, identity));
+            if let Some(identity) = self.identify(&mock) {
+                prepared.push((i, mock, identity));
+            }
         }
         prepared.sort_by_key(|(i, _, _)| *i);
-        let mut shape_seen: HashSet<u128> = HashSet::new();
         for (_, mock, identity) in prepared {
-            let at = index.entries.len();
-            let (session, test) = match &mock.spec.lifetime {
-                Lifetime::Session => (true, None),
-                Lifetime::Test(t) => (false, Some(t.clone())),
-                Lifetime::Unattributed => (false, None),
+            let mock = Arc::new(mock);
+            self.push(&mock, identity, Answer::Held(mock.clone()));
+        }
+    }
+
+    /// The identity of `mock` on its connection: `Some(None)` for a
+    /// start-up, `None` when it cannot be indexed (noted in `unindexed`).
+    fn identify(&mut self, mock: &PgMock) -> Option<Option<Identity>> {
+        if is_startup(mock) {
+            return Some(None);
+        }
+        let statements = self.connections.entry(mock.spec.connection).or_default();
+        match identify(&mock.spec.requests, statements) {
+            Ok(id) => Some(Some(id)),
+            Err(e) => {
+                tracing::warn!(mock = %mock.name, error = %e, "mock left out of the index");
+                self.unindexed.push(mock.name.clone());
+                None
+            }
+        }
+    }
+
+    fn push(&mut self, mock: &PgMock, identity: Option<Identity>, answer: Answer) {
+        let at = self.entries.len();
+        let name = self.arena.push(&mock.name);
+        let Some(id) = identity else {
+            self.startups.push(at);
+            // Start-ups are matched on their parameters: kept whole.
+            let answer = match answer {
+                Answer::Stored(_) => Answer::Held(Arc::new(mock.clone())),
+                held => held,
             };
-            let Some(id) = identity else {
-                index.startups.push(at);
-                index.entries.push(Entry {
-                    mock: Arc::new(mock),
-                    literals: Vec::new(),
-                    display: "startup".into(),
-                    session: true,
-                    test: None,
-                });
-                index.consumed.push(false);
-                continue;
-            };
-            let test_id = test.as_ref().map(|t| {
-                let next = index.tests.len() as u32;
-                *index.tests.entry(t.clone()).or_insert(next)
+            self.entries.push(Entry {
+                answer,
+                name,
+                literals: Span::default(),
+                session: true,
+                test: None,
             });
-            let bucket = index.exact.entry(digest(&id.exact)).or_default();
-            bucket.all.push(at);
-            if session {
-                bucket.session.push(at);
-            } else {
-                bucket.data.push(at);
-                if let Some(t) = test_id {
-                    bucket.by_test.entry(t).or_default().push(at);
+            self.consumed.push(false);
+            return;
+        };
+        let (session, test) = match &mock.spec.lifetime {
+            Lifetime::Session => (true, None),
+            Lifetime::Test(t) => (false, Some(t.as_str())),
+            Lifetime::Unattributed => (false, None),
+        };
+        let test = test.map(|t| match self.tests.get(t) {
+            Some(&id) => id,
+            None => {
+                let next = self.tests.len() as u32;
+                self.tests.insert(t.to_string(), next);
+                next
+            }
+        });
+        let entry = Entry {
+            answer,
+            name,
+            literals: self.arena.push_all(&id.literals),
+            session,
+            test,
+        };
+        match self.exact.entry(digest(&id.exact)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Bucket::One(at));
+            }
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                let bucket = o.get_mut();
+                if let Bucket::One(first) = *bucket {
+                    let mut many = ExactBucket::default();
+                    many.add(first, &self.entries[first]);
+                    *bucket = Bucket::Many(Box::new(many));
+                }
+                if let Bucket::Many(many) = bucket {
+                    many.add(at, &entry);
                 }
             }
-            let shape = digest(&id.shape);
-            if shape_seen.insert(shape) {
-                index.shapes.push(ShapeInfo {
-                    first: at,
-                    tokens: tokens(&id.display),
-                });
-            }
-            index.shape.entry(shape).or_default().push(at);
-            index.entries.push(Entry {
-                mock: Arc::new(mock),
-                literals: id.literals,
-                display: id.display,
-                session,
-                test,
-            });
-            index.consumed.push(false);
         }
-        index
+        let shape = digest(&id.shape);
+        if self.shape_seen.insert(shape) {
+            self.shapes.push(ShapeInfo {
+                first: at,
+                tokens: tokens(&id.display),
+                display: id.display,
+            });
+        }
+        self.shape.entry(shape).or_default().push(at);
+        self.entries.push(entry);
+        self.consumed.push(false);
+    }
+
+    /// Indexes the held mocks given to the sink, then drops what only
+    /// building needed.
+    pub fn finish(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        self.add_held(pending);
+        self.connections = HashMap::new();
+        self.shape_seen = HashSet::new();
+        self.entries.shrink_to_fit();
+        self.consumed.shrink_to_fit();
+        self.arena.0.shrink_to_fit();
+    }
+
+    /// The recorded name of entry `i`.
+    pub fn name(&self, i: usize) -> &str {
+        self.arena.str(self.entries[i].name)
+    }
+
+    /// The literal values of entry `i`, in order.
+    pub fn literals(&self, i: usize) -> Vec<&str> {
+        self.arena.all(self.entries[i].literals)
+    }
+
+    /// The whole mock of entry `i`, read back from mocks.yaml when it is
+    /// not held.
+    pub fn mock(&self, i: usize) -> Result<Arc<PgMock>, ReadBackError> {
+        match &self.entries[i].answer {
+            Answer::Held(mock) => Ok(mock.clone()),
+            Answer::Stored(at) => match &self.file {
+                Some(file) => file.read(at).map(Arc::new),
+                None => Err(ReadBackError::Io {
+                    path: "mocks.yaml".into(),
+                    line: at.line,
+                    source: std::io::Error::other("the file it was loaded from is not open"),
+                }),
+            },
+        }
     }
 
     /// Every mock unconsumed again, every queue back at its start.
@@ -170,11 +352,34 @@ impl Index {
 
     fn rewind_queues(&mut self) {
         for bucket in self.exact.values_mut() {
-            bucket.data.rewind();
-            for queue in bucket.by_test.values_mut() {
-                queue.rewind();
+            if let Bucket::Many(bucket) = bucket {
+                bucket.data.rewind();
+                for queue in bucket.by_test.values_mut() {
+                    queue.rewind();
+                }
             }
         }
+    }
+}
+
+/// Builds the index as mocks.yaml is read: each mock is identified in file
+/// order (its connection's earlier exchanges came before it, as the
+/// recorder writes them) and only its place in the file is kept.
+impl MockSink for Index {
+    fn open(&mut self, file: Arc<MockFile>) {
+        self.file = Some(file);
+    }
+
+    fn stored(&mut self, mock: PgMock, at: DocRef) {
+        if let Some(identity) = self.identify(&mock) {
+            self.push(&mock, identity, Answer::Stored(at));
+        }
+    }
+
+    fn held(&mut self, mock: PgMock) {
+        // Keploy's converted mocks come after every stored one, on
+        // connections of their own; [`Index::finish`] orders them.
+        self.pending.push(mock);
     }
 }
 

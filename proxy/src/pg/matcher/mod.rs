@@ -33,7 +33,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 pub use identity::{identify, Identity, IdentityError, Statements};
-use index::{digest, similarity, tokens, Index};
+pub use index::Index;
+use index::{digest, similarity, tokens, Bucket};
 pub use usage::{Fallback, FallbackReason, LiteralDiff, Miss, TestUsage};
 
 use crate::testset::pg_mock::PgMock;
@@ -42,6 +43,10 @@ use crate::testset::pg_mock::PgMock;
 /// leaves to implementations (classes starting with I–Z), so no server
 /// error can be mistaken for it.
 pub const MISS_SQLSTATE: &str = "RP001";
+
+/// SQLSTATE of an answer that could not be read back from mocks.yaml
+/// (the file changed or was cut after it was loaded).
+pub const UNREADABLE_SQLSTATE: &str = "RP002";
 
 /// How many nearest candidates a miss names.
 const MISS_CANDIDATES: usize = 3;
@@ -75,6 +80,9 @@ pub enum Outcome {
     },
     /// Nothing recorded answers.
     Miss(Miss),
+    /// A recording answers, but its document in mocks.yaml is no longer
+    /// what was loaded (the file changed or was cut since).
+    Unreadable(String),
 }
 
 /// The mocks of one test set, indexed, with what each test used.
@@ -108,8 +116,16 @@ enum Choice {
 impl Matcher {
     /// Indexes `mocks` (in recorded order, as loaded from mocks.yaml).
     pub fn new(mocks: Vec<PgMock>, strategy: MatchStrategy) -> Matcher {
+        Matcher::from_index(Index::build(mocks), strategy)
+    }
+
+    /// A matcher over an index built while loading (see
+    /// [`crate::testset::mock_file::MockSink`]): answers are read from
+    /// mocks.yaml when served.
+    pub fn from_index(mut index: Index, strategy: MatchStrategy) -> Matcher {
+        index.finish();
         Matcher {
-            index: Index::build(mocks),
+            index,
             strategy,
             usage: HashMap::new(),
             outside: UsageLog::default(),
@@ -125,20 +141,23 @@ impl Matcher {
     /// The recorded startup whose parameters best match `params`: all equal,
     /// else the same user and database, else the first one.
     pub fn startup(&self, params: &BTreeMap<String, String>) -> Option<Arc<PgMock>> {
-        let startups = &self.index.startups;
-        let entry = |i: &usize| &self.index.entries[*i];
+        let startups: Vec<Arc<PgMock>> = self
+            .index
+            .startups
+            .iter()
+            .filter_map(|&i| self.index.mock(i).ok())
+            .collect();
         let same = |key: &str, m: &PgMock| m.spec.startup.get(key) == params.get(key);
         startups
             .iter()
-            .find(|i| *entry(i).mock.spec.startup == *params)
+            .find(|m| *m.spec.startup == *params)
             .or_else(|| {
-                startups.iter().find(|i| {
-                    let m = &entry(i).mock;
-                    same("user", m) && same("database", m)
-                })
+                startups
+                    .iter()
+                    .find(|m| same("user", m) && same("database", m))
             })
             .or_else(|| startups.first())
-            .map(|i| entry(i).mock.clone())
+            .cloned()
     }
 
     /// Chooses the answer for a live exchange while `test` is replayed, and
@@ -155,9 +174,17 @@ impl Matcher {
                 if let Some(f) = &fallback {
                     log.fallbacks.push(f.clone());
                 }
-                Outcome::Answer {
-                    mock: self.index.entries[i].mock.clone(),
-                    fallback,
+                match self.index.mock(i) {
+                    Ok(mock) => Outcome::Answer { mock, fallback },
+                    Err(e) => {
+                        let message = e.to_string();
+                        let miss = Miss {
+                            query: live.display.clone(),
+                            candidates: vec![format!("{}: {message}", self.index.name(i))],
+                        };
+                        self.log(test).misses.push(miss);
+                        Outcome::Unreadable(message)
+                    }
                 }
             }
             Choice::Miss(miss) => {
@@ -185,7 +212,7 @@ impl Matcher {
             mocks: log
                 .mocks
                 .iter()
-                .map(|&i| self.index.entries[i].mock.name.clone())
+                .map(|&i| self.index.name(i).to_string())
                 .collect(),
             misses: log.misses.clone(),
             fallbacks: log.fallbacks.clone(),
@@ -229,42 +256,56 @@ impl Matcher {
     fn find_exact(&mut self, live: &Identity, test: Option<&str>) -> Choice {
         let index = &mut self.index;
         let test_id = test.and_then(|t| index.tests.get(t).copied());
-        if let Some(bucket) = index.exact.get_mut(&digest(&live.exact)) {
-            if let Some(queue) = test_id.and_then(|t| bucket.by_test.get_mut(&t)) {
-                if let Some(i) = queue.take(&mut index.consumed) {
-                    return Choice::Entry(i, None);
+        let found = match index.exact.get_mut(&digest(&live.exact)) {
+            None => None,
+            Some(Bucket::One(i)) => {
+                let i = *i;
+                let e = &index.entries[i];
+                let fresh = !e.session && !index.consumed[i];
+                if fresh || e.session {
+                    // In the test's window, a session mock, or any
+                    // unconsumed data mock: one recording is all three.
+                    if fresh {
+                        index.consumed[i] = true;
+                    }
+                    Some((i, false))
+                } else {
+                    Some((i, true))
                 }
             }
-            if let Some(&i) = bucket.session.first() {
+            Some(Bucket::Many(bucket)) => {
+                let in_window = test_id
+                    .and_then(|t| bucket.by_test.get_mut(&t))
+                    .and_then(|queue| queue.take(&mut index.consumed));
+                in_window
+                    .or_else(|| bucket.session.first().copied())
+                    .or_else(|| bucket.data.take(&mut index.consumed))
+                    .map(|i| (i, false))
+                    .or_else(|| bucket.all.last().map(|&i| (i, true)))
+            }
+        };
+        if let Some((i, reused)) = found {
+            // Preparing a statement again (a pool's extra connection)
+            // has the same answer whatever the data: nothing to report.
+            if !reused || !live.executes {
                 return Choice::Entry(i, None);
             }
-            if let Some(i) = bucket.data.take(&mut index.consumed) {
-                return Choice::Entry(i, None);
-            }
-            if let Some(&i) = bucket.all.last() {
-                // Preparing a statement again (a pool's extra connection)
-                // has the same answer whatever the data: nothing to report.
-                if !live.executes {
-                    return Choice::Entry(i, None);
-                }
-                let fallback = Fallback {
-                    query: live.display.clone(),
-                    mock: index.entries[i].mock.name.clone(),
-                    reason: FallbackReason::Reused,
-                    differing: Vec::new(),
-                };
-                return Choice::Entry(i, Some(fallback));
-            }
-        }
-        if let Some(i) = self.best_same_shape(live, test) {
-            let entry = &self.index.entries[i];
-            if !entry.session {
-                self.index.consumed[i] = true;
-            }
-            let differing = diff_literals(&entry.literals, &live.literals);
             let fallback = Fallback {
                 query: live.display.clone(),
-                mock: entry.mock.name.clone(),
+                mock: index.name(i).to_string(),
+                reason: FallbackReason::Reused,
+                differing: Vec::new(),
+            };
+            return Choice::Entry(i, Some(fallback));
+        }
+        if let Some(i) = self.best_same_shape(live, test) {
+            if !self.index.entries[i].session {
+                self.index.consumed[i] = true;
+            }
+            let differing = diff_literals(&self.index.literals(i), &live.literals);
+            let fallback = Fallback {
+                query: live.display.clone(),
+                mock: self.index.name(i).to_string(),
                 reason: FallbackReason::SameShape,
                 differing,
             };
@@ -276,15 +317,17 @@ impl Matcher {
     /// Scans only the recordings of the live query's shape.
     fn best_same_shape(&self, live: &Identity, test: Option<&str>) -> Option<usize> {
         let candidates = self.index.shape.get(&digest(&live.shape))?;
+        let test_id = test.and_then(|t| self.index.tests.get(t).copied());
         candidates.iter().copied().max_by_key(|&i| {
             let e = &self.index.entries[i];
-            let agree = e
-                .literals
+            let agree = self
+                .index
+                .literals(i)
                 .iter()
                 .zip(&live.literals)
-                .filter(|(a, b)| a == b)
+                .filter(|(a, b)| **a == b.as_str())
                 .count();
-            let in_window = test.is_some() && e.test.as_deref() == test;
+            let in_window = test_id.is_some() && e.test == test_id;
             let fresh = e.session || !self.index.consumed[i];
             // Earlier recordings win ties: max_by_key keeps the last max,
             // so the order is reversed.
@@ -307,13 +350,14 @@ impl Matcher {
 
     fn miss(&self, live: &Identity) -> Miss {
         let want = tokens(&live.display);
-        let mut scored: Vec<(f64, usize)> = self
+        let mut scored: Vec<(f64, usize, usize)> = self
             .index
             .shapes
             .iter()
             .take(MISS_SHAPES_COMPARED)
-            .map(|s| (similarity(&want, &s.tokens), s.first))
-            .filter(|(score, _)| *score > 0.0)
+            .enumerate()
+            .map(|(n, s)| (similarity(&want, &s.tokens), s.first, n))
+            .filter(|(score, _, _)| *score > 0.0)
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         Miss {
@@ -321,20 +365,19 @@ impl Matcher {
             candidates: scored
                 .into_iter()
                 .take(MISS_CANDIDATES)
-                .map(|(_, i)| {
-                    let e = &self.index.entries[i];
-                    format!("{}: {}", e.mock.name, e.display)
+                .map(|(_, i, n)| {
+                    format!("{}: {}", self.index.name(i), self.index.shapes[n].display)
                 })
                 .collect(),
         }
     }
 }
 
-fn diff_literals(recorded: &[String], actual: &[String]) -> Vec<LiteralDiff> {
+fn diff_literals(recorded: &[&str], actual: &[String]) -> Vec<LiteralDiff> {
     let n = recorded.len().max(actual.len());
     (0..n)
         .filter_map(|position| {
-            let r = recorded.get(position).map_or("", String::as_str);
+            let r = recorded.get(position).copied().unwrap_or("");
             let a = actual.get(position).map_or("", String::as_str);
             (r != a).then(|| LiteralDiff {
                 position,
@@ -359,5 +402,7 @@ pub fn miss_message(miss: &Miss) -> (String, String) {
     (message, detail)
 }
 
+#[cfg(test)]
+mod lazy_tests;
 #[cfg(test)]
 mod tests;

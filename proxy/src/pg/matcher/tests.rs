@@ -36,6 +36,7 @@ fn answered(outcome: &Outcome) -> (&str, Option<&Fallback>) {
     match outcome {
         Outcome::Answer { mock, fallback } => (mock.name.as_str(), fallback.as_ref()),
         Outcome::Miss(m) => panic!("unexpected miss: {m:?}"),
+        Outcome::Unreadable(e) => panic!("unexpected unreadable answer: {e}"),
     }
 }
 

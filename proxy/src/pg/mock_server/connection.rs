@@ -31,7 +31,7 @@ use crate::pg::frontend::{DecodeContext, FrontendMessage};
 use crate::pg::matcher::identity::is_copy_stream;
 use crate::pg::matcher::{
     identify, miss_message, Fallback, FallbackReason, IdentityError, Outcome, Statements,
-    MISS_SQLSTATE,
+    MISS_SQLSTATE, UNREADABLE_SQLSTATE,
 };
 use crate::pg::wire::ProtocolError;
 use crate::testset::pg_mock::{BackendMsg, FrontendMsg, PgMock};
@@ -205,6 +205,12 @@ impl Connection {
             Outcome::Miss(miss) => {
                 let (message, detail) = miss_message(&miss);
                 let msg = error_response(MISS_SQLSTATE, &message, Some(&detail));
+                return self.fail(msg, ends_with_sync).await;
+            }
+            Outcome::Unreadable(reason) => {
+                tracing::error!("{reason}");
+                let message = format!("recplay: the recorded answer could not be read: {reason}");
+                let msg = error_response(UNREADABLE_SQLSTATE, &message, None);
                 return self.fail(msg, ends_with_sync).await;
             }
         };

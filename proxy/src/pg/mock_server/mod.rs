@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use super::matcher::{Checkpoint, MatchStrategy, Matcher, TestUsage};
+use super::matcher::{Checkpoint, Index, MatchStrategy, Matcher, TestUsage};
 use crate::testset::pg_mock::PgMock;
 use crate::window::TestWindows;
 
@@ -89,13 +89,25 @@ impl MockServer {
         windows: TestWindows,
         strategy: MatchStrategy,
     ) -> Result<MockServer, MockServerError> {
+        MockServer::bind_index(addr, Index::build(mocks), windows, strategy).await
+    }
+
+    /// [`MockServer::bind`] over an index built while mocks.yaml was read
+    /// (see [`crate::testset::mock_file`]): answers are read from the file
+    /// when served, so a recording larger than memory can be replayed.
+    pub async fn bind_index(
+        addr: SocketAddr,
+        index: Index,
+        windows: TestWindows,
+        strategy: MatchStrategy,
+    ) -> Result<MockServer, MockServerError> {
         if !addr.ip().is_loopback() {
             return Err(MockServerError::NotLoopback(addr));
         }
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|reason| MockServerError::Bind { addr, reason })?;
-        let matcher = Matcher::new(mocks, strategy);
+        let matcher = Matcher::from_index(index, strategy);
         for name in matcher.unindexed() {
             tracing::warn!(mock = %name, "a recorded Bind names a statement the recording never prepared; this mock cannot be matched");
         }
@@ -194,5 +206,7 @@ impl MockServerHandle {
     }
 }
 
+#[cfg(test)]
+mod lazy_tests;
 #[cfg(test)]
 mod tests;
