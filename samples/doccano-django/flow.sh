@@ -15,8 +15,11 @@
 #   record-traffic [url]  drive the API and check every answer
 #   list-routes           the route table and the API coverage of the recorded tests
 #   record                recplay record around doccano + record-traffic
-#   replay [--collapse] [--no-coverage] [--test-sets LIST]
+#   replay [--collapse] [--no-coverage] [--test-sets LIST] [--shard I/N]
 #                         recplay test with the PG mock (cluster stopped), --coverage
+#   sharded [N]           replay as N shards (default 4) one after another,
+#                         merge them, check the merged run as a whole and
+#                         against the latest unsharded run
 #   coverage              per-test and total line coverage; Cobertura + LCOV exports
 #   all                   setup -> record -> replay -> coverage
 #   pg-start | pg-stop    start or stop the throwaway cluster
@@ -421,7 +424,8 @@ cmd_replay() {
         --collapse) extra+=(--pg-matcher collapse-literals); mode=collapse ;;
         --no-coverage) coverage=() ;;
         --test-sets) extra+=(--test-sets "$2"); shift ;;
-        *) die "replay: unknown option '$1' (known: --collapse, --no-coverage, --test-sets LIST)" ;;
+        --shard) extra+=(--shard "$2"); mode="shard $2"; shift ;;
+        *) die "replay: unknown option '$1' (known: --collapse, --no-coverage, --test-sets LIST, --shard I/N)" ;;
         esac
         shift
     done
@@ -450,6 +454,12 @@ cmd_replay() {
         --pg-listen "127.0.0.1:$mock_port" "${coverage[@]}" "${extra[@]}" \
         >"$WORK/replay.log" 2>&1 || rc=$?
     log "recplay test exited with $rc after $((SECONDS - t0))s"
+    if [ "${mode%% *}" = shard ]; then
+        # One shard holds only part of the polymorphic answers: the merged
+        # run is checked as a whole (cmd_sharded).
+        [ "$rc" -eq 0 ] || { tail -30 "$WORK/replay.log" >&2; die "replay ($mode) failed (log: $WORK/replay.log)"; }
+        return 0
+    fi
     local check=(--expect-pass)
     [ "$mode" = collapse ] && check=(--expect-polymorphic-failure)
     check+=(--newer-than "${runs_before:--1}")
@@ -472,6 +482,38 @@ cmd_coverage() {
         die "no coverage of doccano's backend in $out/lcov.info"
     log "wrote $out/lcov.info and $out/cobertura.xml"
     cmd_list_routes --quiet
+}
+
+# sharded [N] — the replay as N CI runners would run it (one after another
+# here), merged with recplay report merge: the merged run must pass as the
+# unsharded one does, with the same tests, verdicts and covered lines.
+cmd_sharded() {
+    local total=${1:-4} bin whole merged_before runs=() i
+    load_state
+    bin=$(recplay_bin)
+    whole=$(latest_run_dir) || die "sharded: replay once unsharded first ('$0 replay')"
+    for i in $(seq 1 "$total"); do
+        cmd_replay --shard "$i/$total"
+        runs+=("$(latest_run_dir)")
+    done
+    merged_before=$(basename "${runs[-1]}" | sed 's/^test-run-//')
+    "$bin" report merge --path "$KEPLOY_DIR" "${runs[@]}" >"$WORK/merge.log" 2>&1 ||
+        { cat "$WORK/merge.log" >&2; die "recplay report merge failed (log: $WORK/merge.log)"; }
+    "$VENV/bin/python" "$SAMPLE_DIR/check_report.py" --keploy "$KEPLOY_DIR" --expect-pass \
+        --exit-code 0 --newer-than "$merged_before" ||
+        die "the merged run of $total shards did not pass as a whole"
+    "$VENV/bin/python" "$SAMPLE_DIR/compare_runs.py" "$whole" "$(latest_run_dir)" ||
+        die "the merged run of $total shards differs from the unsharded run $whole"
+    log "$total shards merged into $(latest_run_dir): same tests, verdicts and covered lines as $whole"
+}
+
+# The newest reports/test-run-N directory.
+latest_run_dir() {
+    local n
+    n=$(find "$KEPLOY_DIR/reports" -maxdepth 1 -name 'test-run-*' -printf '%f\n' 2>/dev/null |
+        sed 's/^test-run-//' | grep -E '^[0-9]+$' | sort -n | tail -1) || return 1
+    [ -n "$n" ] || return 1
+    echo "$KEPLOY_DIR/reports/test-run-$n"
 }
 
 cmd_all() {
@@ -497,6 +539,7 @@ main() {
     list-routes) cmd_list_routes "$@" ;;
     record) cmd_record "$@" ;;
     replay) cmd_replay "$@" ;;
+    sharded) cmd_sharded "$@" ;;
     coverage) cmd_coverage "$@" ;;
     all) cmd_all "$@" ;;
     pg-start) cmd_pg_start ;;
