@@ -1,7 +1,7 @@
 //! A recorded request as it goes back on the wire.
 
 use super::body::{encode_content, stored_bytes};
-use super::headers::{is_hop_by_hop, is_transfer_header};
+use super::headers::is_transfer_header;
 use super::FormError;
 use crate::testset::http_case::HttpRequest;
 
@@ -54,7 +54,7 @@ pub fn replay_request(recorded: &HttpRequest, authority: &str) -> Result<ReplayR
         } else if name.eq_ignore_ascii_case("content-length") {
             chunked.is_none() && value.trim().parse::<u64>().ok() == Some(body.len() as u64)
         } else {
-            !is_hop_by_hop(name) && !is_transfer_header(name)
+            !is_transfer_header(name)
         };
         if !keep {
             continue;
