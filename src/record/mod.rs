@@ -64,8 +64,6 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
     let spawned = async {
         if let Some(upstream) = &args.http_upstream {
             app_addr = Some(Upstream::parse(upstream)?.authority());
-        }
-        if let Some(upstream) = &args.http_upstream {
             recorders.push(http::spawn_http(&args, upstream, recording.clone(), ready_rx).await?);
         }
         if let Some(task) = pg::spawn_pg(&args, recording.clone()).await? {
