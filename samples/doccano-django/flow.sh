@@ -140,8 +140,16 @@ doccano_env() { # host port
 # listening on 127.0.0.1:app_port, with the given number of workers.
 # It starts in the backend directory: coverage agents loaded at interpreter
 # start-up take the working directory as the app's source root.
+#
+# DOCCANO_COVERAGE_RC (bench/coverage/doccano.sh) names a coverage.py rc
+# file: every gunicorn process then runs under `coverage run`'s machinery
+# (a sitecustomize beside the rc file calls coverage.process_startup()), the
+# whole-run baseline that per-test coverage is compared with.
 gunicorn_command() { # host port app_port workers
-    echo "cd $BACKEND_DIR && exec env $(doccano_env "$1" "$2") $VENV/bin/gunicorn" \
+    local whole_run=""
+    [ -n "${DOCCANO_COVERAGE_RC:-}" ] &&
+        whole_run="COVERAGE_PROCESS_START=$DOCCANO_COVERAGE_RC PYTHONPATH=$(dirname "$DOCCANO_COVERAGE_RC")"
+    echo "cd $BACKEND_DIR && exec env $(doccano_env "$1" "$2") $whole_run $VENV/bin/gunicorn" \
         "--chdir $BACKEND_DIR --bind 127.0.0.1:$3 --workers $4 --timeout 120" \
         "--access-logfile - config.wsgi"
 }
