@@ -6,7 +6,7 @@
 //!
 //! - `decode`: the baseline, decoding both directions' bytes — what any
 //!   recorder that looks at the traffic pays;
-//! - `group`: decoding plus grouping into an exchange ([`ConnRecorder`]),
+//! - `group`: decoding plus grouping into an exchange ([`ConnFramer`]),
 //!   which builds the mock;
 //! - `record`: all of that plus naming the mock and rendering it as the
 //!   `mocks.yaml` document the writer appends.
@@ -20,8 +20,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use postgres_protocol::message::frontend;
 use recplay_proxy::pg::backend::BackendMessage;
 use recplay_proxy::pg::encode::encode_backend;
+use recplay_proxy::pg::exchange::ConnFramer;
 use recplay_proxy::pg::frontend::{DecodeContext, FrontendMessage};
-use recplay_proxy::pg::record::exchange::ConnRecorder;
 use recplay_proxy::testset::pg_mock::{BackendMsg, FieldDescription, Format, PgMock, PgValue};
 use recplay_proxy::testset::store::render_mocks;
 use recplay_proxy::window::TestWindows;
@@ -109,7 +109,7 @@ fn record_one_exchange(c: &mut Criterion) {
             n
         })
     });
-    let mut recorder = ConnRecorder::new(1, TestWindows::new());
+    let mut recorder = ConnFramer::new(1, TestWindows::new());
     group.bench_function("group", |b| {
         b.iter(|| {
             let now = Utc::now();
@@ -119,7 +119,7 @@ fn record_one_exchange(c: &mut Criterion) {
             done
         })
     });
-    let mut recorder = ConnRecorder::new(1, TestWindows::new());
+    let mut recorder = ConnFramer::new(1, TestWindows::new());
     let mut number = 0u64;
     group.bench_function("record", |b| {
         b.iter(|| {

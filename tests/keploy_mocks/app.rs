@@ -1,14 +1,19 @@
 //! End to end: a real psycopg2 app recorded through `recplay record` (its
-//! HTTP tests) while its database traffic is written in Keploy's v1 layout,
-//! then `recplay test` with PostgreSQL stopped, the database served from
-//! Keploy's mocks.
+//! HTTP tests) while its database traffic is written in one of Keploy's
+//! Postgres layouts (v1 packets or V3 invocations), then `recplay test`
+//! with PostgreSQL stopped, the database served from Keploy's mocks.
 
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use recplay_proxy::testset::{Lifetime, LoadedTestSet, TestSetDir};
 
 use super::{load, SEED};
 use crate::support::http::call;
 use crate::support::keploy_v1::Capture;
+use crate::support::keploy_v3::keploy_v3;
 use crate::support::pg::{free_port, PgCluster};
 use crate::support::python::test_venv;
 use crate::support::recplay::RecplayRecord;
@@ -83,8 +88,21 @@ fn wait_for_port(port: u16) {
     }
 }
 
-#[test]
-fn a_psycopg2_app_replays_from_keploys_v1_mocks_with_postgres_stopped() {
+/// A recorded test set whose mocks.yaml is in a Keploy layout, and what
+/// replaying it needs.
+struct Recorded {
+    dir: tempfile::TempDir,
+    python: PathBuf,
+    script: PathBuf,
+    app_port: u16,
+    set: LoadedTestSet,
+}
+
+/// Records six HTTP tests of the app with `recplay record` while its
+/// database traffic goes through a [`Capture`], then replaces the set's
+/// mocks.yaml with what `layout` writes from that traffic and stops
+/// PostgreSQL.
+fn record(layout: fn(&Capture) -> String) -> Recorded {
     let venv = test_venv();
     let dir = tempfile::tempdir().expect("tempdir");
     let script = dir.path().join("app.py");
@@ -128,25 +146,47 @@ fn a_psycopg2_app_replays_from_keploys_v1_mocks_with_postgres_stopped() {
         assert!(status.success(), "{out}\n{err}");
     }
     let set = keploy.join("test-set-0");
-    std::fs::write(set.join("mocks.yaml"), capture.keploy_v1()).expect("mocks.yaml");
+    std::fs::write(set.join("mocks.yaml"), layout(&capture)).expect("mocks.yaml");
     drop(capture);
     pg.stop();
-    let loaded = load(&recplay_proxy::testset::TestSetDir::open(set.clone()));
-    assert_eq!(loaded.tests.len(), 6);
-    let attributed = loaded
-        .mocks
+    let set = load(&TestSetDir::open(set));
+    assert_eq!(set.tests.len(), 6);
+    Recorded {
+        dir,
+        python,
+        script,
+        app_port,
+        set,
+    }
+}
+
+/// The tests that own at least one mock.
+fn owners(set: &LoadedTestSet) -> BTreeSet<&str> {
+    set.mocks
         .iter()
-        .filter(|m| matches!(m.spec.lifetime, recplay_proxy::testset::Lifetime::Test(_)))
-        .count();
-    assert_eq!(attributed, 6, "every request's query belongs to its test");
+        .filter_map(|m| match &m.spec.lifetime {
+            Lifetime::Test(name) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `recplay test` on the recorded set, the app's database on the mock
+/// server: every test must pass.
+fn replay(recorded: &Recorded) {
+    let dir: &Path = recorded.dir.path();
     std::fs::write(
-        dir.path().join("keploy.yml"),
+        dir.join("keploy.yml"),
         include_str!("../../keploy.yml.template"),
     )
     .expect("config");
-
     let mock_port = free_port();
-    let serve = format!("exec {} {} {app_port}", python.display(), script.display());
+    let app_port = recorded.app_port;
+    let serve = format!(
+        "exec {} {} {app_port}",
+        recorded.python.display(),
+        recorded.script.display()
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_recplay"))
         .args(["test", "--delay", "20", "-c", &serve])
         .args(["--http-target", &format!("http://127.0.0.1:{app_port}")])
@@ -154,7 +194,7 @@ fn a_psycopg2_app_replays_from_keploys_v1_mocks_with_postgres_stopped() {
         .env("APP_PG_PORT", mock_port.to_string())
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
-        .current_dir(dir.path())
+        .current_dir(dir)
         .output()
         .expect("run recplay test");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -168,4 +208,35 @@ fn a_psycopg2_app_replays_from_keploys_v1_mocks_with_postgres_stopped() {
         stdout.contains("test-set-0: 6 passed, 0 failed"),
         "{stdout}"
     );
+}
+
+#[test]
+fn a_psycopg2_app_replays_from_keploys_v1_mocks_with_postgres_stopped() {
+    let recorded = record(Capture::keploy_v1);
+    let attributed = recorded
+        .set
+        .mocks
+        .iter()
+        .filter(|m| matches!(m.spec.lifetime, Lifetime::Test(_)))
+        .count();
+    assert_eq!(attributed, 6, "every request's query belongs to its test");
+    replay(&recorded);
+}
+
+/// V3 keeps invocations, not packets: each query becomes one mock per way
+/// a client may ask it, all owned by the test that was in flight.
+#[test]
+fn a_psycopg2_app_replays_from_keploys_v3_mocks_with_postgres_stopped() {
+    let recorded = record(keploy_v3);
+    let tests: BTreeSet<&str> = recorded.set.tests.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(owners(&recorded.set), tests, "every test owns its query");
+    assert!(
+        recorded
+            .set
+            .mocks
+            .iter()
+            .any(|m| m.spec.lifetime == Lifetime::Session && m.spec.connection == 0),
+        "the session document is served as the start-up"
+    );
+    replay(&recorded);
 }

@@ -21,11 +21,12 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// One read from one side of one connection.
 #[derive(Debug, Clone)]
-struct Chunk {
-    connection: u64,
-    from_client: bool,
-    bytes: Vec<u8>,
-    at: DateTime<Utc>,
+pub struct Chunk {
+    /// Connections are counted from 1 in the order they were accepted.
+    pub connection: u64,
+    pub from_client: bool,
+    pub bytes: Vec<u8>,
+    pub at: DateTime<Utc>,
 }
 
 /// One round trip of a connection: `(started, connection, requests,
@@ -67,10 +68,15 @@ impl Capture {
         Capture { addr, chunks, task }
     }
 
+    /// Every read relayed so far, in the order they happened.
+    pub fn chunks(&self) -> Vec<Chunk> {
+        self.chunks.lock().expect("chunks").clone()
+    }
+
     /// Everything relayed so far as Keploy v1 documents (see the module
     /// docs), the n-th document named `mock-n`.
     pub fn keploy_v1(&self) -> String {
-        let chunks = self.chunks.lock().expect("chunks").clone();
+        let chunks = self.chunks();
         let mut connections: Vec<u64> = chunks.iter().map(|c| c.connection).collect();
         connections.sort_unstable();
         connections.dedup();
@@ -155,7 +161,8 @@ async fn pump(
     let _ = to.shutdown().await;
 }
 
-fn time(at: DateTime<Utc>) -> String {
+/// A timestamp as Go's `time.Time` writes it in YAML.
+pub fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
@@ -164,7 +171,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// `(tag, body)` of each tagged message in `bytes`.
-fn messages(bytes: &[u8]) -> Vec<(u8, &[u8])> {
+pub fn messages(bytes: &[u8]) -> Vec<(u8, &[u8])> {
     let mut out = Vec::new();
     let mut at = 0;
     while at + 5 <= bytes.len() {
@@ -178,7 +185,7 @@ fn messages(bytes: &[u8]) -> Vec<(u8, &[u8])> {
 }
 
 /// A tagless packet: StartupMessage, SSLRequest, GSSENCRequest.
-fn is_startup_packet(bytes: &[u8]) -> bool {
+pub fn is_startup_packet(bytes: &[u8]) -> bool {
     bytes.len() >= 8
         && u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize == bytes.len()
         && matches!(

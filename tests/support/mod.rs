@@ -5,6 +5,7 @@
 pub mod demo_app;
 pub mod http;
 pub mod keploy_v1;
+pub mod keploy_v3;
 pub mod lifecycle_app;
 pub mod pg;
 pub mod pg_replay;

@@ -3,6 +3,7 @@
 //! - [`wire`]: framing and size limits shared by both directions.
 //! - [`frontend`]: client messages (incremental decoder, model conversion).
 //! - [`backend`]: server messages (decoder, model conversion by result format).
+//! - [`exchange`]: grouping messages into exchanges, without I/O.
 //! - [`record`]: the recording wire proxy.
 //! - [`encode`]: recorded server messages back to wire bytes.
 //! - [`matcher`]: which recording answers a live exchange.
@@ -10,6 +11,7 @@
 
 pub mod backend;
 pub mod encode;
+pub mod exchange;
 pub mod frontend;
 #[cfg(test)]
 mod fuzz_tests;

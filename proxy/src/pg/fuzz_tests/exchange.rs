@@ -9,9 +9,9 @@ use chrono::Utc;
 use super::seeds::{backend_messages, frontend_messages, startup_packets};
 use super::{mutate, Rng};
 use crate::pg::backend::BackendMessage;
+use crate::pg::exchange::lifetime::is_session_sql;
+use crate::pg::exchange::ConnFramer;
 use crate::pg::frontend::{AuthRequest, DecodeContext, FrontendMessage};
-use crate::pg::record::exchange::ConnRecorder;
-use crate::pg::record::lifetime::is_session_sql;
 use crate::testset::pg_mock::{FrontendMsg, Lifetime, MockSpec};
 use crate::window::TestWindows;
 
@@ -131,7 +131,7 @@ fn arbitrary_message_sequences_never_wedge_the_recorder() {
     // both ways.
     let mut session = 0;
     for _ in 0..2_000 {
-        let mut rec = ConnRecorder::new(1, TestWindows::new());
+        let mut rec = ConnFramer::new(1, TestWindows::new());
         let mut last = None;
         let mut sent = 0;
         let now = Utc::now();

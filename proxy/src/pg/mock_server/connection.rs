@@ -1,8 +1,8 @@
 //! One client connection of the mock server.
 //!
-//! Client messages are grouped into exchanges the way the recorder groups
-//! them: a simple Query (or FunctionCall) alone, or extended-protocol
-//! messages up to Sync or Flush. Each exchange is matched and answered with
+//! Client messages are grouped into exchanges by the rule the recorder
+//! groups them by ([`request_end`]): a simple Query (or FunctionCall)
+//! alone, or extended-protocol messages up to Sync or Flush. Each exchange is matched and answered with
 //! the recorded server messages. Responses carry no statement or portal
 //! names, so a recorded answer fits the live exchange whatever the client
 //! names things now; only the statement texts matter, kept per connection.
@@ -27,6 +27,7 @@ use tokio::sync::watch;
 
 use super::{startup, Shared};
 use crate::pg::encode::{encode_backend, error_response};
+use crate::pg::exchange::{request_end, RequestEnd};
 use crate::pg::frontend::{DecodeContext, FrontendMessage};
 use crate::pg::matcher::identity::is_copy_stream;
 use crate::pg::matcher::{
@@ -135,28 +136,31 @@ impl Connection {
                 }
                 continue;
             }
-            match model {
-                FrontendMsg::Terminate => return Ok(()),
-                FrontendMsg::Query { .. } | FrontendMsg::FunctionCall { .. } => {
-                    pending.push(model);
-                    let exchange = std::mem::take(&mut pending);
-                    self.exchange(exchange, Mode::Simple).await?;
+            if matches!(model, FrontendMsg::Terminate) {
+                return Ok(());
+            }
+            let mode = match request_end(&model) {
+                RequestEnd::Simple => Some(Mode::Simple),
+                RequestEnd::Sync | RequestEnd::Flush => {
+                    Some(self.split_copy.take().unwrap_or(Mode::Extended))
                 }
-                FrontendMsg::Sync | FrontendMsg::Flush => {
-                    pending.push(model);
-                    let exchange = std::mem::take(&mut pending);
-                    let mode = self.split_copy.take().unwrap_or(Mode::Extended);
-                    self.exchange(exchange, mode).await?;
-                }
-                FrontendMsg::CopyDone | FrontendMsg::CopyFail { .. }
-                    if self.split_copy == Some(Mode::Simple) =>
+                // The rest of a simple COPY cut at CopyInResponse ends
+                // with the client's last row.
+                RequestEnd::Open
+                    if self.split_copy == Some(Mode::Simple)
+                        && matches!(
+                            model,
+                            FrontendMsg::CopyDone | FrontendMsg::CopyFail { .. }
+                        ) =>
                 {
-                    self.split_copy = None;
-                    pending.push(model);
-                    let exchange = std::mem::take(&mut pending);
-                    self.exchange(exchange, Mode::Simple).await?;
+                    self.split_copy.take()
                 }
-                other => pending.push(other),
+                RequestEnd::Open => None,
+            };
+            pending.push(model);
+            if let Some(mode) = mode {
+                let exchange = std::mem::take(&mut pending);
+                self.exchange(exchange, mode).await?;
             }
         }
     }

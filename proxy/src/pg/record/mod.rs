@@ -2,7 +2,7 @@
 //!
 //! Clients connect here instead of to the server. Every byte is forwarded
 //! unchanged in both directions; a copy goes to a single writer thread that
-//! decodes and groups it into exchanges ([`exchange`]) and appends each
+//! decodes and groups it into exchanges ([`crate::pg::exchange`]) and appends each
 //! completed exchange as one document to the test set's `mocks.yaml`, so
 //! names (`mock-1`, `mock-2`, ...) follow completion order across
 //! connections.
@@ -13,17 +13,11 @@
 //!   that it has caught up.
 //! - [`writer`]: the writer thread.
 //! - [`calendar`]: the calendar times of the connections' clock readings.
-//! - [`exchange`]: grouping decoded messages into exchanges.
-//! - [`by_name`]: a connection's prepared statements and portals.
-//! - [`lifetime`]: which statements are session-level.
 //! - [`tls`]: rustls configurations for both legs.
 
-mod by_name;
 mod calendar;
 mod connection;
-pub mod exchange;
 mod handover;
-pub mod lifetime;
 pub mod tls;
 mod writer;
 

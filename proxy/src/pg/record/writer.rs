@@ -1,7 +1,7 @@
 //! The writer thread: turns every connection's traffic into mocks and
 //! appends them to mocks.yaml.
 //!
-//! It keeps each connection's [`ConnRecorder`] and the server bytes that do
+//! It keeps each connection's [`ConnFramer`] and the server bytes that do
 //! not yet make a whole message, decodes the answers, groups exchanges, names
 //! the mocks in the order they complete across connections (`mock-1`,
 //! `mock-2`, ...) and writes them in batches: a crash loses at most the
@@ -16,11 +16,11 @@ use bytes::{Buf, BytesMut};
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::Receiver;
 
-use super::by_name::FastMap;
 use super::calendar::Calendar;
-use super::exchange::ConnRecorder;
 use super::handover::{Event, Progress, Side};
 use crate::pg::backend::BackendMessage;
+use crate::pg::exchange::by_name::FastMap;
+use crate::pg::exchange::ConnFramer;
 use crate::pg::frontend::{DecodeContext, FrontendMessage};
 use crate::pg::wire::ProtocolError;
 use crate::testset::pg_mock::{MockSpec, PgMock};
@@ -48,7 +48,7 @@ pub(super) struct Written {
 
 /// One connection as the writer follows it.
 struct Followed {
-    recorder: ConnRecorder,
+    recorder: ConnFramer,
     /// Server bytes of a message not yet complete.
     partial: BytesMut,
     progress: Arc<Progress>,
@@ -190,7 +190,7 @@ fn take(
             at,
             progress,
         } => {
-            let mut recorder = ConnRecorder::new(connection, windows.clone());
+            let mut recorder = ConnFramer::new(connection, windows.clone());
             recorder.on_frontend(*startup, calendar.at(at));
             connections.entry(connection).or_insert(Followed {
                 recorder,

@@ -3,12 +3,12 @@
 //! Keploy wrote one document per round trip of a connection: the packets
 //! the client sent (`postgresrequests`) and those the server answered
 //! (`postgresresponses`), with their times; a start-up with a password
-//! spans two documents. recplay's recorder already knows how to turn a
-//! connection's messages into exchanges, what is session-level and what
-//! never to store (authentication), so the documents are grouped by
-//! connection, in file order, and their messages fed through that same
-//! recorder ([`ConnRecorder`]): the mocks come out as if recplay had
-//! recorded the traffic itself.
+//! spans two documents. recplay's exchange framer already knows how to
+//! turn a connection's messages into exchanges, what is session-level and
+//! what never to store (authentication), so the documents are grouped by
+//! connection, in file order, and their messages fed through the framer
+//! recplay's recorder uses ([`ConnFramer`]): the mocks come out as if
+//! recplay had recorded the traffic itself.
 //!
 //! - [`packets`]: one packet as protocol messages.
 
@@ -19,8 +19,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde_yaml::Value;
 
-use crate::pg::record::exchange::ConnRecorder;
-use crate::pg::record::lifetime::is_session_sql;
+use crate::pg::exchange::lifetime::is_session_sql;
+use crate::pg::exchange::ConnFramer;
 use crate::testset::pg_mock::{FrontendMsg, Lifetime, MockSpec};
 use crate::testset::PgMock;
 use crate::window::TestWindows;
@@ -171,7 +171,7 @@ fn first_without_startup(spec: &MockSpec) -> Lifetime {
 
 /// One connection being rebuilt.
 struct Connection {
-    recorder: ConnRecorder,
+    recorder: ConnFramer,
     decoding: packets::Decoding,
     /// Its start-up was seen.
     started: bool,
@@ -184,7 +184,7 @@ impl Connection {
         Connection {
             // No windows: tests are attributed once every mock is built
             // (see `super::windows`).
-            recorder: ConnRecorder::new(number, TestWindows::new()),
+            recorder: ConnFramer::new(number, TestWindows::new()),
             decoding: packets::Decoding::default(),
             started: false,
             broken: false,

@@ -1,7 +1,8 @@
 //! Grouping one connection's decoded traffic into exchanges.
 //!
 //! Client messages open an exchange and are appended to it until a Query or
-//! Sync (or Flush) ends its request side; server messages go to the oldest
+//! Sync (or Flush) ends its request side ([`request_end`], which the mock
+//! server groups live requests by too); server messages go to the oldest
 //! exchange still waiting for answers, which completes at ReadyForQuery (or,
 //! for a Flush, when every message of the batch has been answered). Several
 //! exchanges can be in flight when a client pipelines.
@@ -20,6 +21,36 @@ use crate::pg::backend::BackendMessage;
 use crate::pg::frontend::FrontendMessage;
 use crate::testset::pg_mock::{BackendMsg, Format, FrontendMsg, Lifetime, MockSpec, Target};
 use crate::window::TestWindows;
+
+/// Where a client message leaves the request side of the exchange it joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestEnd {
+    /// More client messages may follow in the same exchange.
+    Open,
+    /// A Query, FunctionCall or the start-up: a request of its own,
+    /// answered up to ReadyForQuery.
+    Simple,
+    /// Sync: the extended-protocol batch is complete, answered up to
+    /// ReadyForQuery.
+    Sync,
+    /// Flush: the batch so far asks for its answers, which end when every
+    /// message of it is answered; no ReadyForQuery comes.
+    Flush,
+}
+
+/// How `msg` ends (or not) the request side of its exchange. COPY data
+/// is [`RequestEnd::Open`]: it belongs to the exchange that started the
+/// COPY, which each caller tracks from the answer it saw.
+pub fn request_end(msg: &FrontendMsg) -> RequestEnd {
+    match msg {
+        FrontendMsg::Startup { .. }
+        | FrontendMsg::Query { .. }
+        | FrontendMsg::FunctionCall { .. } => RequestEnd::Simple,
+        FrontendMsg::Sync => RequestEnd::Sync,
+        FrontendMsg::Flush => RequestEnd::Flush,
+        _ => RequestEnd::Open,
+    }
+}
 
 /// How an exchange's request side ended, which decides when it completes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,8 +149,9 @@ struct Prepared {
     session_level: bool,
 }
 
-/// The recording state of one client connection.
-pub struct ConnRecorder {
+/// One connection's traffic grouped into recorded exchanges, whoever
+/// feeds it (the recorder live, the Keploy importer from its packets).
+pub struct ConnFramer {
     connection: u64,
     windows: TestWindows,
     startup: Arc<BTreeMap<String, String>>,
@@ -134,10 +166,10 @@ pub struct ConnRecorder {
     recording: bool,
 }
 
-impl ConnRecorder {
+impl ConnFramer {
     /// A fresh connection whose mocks carry `connection` as their id.
     pub fn new(connection: u64, windows: TestWindows) -> Self {
-        ConnRecorder {
+        ConnFramer {
             connection,
             windows,
             startup: Arc::default(),
@@ -225,35 +257,32 @@ impl ConnRecorder {
         let Some(ex) = self.in_flight.back_mut() else {
             return;
         };
-        match &model {
-            FrontendMsg::Startup { .. }
-            | FrontendMsg::Query { .. }
-            | FrontendMsg::FunctionCall { .. } => ex.end = End::Ready,
-            FrontendMsg::Sync => ex.end = End::Ready,
-            FrontendMsg::Flush if ex.unanswered == 0 && ex.requests.is_empty() => {
+        match request_end(&model) {
+            RequestEnd::Simple | RequestEnd::Sync => ex.end = End::Ready,
+            RequestEnd::Flush if ex.unanswered == 0 && ex.requests.is_empty() => {
                 // A lone Flush asks for nothing: no exchange to record, and
                 // none to wait for.
                 self.in_flight.pop_back();
                 self.next_position -= 1;
                 return;
             }
-            FrontendMsg::Flush => {
-                ex.end = End::Flushed;
-            }
-            FrontendMsg::Parse { .. }
-            | FrontendMsg::Bind { .. }
-            | FrontendMsg::Describe { .. }
-            | FrontendMsg::Close { .. } => {
-                ex.extended = true;
-                ex.unanswered += 1;
-            }
-            FrontendMsg::Execute { .. } => {
-                ex.extended = true;
-                ex.unanswered += 1;
-                ex.execute_formats
-                    .push_back(execute_formats.unwrap_or_default());
-            }
-            _ => {}
+            RequestEnd::Flush => ex.end = End::Flushed,
+            RequestEnd::Open => match &model {
+                FrontendMsg::Parse { .. }
+                | FrontendMsg::Bind { .. }
+                | FrontendMsg::Describe { .. }
+                | FrontendMsg::Close { .. } => {
+                    ex.extended = true;
+                    ex.unanswered += 1;
+                }
+                FrontendMsg::Execute { .. } => {
+                    ex.extended = true;
+                    ex.unanswered += 1;
+                    ex.execute_formats
+                        .push_back(execute_formats.unwrap_or_default());
+                }
+                _ => {}
+            },
         }
         ex.push(model, session_level);
     }

@@ -5,11 +5,11 @@ use crate::pg::backend::BackendMessage as B;
 use crate::pg::frontend::FrontendMessage as F;
 use crate::testset::pg_mock::PgValue;
 
-fn rec() -> ConnRecorder {
-    ConnRecorder::new(1, TestWindows::new())
+fn rec() -> ConnFramer {
+    ConnFramer::new(1, TestWindows::new())
 }
 
-fn feed(r: &mut ConnRecorder, front: &[F], back: &[B]) -> Vec<MockSpec> {
+fn feed(r: &mut ConnFramer, front: &[F], back: &[B]) -> Vec<MockSpec> {
     let now = Utc::now();
     for f in front {
         r.on_frontend(f.clone(), now);

@@ -12,9 +12,9 @@ use std::collections::HashMap;
 
 /// A map looked up for every message: a hasher faster than std's default,
 /// still seeded per process.
-pub(super) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-pub(super) struct ByName<T> {
+pub(crate) struct ByName<T> {
     unnamed: Option<T>,
     named: FastMap<String, T>,
 }
