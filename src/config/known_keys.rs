@@ -24,6 +24,11 @@ const KNOWN: &[&str] = &[
     "test.globalNoise.global.body.*",
     "test.globalNoise.test-sets.*.header.*",
     "test.globalNoise.test-sets.*.body.*",
+    "record.redact.headers",
+    "record.redact.body",
+    "record.redact.patterns.*",
+    "record.redact.disable",
+    "record.redact.secretsFile",
     // Keploy's, top level.
     "storageFormat",
     "appName",

@@ -9,6 +9,7 @@ use crate::testset::http_case::{
     Assertions, Headers, HttpRequest, HttpResponse, HttpSpec, StoredBody, Truncation,
 };
 use crate::testset::http_form::{header_fields, store_body};
+use crate::testset::redact::Redactor;
 use crate::testset::HttpTestCase;
 
 use super::exchange::Exchange;
@@ -87,9 +88,10 @@ fn stored(captured: CapturedBody, encoding: &HeaderMap, limit: u64) -> StoredBod
     store_body(captured.bytes, cut, encoding, limit)
 }
 
-/// Builds the test case; `body_cap` also bounds how far a compressed body is
-/// expanded.
-pub fn build_test_case(exchange: Exchange, body_cap: u64) -> HttpTestCase {
+/// Builds the test case, its secrets replaced by `redactor`'s placeholders
+/// before it leaves memory; `body_cap` also bounds how far a compressed
+/// body is expanded.
+pub fn build_test_case(exchange: Exchange, body_cap: u64, redactor: &Redactor) -> HttpTestCase {
     let Exchange {
         name,
         request,
@@ -158,6 +160,10 @@ pub fn build_test_case(exchange: Exchange, body_cap: u64) -> HttpTestCase {
     };
     let mut case = HttpTestCase::new(name, spec);
     case.curl = curl;
+    let tally = redactor.redact_case(&mut case);
+    if tally.total() > 0 {
+        tracing::debug!(test = %case.name, redacted = tally.total(), "secrets redacted");
+    }
     case
 }
 
