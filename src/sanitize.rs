@@ -207,16 +207,22 @@ fn redact_document(doc: &mut Value, redactor: &Redactor, tally: &mut Tally) {
     if doc.get("kind").and_then(Value::as_str) != Some("Http") {
         return;
     }
-    if let Some(spec) = doc.get_mut("spec").and_then(Value::as_mapping_mut) {
-        for side in ["req", "resp", "res"] {
-            if let Some(message) = spec.get_mut(side).and_then(Value::as_mapping_mut) {
-                redact_message(message, redactor, tally);
-            }
+    let side = |doc: &mut Value, name: &str, tally: &mut Tally| {
+        if let Some(message) = doc
+            .get_mut("spec")
+            .and_then(|spec| spec.get_mut(name))
+            .and_then(Value::as_mapping_mut)
+        {
+            redact_message(message, redactor, tally);
         }
-    }
+    };
+    side(doc, "req", tally);
+    // The curl line repeats the request: scrubbed with what it gave up.
     if let Some(Value::String(curl)) = doc.get_mut("curl") {
         *curl = tally.scrub(curl);
     }
+    side(doc, "resp", tally);
+    side(doc, "res", tally);
 }
 
 fn redact_message(message: &mut Mapping, redactor: &Redactor, tally: &mut Tally) {

@@ -50,6 +50,11 @@ ADMIN_EMAIL=${DOCCANO_ADMIN_EMAIL:-admin@example.com}
 # authtoken_token by bootstrap so that the Authorization header and the
 # token look-up query are the same at record and at replay time.
 FIXED_TOKEN=${DOCCANO_FIXED_TOKEN:-5ec0ded0c0ffee5ec0ded0c0ffee5ec0ded0c0ff}
+# The password record-traffic gives the annotator it signs up. Recordings
+# hold a placeholder in its place (and in place of FIXED_TOKEN in the
+# Authorization header); replay gets both from the secrets file that
+# render_config writes next to keploy.yml.
+ANNOTATOR_PASSWORD=${DOCCANO_ANNOTATOR_PASSWORD:-Zq7-wobble-Kestrel-sample}
 # doccano's SECRET_KEY must not change between record and replay (it seeds
 # nothing we compare, but a changing key would invalidate sessions).
 SECRET_KEY=${DOCCANO_SECRET_KEY:-recplay-doccano-sample-not-secret}
@@ -411,6 +416,11 @@ cmd_record() {
 render_config() { # writes the keploy.yml replay uses and prints its path
     local out=$WORK/keploy.yml
     cp "$SAMPLE_DIR/keploy.yml.template" "$out"
+    # The values of the placeholders recording left for the token and the
+    # annotator's password; outside the keploy directory, never committed.
+    (umask 077 && printf 'authorization_1: "%s"\npassword1_1: "%s"\n' \
+        "$FIXED_TOKEN" "$ANNOTATOR_PASSWORD" >"$WORK/secrets.yaml")
+    printf 'record:\n  redact:\n    secretsFile: secrets.yaml\n' >>"$out"
     echo "$out"
 }
 
@@ -526,6 +536,7 @@ cmd_all() {
 }
 
 export DOCCANO_ADMIN_PASSWORD_VALUE=$ADMIN_PASSWORD
+export DOCCANO_ANNOTATOR_PASSWORD=$ANNOTATOR_PASSWORD
 export PGPASSWORD=$DB_PASSWORD
 
 main() {

@@ -115,12 +115,6 @@ pub fn build_test_case(exchange: Exchange, body_cap: u64, redactor: &Redactor) -
         .then_some(resp_body.body.as_str());
     let noise = record_time_noise(&resp_header, json_body);
 
-    let curl = curl_command(
-        request.method.as_str(),
-        &request.url,
-        &req_header,
-        &req_body,
-    );
     let metadata = BTreeMap::from([
         ("client".to_string(), request.client.to_string()),
         ("connection".to_string(), request.connection.to_string()),
@@ -159,11 +153,14 @@ pub fn build_test_case(exchange: Exchange, body_cap: u64, redactor: &Redactor) -
         created: completed_at.timestamp(),
     };
     let mut case = HttpTestCase::new(name, spec);
-    case.curl = curl;
+    // Redacted before the curl line is built from the request, so the
+    // line holds the placeholders too.
     let tally = redactor.redact_case(&mut case);
     if tally.total() > 0 {
         tracing::debug!(test = %case.name, redacted = tally.total(), "secrets redacted");
     }
+    let req = &case.spec.req;
+    case.curl = curl_command(&req.method, &req.url, &req.header, &req.body);
     case
 }
 

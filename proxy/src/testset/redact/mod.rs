@@ -135,18 +135,21 @@ impl Redactor {
     }
 
     /// Redacts a whole test case in place: URL, query parameters, headers
-    /// (repeated ones too), text bodies, and the curl line.
+    /// (repeated ones too), text bodies, and the curl line (where each
+    /// redacted request value is replaced as text).
     pub fn redact_case(&self, case: &mut HttpTestCase) -> Tally {
         let mut tally = Tally::default();
         let req = &mut case.spec.req;
         req.url = self.url(&req.url, &mut tally);
         self.params(&mut req.url_params, &mut tally);
         self.message(&mut req.header, &mut req.body, &mut tally);
-        let resp = &mut case.spec.resp;
-        self.message(&mut resp.header, &mut resp.body, &mut tally);
+        // The curl line repeats the request only: scrubbed with what the
+        // request gave up, not with (possibly short) response values.
         if !case.curl.is_empty() {
             case.curl = tally.scrub(&case.curl);
         }
+        let resp = &mut case.spec.resp;
+        self.message(&mut resp.header, &mut resp.body, &mut tally);
         tally
     }
 
