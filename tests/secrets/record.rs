@@ -100,6 +100,9 @@ async fn app(p: Arc<Planted>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     }
 }
 
+/// Method, path and query, headers, body, expected status.
+type Step<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, Vec<u8>, u16);
+
 fn record_flow(p: &Planted, rec: &RecplayRecord) {
     let login =
         serde_json::to_vec(&json!({"username": "ann", "password": p.password})).expect("json");
@@ -113,7 +116,7 @@ fn record_flow(p: &Planted, rec: &RecplayRecord) {
     let form = format!("user=ann&password={}&note={}", p.form_password, p.github);
     let note = format!("deploy key {} rotated", p.aws);
     let search = format!("/search?api_key={}&q=widgets", p.query_key);
-    let steps: Vec<(&str, String, Vec<(&str, &str)>, Vec<u8>, u16)> = vec![
+    let steps: Vec<Step> = vec![
         (
             "POST",
             "/login".into(),
