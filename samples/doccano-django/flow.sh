@@ -23,6 +23,8 @@
 #   coverage              per-test and total line coverage; Cobertura + LCOV exports
 #   all                   setup -> record -> replay -> coverage
 #   pg-start | pg-stop    start or stop the throwaway cluster
+#   fill-secrets DIR      write the token and password over their placeholders
+#                         in DIR's YAML files (for a release without redaction)
 set -euo pipefail
 
 SAMPLE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -413,6 +415,17 @@ cmd_record() {
     log "recorded $set: $tests tests, $mocks PostgreSQL mocks in $((SECONDS - t0))s"
 }
 
+# fill-secrets DIR — writes the values of the placeholders recording left
+# (the token, the annotator's password) over them in every YAML file under
+# DIR: for a recplay release that predates redaction and cannot fill them.
+cmd_fill_secrets() {
+    local dir=${1:-}
+    [ -d "$dir" ] || die "fill-secrets: '$dir' is not a directory"
+    find "$dir" -name '*.yaml' -exec sed -i \
+        -e "s|{{recplay\.secret\.authorization_1}}|$FIXED_TOKEN|g" \
+        -e "s|{{recplay\.secret\.password1_1}}|$ANNOTATOR_PASSWORD|g" {} +
+}
+
 render_config() { # writes the keploy.yml replay uses and prints its path
     local out=$WORK/keploy.yml
     cp "$SAMPLE_DIR/keploy.yml.template" "$out"
@@ -555,6 +568,7 @@ main() {
     all) cmd_all "$@" ;;
     pg-start) cmd_pg_start ;;
     pg-stop) cmd_pg_stop ;;
+    fill-secrets) cmd_fill_secrets "$@" ;;
     *) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; [ -z "$sub" ] || die "unknown subcommand '$sub'" ;;
     esac
 }
