@@ -313,6 +313,28 @@ mod tests {
     }
 
     #[test]
+    fn record_redact_is_read_and_the_secrets_file_is_next_to_keploy_yml() {
+        let yml = "record:\n  redact:\n    headers: [X-Session]\n    body: [ssn]\n    patterns:\n      internal: 'ik_[a-z]{4}'\n    disable: [cookie]\n    secretsFile: s.yaml\n";
+        let r = record_config(yml, &[]);
+        assert_eq!(r.redact.headers, ["X-Session"]);
+        assert_eq!(r.redact.body, ["ssn"]);
+        assert_eq!(
+            r.redact.patterns,
+            [("internal".to_string(), "ik_[a-z]{4}".to_string())]
+        );
+        assert_eq!(r.redact.disable, ["cookie"]);
+        let c = test_config(yml, &[]);
+        let file = c.secrets_file.expect("secrets file");
+        assert_eq!(file.file_name().and_then(|n| n.to_str()), Some("s.yaml"));
+        assert_eq!(
+            file.parent(),
+            c.config_file.as_deref().and_then(Path::parent),
+            "relative to keploy.yml"
+        );
+        assert!(test_config("{}\n", &[]).secrets_file.is_none());
+    }
+
+    #[test]
     fn a_path_ending_in_keploy_without_a_keploy_inside_is_the_keploy_dir() {
         let dir = tempfile::tempdir().expect("tempdir");
         let legacy = dir.path().join("keploy");
