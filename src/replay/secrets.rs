@@ -22,7 +22,7 @@ pub struct Secrets {
 
 impl Secrets {
     /// Reads the secrets file when one is named; a named file that cannot
-    /// be read or is not a map of strings stops the run.
+    /// be read or is not a map of scalars stops the run.
     pub fn load(file: Option<&Path>) -> Result<Self> {
         let Some(file) = file else {
             return Ok(Secrets::default());
@@ -33,16 +33,29 @@ impl Secrets {
                 file.display()
             )
         })?;
-        let values: Option<BTreeMap<String, String>> =
-            serde_yaml::from_str(&text).with_context(|| {
-                format!(
-                    "the secrets file {} must be a YAML map of placeholder name to string value",
-                    file.display()
-                )
-            })?;
+        let shape = || {
+            format!(
+                "the secrets file {} must be a YAML map of placeholder name to value \
+                 (`authorization_1: \"...\"`)",
+                file.display()
+            )
+        };
+        let raw: Option<BTreeMap<String, serde_yaml::Value>> =
+            serde_yaml::from_str(&text).with_context(shape)?;
+        let mut values = BTreeMap::new();
+        for (name, value) in raw.unwrap_or_default() {
+            // A number or a boolean is written as YAML spells it.
+            let text = match value {
+                serde_yaml::Value::String(s) => s,
+                serde_yaml::Value::Number(n) => n.to_string(),
+                serde_yaml::Value::Bool(b) => b.to_string(),
+                _ => anyhow::bail!("{}: the value of {name:?} is not a string", shape()),
+            };
+            values.insert(name, text);
+        }
         Ok(Secrets {
             file: Some(file.to_path_buf()),
-            values: values.unwrap_or_default(),
+            values,
         })
     }
 
@@ -87,5 +100,40 @@ impl Secrets {
             req.body.body = self.fill(&req.body.body)?;
         }
         Ok(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secrets_file_fills_requests_and_a_missing_value_names_both_sources() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("secrets.yaml");
+        std::fs::write(&file, "token_1: \"abc\"\npin_1: 1234\n").expect("write");
+        let secrets = Secrets::load(Some(&file)).expect("loads");
+        let mut req = HttpRequest {
+            url: "http://h/x?token={{recplay.secret.token_1}}".into(),
+            ..HttpRequest::default()
+        };
+        req.header
+            .insert("X-Pin".into(), "{{recplay.secret.pin_1}}".into());
+        let filled = secrets.fill_request(&req).expect("filled");
+        assert_eq!(filled.url, "http://h/x?token=abc");
+        assert_eq!(filled.header["X-Pin"], "1234");
+
+        req.body.body = "{\"p\":\"{{recplay.secret.nowhere_7}}\"}".into();
+        let err = format!("{:#}", secrets.fill_request(&req).expect_err("missing"));
+        assert!(
+            err.contains("{{recplay.secret.nowhere_7}}")
+                && err.contains("RECPLAY_SECRET_NOWHERE_7")
+                && err.contains("secrets.yaml"),
+            "{err}"
+        );
+
+        std::fs::write(&file, "- not\n- a map\n").expect("write");
+        assert!(Secrets::load(Some(&file)).is_err());
+        assert!(Secrets::load(Some(&dir.path().join("absent.yaml"))).is_err());
     }
 }
