@@ -33,6 +33,20 @@ pub enum Command {
     /// Work with replay reports (merge the shards of a CI run).
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Redact secrets in recorded test sets (recplay's or Keploy's) in place.
+    Sanitize(SanitizeArgs),
+}
+
+/// Flags of `recplay sanitize`.
+#[derive(Debug, Args)]
+pub struct SanitizeArgs {
+    /// A keploy directory, one test set, or one test or mocks file.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// keploy.yml whose `record.redact` rules apply [default: ./keploy.yml
+    /// when present].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 /// Flags of `recplay record`.

@@ -24,6 +24,39 @@ pub struct KeployConfig {
     pub command: Option<String>,
     #[serde(default)]
     pub test: TestSection,
+    #[serde(default)]
+    pub record: RecordSection,
+}
+
+/// `record:`; only `redact` is recplay's.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordSection {
+    #[serde(default)]
+    pub redact: RedactSection,
+}
+
+/// `record.redact`: what is kept out of recordings, on top of the default
+/// rules, and where replay finds the values.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedactSection {
+    /// Extra header names.
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// Extra body field names (any depth) or dotted JSON paths.
+    #[serde(default)]
+    pub body: Vec<String>,
+    /// Extra value patterns, by name.
+    #[serde(default)]
+    pub patterns: BTreeMap<String, String>,
+    /// Default rules turned off (`all` for every one).
+    #[serde(default)]
+    pub disable: Vec<String>,
+    /// A YAML map placeholder name -> value, read by `recplay test`;
+    /// relative to keploy.yml's directory.
+    #[serde(default)]
+    pub secrets_file: Option<String>,
 }
 
 /// `test:`.

@@ -27,6 +27,7 @@ mod http_client;
 mod record;
 mod replay;
 mod report;
+mod sanitize;
 mod shard;
 mod signals;
 
@@ -58,6 +59,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Test(args) => replay::run(args).await,
         cli::Command::Coverage(command) => coverage::command::run(command),
         cli::Command::Report(cli::ReportCommand::Merge(args)) => report::merge::run(args),
+        cli::Command::Sanitize(args) => sanitize::run(args),
     }
 }
 

@@ -22,4 +22,5 @@ mod keploy_v3;
 mod pg_record;
 mod pg_replay;
 mod recorded_formats;
+mod secrets;
 mod shard;

@@ -23,6 +23,8 @@
 #   coverage              per-test and total line coverage; Cobertura + LCOV exports
 #   all                   setup -> record -> replay -> coverage
 #   pg-start | pg-stop    start or stop the throwaway cluster
+#   fill-secrets DIR      write the token and password over their placeholders
+#                         in DIR's YAML files (for a release without redaction)
 set -euo pipefail
 
 SAMPLE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -50,6 +52,11 @@ ADMIN_EMAIL=${DOCCANO_ADMIN_EMAIL:-admin@example.com}
 # authtoken_token by bootstrap so that the Authorization header and the
 # token look-up query are the same at record and at replay time.
 FIXED_TOKEN=${DOCCANO_FIXED_TOKEN:-5ec0ded0c0ffee5ec0ded0c0ffee5ec0ded0c0ff}
+# The password record-traffic gives the annotator it signs up. Recordings
+# hold a placeholder in its place (and in place of FIXED_TOKEN in the
+# Authorization header); replay gets both from the secrets file that
+# render_config writes next to keploy.yml.
+ANNOTATOR_PASSWORD=${DOCCANO_ANNOTATOR_PASSWORD:-Zq7-wobble-Kestrel-sample}
 # doccano's SECRET_KEY must not change between record and replay (it seeds
 # nothing we compare, but a changing key would invalidate sessions).
 SECRET_KEY=${DOCCANO_SECRET_KEY:-recplay-doccano-sample-not-secret}
@@ -416,9 +423,25 @@ cmd_record() {
     log "recorded $set: $tests tests, $mocks PostgreSQL mocks in $((SECONDS - t0))s"
 }
 
+# fill-secrets DIR — writes the values of the placeholders recording left
+# (the token, the annotator's password) over them in every YAML file under
+# DIR: for a recplay release that predates redaction and cannot fill them.
+cmd_fill_secrets() {
+    local dir=${1:-}
+    [ -d "$dir" ] || die "fill-secrets: '$dir' is not a directory"
+    find "$dir" -name '*.yaml' -exec sed -i \
+        -e "s|{{recplay\.secret\.authorization_1}}|$FIXED_TOKEN|g" \
+        -e "s|{{recplay\.secret\.password1_1}}|$ANNOTATOR_PASSWORD|g" {} +
+}
+
 render_config() { # writes the keploy.yml replay uses and prints its path
     local out=$WORK/keploy.yml
     cp "$SAMPLE_DIR/keploy.yml.template" "$out"
+    # The values of the placeholders recording left for the token and the
+    # annotator's password; outside the keploy directory, never committed.
+    (umask 077 && printf 'authorization_1: "%s"\npassword1_1: "%s"\n' \
+        "$FIXED_TOKEN" "$ANNOTATOR_PASSWORD" >"$WORK/secrets.yaml")
+    printf 'record:\n  redact:\n    secretsFile: secrets.yaml\n' >>"$out"
     echo "$out"
 }
 
@@ -534,6 +557,7 @@ cmd_all() {
 }
 
 export DOCCANO_ADMIN_PASSWORD_VALUE=$ADMIN_PASSWORD
+export DOCCANO_ANNOTATOR_PASSWORD=$ANNOTATOR_PASSWORD
 export PGPASSWORD=$DB_PASSWORD
 
 main() {
@@ -552,6 +576,7 @@ main() {
     all) cmd_all "$@" ;;
     pg-start) cmd_pg_start ;;
     pg-stop) cmd_pg_stop ;;
+    fill-secrets) cmd_fill_secrets "$@" ;;
     *) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; [ -z "$sub" ] || die "unknown subcommand '$sub'" ;;
     esac
 }

@@ -121,6 +121,12 @@ PROJECTS = [
 ]
 
 
+def annotator_password(run_id):
+    """The new annotator's password. flow.sh fixes it (DOCCANO_ANNOTATOR_PASSWORD)
+    so that replay can supply it: recordings keep a placeholder in its place."""
+    return os.environ.get("DOCCANO_ANNOTATOR_PASSWORD") or "Zq7-wobble-Kestrel-" + run_id
+
+
 def drive(c, run_id):
     # Warm-up: every gunicorn worker loads its URL conf, auth and content
     # types before the first recorded project call.
@@ -137,8 +143,8 @@ def drive(c, run_id):
         {
             "username": f"annotator{run_id}",
             "email": f"annotator{run_id}@example.com",
-            "password1": "Zq7-wobble-Kestrel-" + run_id,
-            "password2": "Zq7-wobble-Kestrel-" + run_id,
+            "password1": annotator_password(run_id),
+            "password2": annotator_password(run_id),
         },
         expect=201,
     )

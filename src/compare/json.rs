@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::noise::{NoiseRules, PathStep};
+use super::secret::secret_shape_matches;
 
 /// One field that differs. `None` means the side lacks the field.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +101,7 @@ impl Walker<'_> {
                 }
             }
             (e, a) if e == a => {}
+            (Some(Value::String(e)), Some(a)) if secret_shape_matches(e, &value_text(a)) => {}
             (e, a) => out.push(JsonDiff {
                 path: path.clone(),
                 expected: e.cloned(),

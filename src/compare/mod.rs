@@ -16,6 +16,7 @@
 pub mod events;
 pub mod json;
 pub mod noise;
+mod secret;
 
 use recplay_proxy::testset::http_form::{is_framing_header, is_transfer_header, stored_bytes};
 use recplay_proxy::testset::stream_body::{stream_framing, StreamFraming};
@@ -23,6 +24,7 @@ use recplay_proxy::testset::HttpResponse;
 use sha2::{Digest, Sha256};
 
 use noise::NoiseRules;
+use secret::secret_shape_matches;
 
 /// A response as the app sent it during replay.
 #[derive(Debug, Clone, Default)]
@@ -127,7 +129,11 @@ pub fn compare(expected: &HttpResponse, actual: &ActualResponse, noise: &NoiseRu
             .map(|vs| vs.join(", "))
             .unwrap_or_else(|| recorded.clone());
         let actual_value = actual.header(name);
-        if actual_value.as_deref() == Some(expected_value.as_str()) {
+        if actual_value.as_deref() == Some(expected_value.as_str())
+            || actual_value
+                .as_deref()
+                .is_some_and(|a| secret_shape_matches(&expected_value, a))
+        {
             continue;
         }
         if noise
@@ -215,7 +221,7 @@ fn compare_bodies(
         std::str::from_utf8(&actual.body),
     ) {
         (Ok(e), Ok(a)) => {
-            if e == a || whole(Some(a)) {
+            if e == a || secret_shape_matches(e, a) || whole(Some(a)) {
                 (BodyKind::Text, Vec::new())
             } else {
                 (

@@ -24,6 +24,11 @@ const KNOWN: &[&str] = &[
     "test.globalNoise.global.body.*",
     "test.globalNoise.test-sets.*.header.*",
     "test.globalNoise.test-sets.*.body.*",
+    "record.redact.headers",
+    "record.redact.body",
+    "record.redact.patterns.*",
+    "record.redact.disable",
+    "record.redact.secretsFile",
     // Keploy's, top level.
     "storageFormat",
     "appName",
@@ -318,6 +323,19 @@ mod tests {
     fn header_names_test_set_names_and_opaque_sections_are_free() {
         let text = "test:\n  globalNoise:\n    global:\n      header: {X-Anything: []}\n      body: {a.b: []}\n    test-sets:\n      my-flow: {header: {Date: []}}\n  selectedTests: {test-set-3: [test-1]}\n  protocol: {http: {port: 0}}\nagent: {whatever: {deep: 1}}\n";
         assert_eq!(unknown(text), []);
+    }
+
+    #[test]
+    fn record_redact_keys_are_known_and_a_misspelled_one_is_named() {
+        let text = "record:\n  redact:\n    headers: [X-A]\n    body: [ssn]\n    patterns: {mine: 'x+'}\n    disable: [cookie]\n    secretsFile: s.yaml\n";
+        assert_eq!(unknown(text), []);
+        assert_eq!(
+            unknown("record:\n  redact:\n    secretFile: s.yaml\n"),
+            [named(
+                "record.redact.secretFile",
+                "record.redact.secretsFile"
+            )]
+        );
     }
 
     #[test]

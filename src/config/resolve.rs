@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::{GlobalNoise, KeployConfig};
+use recplay_proxy::testset::redact::RedactConfig;
+
+use super::{GlobalNoise, KeployConfig, RedactSection};
 use crate::cli::{PgMatcher, RecordArgs, TestArgs};
 
 /// The keploy directory when neither `--path` nor keploy.yml names one.
@@ -44,6 +46,8 @@ pub struct RecordConfig {
     pub grace: u64,
     /// keploy.yml's noise, applied by `recplay test`; record only reports it.
     pub global_noise: GlobalNoise,
+    /// keploy.yml `record.redact`.
+    pub redact: RedactConfig,
 }
 
 /// `recplay test`, resolved.
@@ -65,6 +69,8 @@ pub struct TestConfig {
     pub global_noise: GlobalNoise,
     /// The keploy.yml read, to name in errors about its noise.
     pub config_file: Option<PathBuf>,
+    /// keploy.yml `record.redact.secretsFile`, relative to keploy.yml.
+    pub secrets_file: Option<PathBuf>,
 }
 
 impl RecordConfig {
@@ -88,6 +94,7 @@ impl RecordConfig {
             pg_upstream_tls: args.pg_upstream_tls,
             grace: args.grace,
             global_noise: config.test.global_noise,
+            redact: redact_config(&config.record.redact, file.as_deref()),
         })
     }
 }
@@ -118,9 +125,51 @@ impl TestConfig {
             detect_noise: args.detect_noise,
             pg_matcher: args.pg_matcher,
             global_noise: config.test.global_noise,
+            secrets_file: secrets_file(&config.record.redact, file.as_deref()),
             config_file: file,
         })
     }
+}
+
+/// `record.redact` for the redactor; every default rule turned off is
+/// named in a warning, since what it guarded is then recorded in clear.
+pub fn redact_config(section: &RedactSection, file: Option<&Path>) -> RedactConfig {
+    let config = RedactConfig {
+        headers: section.headers.clone(),
+        body: section.body.clone(),
+        patterns: section
+            .patterns
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        disable: section.disable.clone(),
+    };
+    let shown = file.map_or("keploy.yml".into(), |f| f.display().to_string());
+    let unknown = config.unknown_disabled();
+    for name in &config.disable {
+        if unknown.contains(name) {
+            tracing::warn!(
+                "{shown}: record.redact.disable names {name:?}, which is no default rule; known: all, {}",
+                recplay_proxy::testset::redact::default_rule_names().join(", ")
+            );
+        } else {
+            tracing::warn!(
+                "{shown}: redaction rule {name:?} is disabled: what it matches is recorded in clear"
+            );
+        }
+    }
+    config
+}
+
+/// `record.redact.secretsFile`, relative to the directory of keploy.yml.
+fn secrets_file(section: &RedactSection, file: Option<&Path>) -> Option<PathBuf> {
+    let name = non_empty(section.secrets_file.clone())?;
+    let path = PathBuf::from(name);
+    if path.is_absolute() {
+        return Some(path);
+    }
+    let base = file.and_then(Path::parent).unwrap_or(Path::new(""));
+    Some(base.join(path))
 }
 
 fn load(file: Option<&Path>) -> Result<KeployConfig> {
@@ -261,6 +310,28 @@ mod tests {
         assert_eq!(c.path, Path::new(DEFAULT_KEPLOY_DIR));
         assert_eq!(c.command, None);
         assert_eq!(c.health_url, None);
+    }
+
+    #[test]
+    fn record_redact_is_read_and_the_secrets_file_is_next_to_keploy_yml() {
+        let yml = "record:\n  redact:\n    headers: [X-Session]\n    body: [ssn]\n    patterns:\n      internal: 'ik_[a-z]{4}'\n    disable: [cookie]\n    secretsFile: s.yaml\n";
+        let r = record_config(yml, &[]);
+        assert_eq!(r.redact.headers, ["X-Session"]);
+        assert_eq!(r.redact.body, ["ssn"]);
+        assert_eq!(
+            r.redact.patterns,
+            [("internal".to_string(), "ik_[a-z]{4}".to_string())]
+        );
+        assert_eq!(r.redact.disable, ["cookie"]);
+        let c = test_config(yml, &[]);
+        let file = c.secrets_file.expect("secrets file");
+        assert_eq!(file.file_name().and_then(|n| n.to_str()), Some("s.yaml"));
+        assert_eq!(
+            file.parent(),
+            c.config_file.as_deref().and_then(Path::parent),
+            "relative to keploy.yml"
+        );
+        assert!(test_config("{}\n", &[]).secrets_file.is_none());
     }
 
     #[test]

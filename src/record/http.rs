@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use recplay_proxy::http::{tls, HttpProxy, HttpProxyConfig, TestSetRecorder, Upstream};
+use recplay_proxy::testset::redact::Redactor;
 use tokio::sync::watch;
 
 use super::recording::{RecorderSummary, RecorderTask, Recording};
@@ -30,10 +31,12 @@ pub async fn spawn_http(
     } else if args.upstream_ca.is_some() {
         tracing::warn!("--upstream-ca is ignored: the upstream is not https://");
     }
+    let redactor = Redactor::new(&args.redact).context("keploy.yml record.redact")?;
     let recorder = Arc::new(TestSetRecorder::new(
         recording.dir.clone(),
         recording.windows.clone(),
         args.body_cap,
+        Arc::new(redactor),
     ));
     let proxy = HttpProxy::bind(args.http_listen, config, recorder.clone()).await?;
     let addr = proxy.local_addr()?;

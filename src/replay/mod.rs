@@ -20,6 +20,7 @@ pub mod observer;
 pub mod observers;
 pub mod outcome;
 pub mod request;
+pub mod secrets;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -101,7 +102,12 @@ async fn run_to_end(mut args: TestArgs) -> Result<ExitCode> {
     })
     .await?;
     let run_dir = report::next_run_dir(&args.path)?;
-    let replayer = Replayer::new(target.clone(), Duration::from_secs(args.api_timeout.max(1)));
+    let secrets = secrets::Secrets::load(args.secrets_file.as_deref())?;
+    let replayer = Replayer::new(
+        target.clone(),
+        Duration::from_secs(args.api_timeout.max(1)),
+        secrets,
+    );
     let total: usize = sets.iter().map(|s| s.test_files.len()).sum();
     let bar = report::terminal::progress(total);
     let mut outcomes = Vec::new();

@@ -9,6 +9,7 @@ use http_body_util::{BodyExt, Full};
 use recplay_proxy::testset::http_form::{canonical_header_name, decode_content, replay_request};
 use recplay_proxy::testset::HttpRequest;
 
+use super::secrets::Secrets;
 use crate::compare::ActualResponse;
 use crate::http_client::{new_client, AppClient};
 
@@ -59,20 +60,24 @@ pub struct Replayer {
     client: AppClient,
     target: Target,
     timeout: Duration,
+    secrets: Secrets,
 }
 
 impl Replayer {
-    pub fn new(target: Target, timeout: Duration) -> Self {
+    pub fn new(target: Target, timeout: Duration, secrets: Secrets) -> Self {
         Replayer {
             client: new_client(),
             target,
             timeout,
+            secrets,
         }
     }
 
-    /// Sends `req` and reads the whole response within the API timeout.
+    /// Sends `req`, its secret placeholders filled, and reads the whole
+    /// response within the API timeout.
     pub async fn send(&self, recorded: &HttpRequest) -> Result<ActualResponse> {
-        let request = build_request(&self.target, recorded)?;
+        let recorded = self.secrets.fill_request(recorded)?;
+        let request = build_request(&self.target, &recorded)?;
         let exchange = async {
             let response =
                 self.client.request(request).await.with_context(|| {

@@ -19,6 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use recplay_proxy::http::{BacklogLimits, HttpProxy, HttpProxyConfig, TestSetRecorder, Upstream};
+use recplay_proxy::testset::redact::Redactor;
 use recplay_proxy::testset::{HttpTestCase, LoadedTestSet, TestSetDir};
 use recplay_proxy::window::TestWindows;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -55,6 +56,7 @@ impl Proxied {
             windows.clone(),
             config.body_cap,
             limits,
+            Arc::new(Redactor::default()),
         ));
         let proxy = HttpProxy::bind("127.0.0.1:0".parse().expect("addr"), config, recorder)
             .await

@@ -9,6 +9,7 @@ use crate::testset::http_case::{
     Assertions, Headers, HttpRequest, HttpResponse, HttpSpec, StoredBody, Truncation,
 };
 use crate::testset::http_form::{header_fields, store_body};
+use crate::testset::redact::Redactor;
 use crate::testset::HttpTestCase;
 
 use super::exchange::Exchange;
@@ -87,9 +88,10 @@ fn stored(captured: CapturedBody, encoding: &HeaderMap, limit: u64) -> StoredBod
     store_body(captured.bytes, cut, encoding, limit)
 }
 
-/// Builds the test case; `body_cap` also bounds how far a compressed body is
-/// expanded.
-pub fn build_test_case(exchange: Exchange, body_cap: u64) -> HttpTestCase {
+/// Builds the test case, its secrets replaced by `redactor`'s placeholders
+/// before it leaves memory; `body_cap` also bounds how far a compressed
+/// body is expanded.
+pub fn build_test_case(exchange: Exchange, body_cap: u64, redactor: &Redactor) -> HttpTestCase {
     let Exchange {
         name,
         request,
@@ -113,12 +115,6 @@ pub fn build_test_case(exchange: Exchange, body_cap: u64) -> HttpTestCase {
         .then_some(resp_body.body.as_str());
     let noise = record_time_noise(&resp_header, json_body);
 
-    let curl = curl_command(
-        request.method.as_str(),
-        &request.url,
-        &req_header,
-        &req_body,
-    );
     let metadata = BTreeMap::from([
         ("client".to_string(), request.client.to_string()),
         ("connection".to_string(), request.connection.to_string()),
@@ -157,7 +153,14 @@ pub fn build_test_case(exchange: Exchange, body_cap: u64) -> HttpTestCase {
         created: completed_at.timestamp(),
     };
     let mut case = HttpTestCase::new(name, spec);
-    case.curl = curl;
+    // Redacted before the curl line is built from the request, so the
+    // line holds the placeholders too.
+    let tally = redactor.redact_case(&mut case);
+    if tally.total() > 0 {
+        tracing::debug!(test = %case.name, redacted = tally.total(), "secrets redacted");
+    }
+    let req = &case.spec.req;
+    case.curl = curl_command(&req.method, &req.url, &req.header, &req.body);
     case
 }
 

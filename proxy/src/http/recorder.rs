@@ -12,6 +12,7 @@ use std::sync::{mpsc, Arc};
 use chrono::Utc;
 use tokio::sync::oneshot;
 
+use crate::testset::redact::Redactor;
 use crate::testset::TestSetDir;
 use crate::window::TestWindows;
 
@@ -60,8 +61,15 @@ pub struct RecorderCounts {
 impl TestSetRecorder {
     /// Starts the writer thread. `body_cap` must match the proxy's: it also
     /// bounds how far a compressed body is expanded before it is stored.
-    pub fn new(dir: Arc<TestSetDir>, windows: TestWindows, body_cap: u64) -> Self {
-        Self::with_limits(dir, windows, body_cap, BacklogLimits::default())
+    /// `redactor` is the test set's: its placeholders are stable across
+    /// the set.
+    pub fn new(
+        dir: Arc<TestSetDir>,
+        windows: TestWindows,
+        body_cap: u64,
+        redactor: Arc<Redactor>,
+    ) -> Self {
+        Self::with_limits(dir, windows, body_cap, BacklogLimits::default(), redactor)
     }
 
     /// [`TestSetRecorder::new`] with a queue bounded by `limits`.
@@ -70,6 +78,7 @@ impl TestSetRecorder {
         windows: TestWindows,
         body_cap: u64,
         limits: BacklogLimits,
+        redactor: Arc<Redactor>,
     ) -> Self {
         let (queue, jobs) = mpsc::channel();
         let counts = Arc::new(Counts::default());
@@ -77,6 +86,7 @@ impl TestSetRecorder {
         let writer = Writer {
             counts: counts.clone(),
             backlog: backlog.clone(),
+            redactor,
         };
         // The thread ends when the recorder (the only sender) is dropped.
         // If it cannot start, the receiver is dropped with the closure and
@@ -115,6 +125,7 @@ fn held_bytes(exchange: &Exchange) -> u64 {
 struct Writer {
     counts: Arc<Counts>,
     backlog: Arc<Backlog>,
+    redactor: Arc<Redactor>,
 }
 
 impl Writer {
@@ -144,7 +155,7 @@ impl Writer {
 
     fn write(&self, exchange: Exchange, dir: &TestSetDir, body_cap: u64) {
         let name = exchange.name.clone();
-        let case = build_test_case(exchange, body_cap);
+        let case = build_test_case(exchange, body_cap, &self.redactor);
         match dir.write_test_unsynced(&case) {
             Ok(path) => {
                 self.counts.recorded.fetch_add(1, Ordering::Relaxed);

@@ -14,6 +14,7 @@ pub mod http_form;
 pub mod keploy;
 pub mod mock_file;
 pub mod pg_mock;
+pub mod redact;
 #[cfg(test)]
 mod samples;
 pub mod store;
