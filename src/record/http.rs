@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use recplay_proxy::http::{tls, HttpProxy, HttpProxyConfig, TestSetRecorder, Upstream};
+use recplay_proxy::http::{HttpProxy, HttpProxyConfig, TestSetRecorder, Upstream};
+use recplay_proxy::tls;
 use tokio::sync::watch;
 
 use super::recording::{RecorderSummary, RecorderTask, Recording};
@@ -23,10 +24,13 @@ pub async fn spawn_http(
     let mut config = HttpProxyConfig::new(upstream.clone());
     config.body_cap = args.body_cap;
     if let (Some(cert), Some(key)) = (&args.http_tls_cert, &args.http_tls_key) {
-        config.server_tls = Some(tls::server_config(cert, key)?);
+        config.server_tls = Some(tls::server_config(cert, key, tls::HTTP_1_1)?);
     }
     if upstream.is_https() {
-        config.upstream_tls = Some(tls::client_config(args.upstream_ca.as_deref())?);
+        config.upstream_tls = Some(tls::client_config(
+            args.upstream_ca.as_deref(),
+            tls::HTTP_1_1,
+        )?);
     } else if args.upstream_ca.is_some() {
         tracing::warn!("--upstream-ca is ignored: the upstream is not https://");
     }

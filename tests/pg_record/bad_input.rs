@@ -79,6 +79,8 @@ async fn an_unreachable_server_is_reported_to_the_client() {
     let nowhere = format!("127.0.0.1:{}", free_port());
     let rec = Recording::start_with(PgRecorderConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
+        allow_remote: false,
+        max_connections: recplay_proxy::pg::record::DEFAULT_MAX_CONNECTIONS,
         upstream: nowhere.clone(),
         client_tls: None,
         upstream_tls: None,
