@@ -23,6 +23,7 @@ pub async fn spawn_http(
     let upstream = Upstream::parse(upstream)?;
     let mut config = HttpProxyConfig::new(upstream.clone());
     config.body_cap = args.body_cap;
+    config.limits = args.http_limits;
     if let (Some(cert), Some(key)) = (&args.http_tls_cert, &args.http_tls_key) {
         config.server_tls = Some(tls::server_config(cert, key, tls::HTTP_1_1)?);
     }
@@ -67,6 +68,12 @@ pub async fn spawn_http(
             });
         }
         let drained = proxy.run(recording.shutdown.wait(), recording.grace).await;
+        if drained.refused > 0 {
+            tracing::warn!(
+                "HTTP: {} connections refused with 503 at the limit of --http-max-connections",
+                drained.refused
+            );
+        }
         let counts = recorder.counts();
         Ok(RecorderSummary {
             kind: "HTTP",

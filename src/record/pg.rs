@@ -34,8 +34,8 @@ pub async fn spawn_pg(args: &RecordConfig, recording: Recording) -> Result<Optio
     };
     let recorder = PgRecorder::bind(PgRecorderConfig {
         listen: args.pg_listen,
-        allow_remote: false,
-        max_connections: recplay_proxy::pg::record::DEFAULT_MAX_CONNECTIONS,
+        allow_remote: args.allow_remote,
+        max_connections: args.pg_max_connections,
         upstream: upstream.clone(),
         client_tls,
         upstream_tls,

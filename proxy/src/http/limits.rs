@@ -21,11 +21,12 @@ pub struct HttpLimits {
     /// past it the client gets `504` and nothing is recorded.
     pub response_timeout: Duration,
     /// Largest request head (request line and headers); a larger one gets
-    /// `431`. Also the read buffer's size, so at least 8 KiB.
+    /// `431`. At least [`MIN_HEADER_BYTES`].
     pub max_header_bytes: usize,
 }
 
-/// hyper's smallest read buffer.
+/// The smallest head limit accepted: real clients send cookies and
+/// tokens of a few KiB, and a lower limit would refuse them.
 pub const MIN_HEADER_BYTES: usize = 8 * 1024;
 
 impl Default for HttpLimits {
