@@ -5,8 +5,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod units;
 
 /// Record HTTP traffic and PostgreSQL exchanges once; replay them as tests,
 /// with the database served from the recording and per-test coverage.
@@ -115,6 +118,39 @@ pub struct RecordArgs {
     /// Seconds in-flight exchanges get to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 10)]
     pub grace: u64,
+
+    /// Allow --http-listen/--pg-listen on an address other than loopback.
+    /// Recorded traffic may include secrets; anyone who can reach the
+    /// address can put traffic into the recording.
+    #[arg(long)]
+    pub allow_remote: bool,
+
+    /// HTTP client connections served at once; one more gets 503 with
+    /// Retry-After: 1.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_max_connections: u64,
+
+    /// Time a client has to send a request's headers (e.g. 30s, 500ms).
+    #[arg(long, default_value = "30s", value_parser = units::duration)]
+    pub http_header_timeout: Duration,
+
+    /// A keep-alive connection that moves no byte for this long is closed.
+    #[arg(long, default_value = "75s", value_parser = units::duration)]
+    pub http_idle_timeout: Duration,
+
+    /// Time the app has to start answering; past it the client gets 504.
+    #[arg(long, default_value = "60s", value_parser = units::duration)]
+    pub http_response_timeout: Duration,
+
+    /// Largest request line and headers (e.g. 64KiB, at least 8KiB); a
+    /// larger request gets 431.
+    #[arg(long, default_value = "64KiB", value_parser = units::bytes)]
+    pub http_max_header_bytes: usize,
+
+    /// PostgreSQL client connections served at once; one more gets
+    /// FATAL 53300 (too_many_connections).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub pg_max_connections: u64,
 }
 
 /// Flags of `recplay test`.

@@ -8,6 +8,8 @@
 //! - [`http`]: the recording HTTP proxy.
 //! - [`pg`]: PostgreSQL protocol v3 — frontend/backend codecs, the recording
 //!   wire proxy, and the replay mock server with its matcher.
+//! - [`serve`]: the accept / limit / drain loop every listener runs on.
+//! - [`tls`]: loading certificates, keys and trust for both proxies.
 //! - [`window`]: which HTTP test is in flight, so database exchanges can be
 //!   attributed to the test whose request/response window contains them.
 //!
@@ -18,8 +20,10 @@
 
 pub mod http;
 pub mod pg;
+pub mod serve;
 #[cfg(any(test, feature = "test-support"))]
 #[doc(hidden)]
 pub mod test_rng;
 pub mod testset;
+pub mod tls;
 pub mod window;

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use regex::Regex;
 
 use crate::config::NoiseFields;
@@ -50,107 +50,7 @@ impl ValueRule {
     }
 }
 
-/// One step of a JSON path: an object key or an array index.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PathStep {
-    Key(String),
-    Index(usize),
-}
-
-/// Which body fields a noise entry selects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BodySelector {
-    /// The whole body (`body` on its own in a test's assertions).
-    Whole,
-    /// A key without dots: that key at any depth, inside arrays too.
-    AnyDepth(String),
-    /// A dotted path from the root. `[]` after a key matches any index,
-    /// `[N]` only index N; an array the pattern does not mention is
-    /// stepped through, as Keploy's flattened paths do (`items.id`).
-    Path(Vec<PatternStep>),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PatternStep {
-    Key(String),
-    AnyIndex,
-    Index(usize),
-}
-
-impl BodySelector {
-    /// Parses a noise key such as `created_at`, `results.created_at` or
-    /// `items[].id`.
-    pub fn parse(key: &str) -> Result<Self> {
-        let key = key.trim();
-        if key.is_empty() {
-            return Ok(BodySelector::Whole);
-        }
-        if !key.contains('.') && !key.contains('[') {
-            return Ok(BodySelector::AnyDepth(key.to_string()));
-        }
-        let mut steps = Vec::new();
-        for part in key.split('.') {
-            let (name, mut rest) = match part.find('[') {
-                Some(i) => (&part[..i], &part[i..]),
-                None => (part, ""),
-            };
-            if !name.is_empty() {
-                steps.push(PatternStep::Key(name.to_string()));
-            }
-            while let Some(after) = rest.strip_prefix('[') {
-                let Some(end) = after.find(']') else {
-                    bail!("unclosed '[' in body noise path {key:?}");
-                };
-                let inside = after[..end].trim();
-                if inside.is_empty() || inside == "*" {
-                    steps.push(PatternStep::AnyIndex);
-                } else {
-                    let n = inside.parse().with_context(|| {
-                        format!("body noise path {key:?}: [{inside}] is not an array index")
-                    })?;
-                    steps.push(PatternStep::Index(n));
-                }
-                rest = &after[end + 1..];
-            }
-            if !rest.is_empty() {
-                bail!("unexpected {rest:?} in body noise path {key:?}");
-            }
-            if name.is_empty() && part.is_empty() {
-                bail!("empty segment in body noise path {key:?}");
-            }
-        }
-        Ok(BodySelector::Path(steps))
-    }
-
-    /// Whether the field at `path` is selected.
-    pub fn selects(&self, path: &[PathStep]) -> bool {
-        match self {
-            BodySelector::Whole => path.is_empty(),
-            BodySelector::AnyDepth(key) => {
-                matches!(path.last(), Some(PathStep::Key(k)) if k == key)
-            }
-            BodySelector::Path(pattern) => path_matches(pattern, path),
-        }
-    }
-}
-
-fn path_matches(pattern: &[PatternStep], path: &[PathStep]) -> bool {
-    match (pattern.first(), path.first()) {
-        (None, None) => true,
-        (Some(PatternStep::Key(k)), Some(PathStep::Key(p))) => {
-            k == p && path_matches(&pattern[1..], &path[1..])
-        }
-        (Some(PatternStep::AnyIndex), Some(PathStep::Index(_))) => {
-            path_matches(&pattern[1..], &path[1..])
-        }
-        (Some(PatternStep::Index(n)), Some(PathStep::Index(i))) => {
-            n == i && path_matches(&pattern[1..], &path[1..])
-        }
-        // An array the pattern does not mention is stepped through.
-        (_, Some(PathStep::Index(_))) => path_matches(pattern, &path[1..]),
-        _ => false,
-    }
-}
+pub use recplay_proxy::testset::noise_path::{BodySelector, PathStep};
 
 /// The noise that applies to one test.
 #[derive(Debug, Clone, Default)]

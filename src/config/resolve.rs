@@ -9,7 +9,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
+use recplay_proxy::http::limits::{HttpLimits, MIN_HEADER_BYTES};
 
 use recplay_proxy::testset::redact::RedactConfig;
 
@@ -44,6 +45,12 @@ pub struct RecordConfig {
     pub pg_tls_key: Option<PathBuf>,
     pub pg_upstream_tls: bool,
     pub grace: u64,
+    /// What one HTTP client may cost the proxy (`--http-max-connections`,
+    /// the `--http-*-timeout`s, `--http-max-header-bytes`).
+    pub http_limits: HttpLimits,
+    pub pg_max_connections: usize,
+    /// Listeners may bind a non-loopback address (`--allow-remote`).
+    pub allow_remote: bool,
     /// keploy.yml's noise, applied by `recplay test`; record only reports it.
     pub global_noise: GlobalNoise,
     /// keploy.yml `record.redact`.
@@ -77,6 +84,24 @@ impl RecordConfig {
     pub fn resolve(args: RecordArgs) -> Result<Self> {
         let file = KeployConfig::locate(args.config.as_deref());
         let config = load(file.as_deref())?;
+        check_listen("--http-listen", args.http_listen, args.allow_remote)?;
+        if args.pg_upstream.is_some() {
+            check_listen("--pg-listen", args.pg_listen, args.allow_remote)?;
+        }
+        if args.http_max_header_bytes < MIN_HEADER_BYTES {
+            bail!(
+                "--http-max-header-bytes {} is below the smallest request head buffer \
+                 of {MIN_HEADER_BYTES} bytes; give 8KiB or more",
+                args.http_max_header_bytes
+            );
+        }
+        let http_limits = HttpLimits {
+            max_connections: usize::try_from(args.http_max_connections).unwrap_or(usize::MAX),
+            header_timeout: args.http_header_timeout,
+            idle_timeout: args.http_idle_timeout,
+            response_timeout: args.http_response_timeout,
+            max_header_bytes: args.http_max_header_bytes,
+        };
         Ok(RecordConfig {
             path: keploy_dir(args.path, config.path.as_deref(), file.as_deref()),
             command: args.command.or_else(|| non_empty(config.command)),
@@ -93,10 +118,34 @@ impl RecordConfig {
             pg_tls_key: args.pg_tls_key,
             pg_upstream_tls: args.pg_upstream_tls,
             grace: args.grace,
+            http_limits,
+            pg_max_connections: usize::try_from(args.pg_max_connections).unwrap_or(usize::MAX),
+            allow_remote: args.allow_remote,
             global_noise: config.test.global_noise,
             redact: redact_config(&config.record.redact, file.as_deref()),
         })
     }
+}
+
+/// A listener off loopback needs `--allow-remote`, and gets a warning even
+/// then: whoever can reach it can read what the app answers and put
+/// traffic into the recording.
+fn check_listen(flag: &str, addr: SocketAddr, allow_remote: bool) -> Result<()> {
+    if addr.ip().is_loopback() {
+        return Ok(());
+    }
+    if !allow_remote {
+        bail!(
+            "{flag} {addr} is not a loopback address; recplay listens on 127.0.0.1 unless \
+             --allow-remote is given (recorded traffic may include secrets)"
+        );
+    }
+    tracing::warn!(
+        "{flag} {addr} accepts connections from other machines (--allow-remote): recorded \
+         traffic may include secrets such as passwords, tokens and cookies; review the \
+         test set before sharing it"
+    );
+    Ok(())
 }
 
 impl TestConfig {

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use recplay_proxy::http::{tls, HttpProxy, HttpProxyConfig, TestSetRecorder, Upstream};
+use recplay_proxy::http::{HttpProxy, HttpProxyConfig, TestSetRecorder, Upstream};
 use recplay_proxy::testset::redact::Redactor;
+use recplay_proxy::tls;
 use tokio::sync::watch;
 
 use super::recording::{RecorderSummary, RecorderTask, Recording};
@@ -23,11 +24,15 @@ pub async fn spawn_http(
     let upstream = Upstream::parse(upstream)?;
     let mut config = HttpProxyConfig::new(upstream.clone());
     config.body_cap = args.body_cap;
+    config.limits = args.http_limits;
     if let (Some(cert), Some(key)) = (&args.http_tls_cert, &args.http_tls_key) {
-        config.server_tls = Some(tls::server_config(cert, key)?);
+        config.server_tls = Some(tls::server_config(cert, key, tls::HTTP_1_1)?);
     }
     if upstream.is_https() {
-        config.upstream_tls = Some(tls::client_config(args.upstream_ca.as_deref())?);
+        config.upstream_tls = Some(tls::client_config(
+            args.upstream_ca.as_deref(),
+            tls::HTTP_1_1,
+        )?);
     } else if args.upstream_ca.is_some() {
         tracing::warn!("--upstream-ca is ignored: the upstream is not https://");
     }
@@ -66,6 +71,12 @@ pub async fn spawn_http(
             });
         }
         let drained = proxy.run(recording.shutdown.wait(), recording.grace).await;
+        if drained.refused > 0 {
+            tracing::warn!(
+                "HTTP: {} connections refused with 503 at the limit of --http-max-connections",
+                drained.refused
+            );
+        }
         let counts = recorder.counts();
         Ok(RecorderSummary {
             kind: "HTTP",

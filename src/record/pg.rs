@@ -3,7 +3,8 @@
 //! test set and attributing exchanges through the same test windows.
 
 use anyhow::{Context, Result};
-use recplay_proxy::pg::record::{tls, PgRecorder, PgRecorderConfig};
+use recplay_proxy::pg::record::{PgRecorder, PgRecorderConfig};
+use recplay_proxy::tls;
 
 use super::recording::{RecorderSummary, RecorderTask, Recording};
 use crate::config::resolve::RecordConfig;
@@ -18,14 +19,14 @@ pub async fn spawn_pg(args: &RecordConfig, recording: Recording) -> Result<Optio
     };
     let client_tls = match (&args.pg_tls_cert, &args.pg_tls_key) {
         (Some(cert), Some(key)) => Some(
-            tls::client_facing_config(cert, key)
+            tls::server_config(cert, key, tls::NO_ALPN)
                 .context("loading --pg-tls-cert/--pg-tls-key for PostgreSQL clients")?,
         ),
         _ => None,
     };
     let upstream_tls = if args.pg_upstream_tls {
         Some(
-            tls::upstream_config(args.upstream_ca.as_deref())
+            tls::client_config(args.upstream_ca.as_deref(), tls::NO_ALPN)
                 .context("setting up TLS to the PostgreSQL server (--pg-upstream-tls)")?,
         )
     } else {
@@ -33,6 +34,8 @@ pub async fn spawn_pg(args: &RecordConfig, recording: Recording) -> Result<Optio
     };
     let recorder = PgRecorder::bind(PgRecorderConfig {
         listen: args.pg_listen,
+        allow_remote: args.allow_remote,
+        max_connections: args.pg_max_connections,
         upstream: upstream.clone(),
         client_tls,
         upstream_tls,

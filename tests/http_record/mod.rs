@@ -3,6 +3,7 @@
 //! end-to-end, memory and signal tests.
 
 mod app_lifecycle;
+mod bad_input;
 mod concurrency;
 mod features;
 mod fixture;

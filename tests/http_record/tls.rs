@@ -7,7 +7,8 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use recplay_proxy::http::{tls, HttpProxyConfig, Upstream as UpstreamUrl};
+use recplay_proxy::http::{HttpProxyConfig, Upstream as UpstreamUrl};
+use recplay_proxy::tls;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
@@ -22,16 +23,17 @@ async fn an_https_upstream_is_recorded_through_a_tls_listener() {
     let key_path = dir.path().join("key.pem");
     std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
     std::fs::write(&key_path, cert.key_pair.serialize_pem()).expect("write key");
-    let server = tls::server_config(&cert_path, &key_path).expect("server TLS");
+    let server = tls::server_config(&cert_path, &key_path, tls::HTTP_1_1).expect("server TLS");
     let upstream = Upstream::start_tls(server.clone());
 
     let upstream_url = format!("https://localhost:{}", upstream.addr.port());
     let mut config = HttpProxyConfig::new(UpstreamUrl::parse(&upstream_url).expect("url"));
-    config.upstream_tls = Some(tls::client_config(Some(&cert_path)).expect("client TLS"));
+    config.upstream_tls =
+        Some(tls::client_config(Some(&cert_path), tls::HTTP_1_1).expect("client TLS"));
     config.server_tls = Some(server);
     let proxy = Proxied::start_with(config).await;
 
-    let client_tls = tls::client_config(Some(&cert_path)).expect("client TLS");
+    let client_tls = tls::client_config(Some(&cert_path), tls::HTTP_1_1).expect("client TLS");
     let tcp = TcpStream::connect(proxy.addr).await.expect("connect");
     let stream = tokio_rustls::TlsConnector::from(Arc::clone(&client_tls))
         .connect(ServerName::try_from("localhost").expect("name"), tcp)
@@ -69,7 +71,8 @@ async fn an_untrusted_https_upstream_is_a_502_that_says_so() {
     let key_path = dir.path().join("key.pem");
     std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
     std::fs::write(&key_path, cert.key_pair.serialize_pem()).expect("write key");
-    let upstream = Upstream::start_tls(tls::server_config(&cert_path, &key_path).expect("tls"));
+    let upstream =
+        Upstream::start_tls(tls::server_config(&cert_path, &key_path, tls::HTTP_1_1).expect("tls"));
     let url = format!("https://localhost:{}", upstream.addr.port());
     let proxy = Proxied::start(&url).await;
     let got = super::get(&super::client(), &proxy.url("/json")).await;

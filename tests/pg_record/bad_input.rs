@@ -79,6 +79,8 @@ async fn an_unreachable_server_is_reported_to_the_client() {
     let nowhere = format!("127.0.0.1:{}", free_port());
     let rec = Recording::start_with(PgRecorderConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
+        allow_remote: false,
+        max_connections: recplay_proxy::pg::record::DEFAULT_MAX_CONNECTIONS,
         upstream: nowhere.clone(),
         client_tls: None,
         upstream_tls: None,
@@ -159,4 +161,48 @@ async fn a_connection_the_server_ends_is_ended_for_the_client() {
     );
     drop((victim, killer));
     rec.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_past_the_limit_gets_fatal_53300() {
+    let pg = PgCluster::start();
+    let rec = Recording::start_with(PgRecorderConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        allow_remote: false,
+        max_connections: 2,
+        upstream: pg.addr(),
+        client_tls: None,
+        upstream_tls: None,
+    })
+    .await;
+    let first = connect(&rec.conn_str("postgres")).await;
+    let second = connect(&rec.conn_str("postgres")).await;
+    let err = tokio_postgres::connect(&rec.conn_str("postgres"), tokio_postgres::NoTls)
+        .await
+        .err()
+        .expect("the third connection is refused");
+    let db = err.as_db_error().expect("an ErrorResponse from the proxy");
+    assert_eq!(db.code().code(), "53300");
+    assert!(
+        db.message().contains("--pg-max-connections"),
+        "{}",
+        db.message()
+    );
+    // The connections within the limit carry on and are recorded.
+    let n: i32 = first
+        .query_one("SELECT 11", &[])
+        .await
+        .expect("query")
+        .get(0);
+    assert_eq!(n, 11);
+    let n: i32 = second
+        .query_one("SELECT 12", &[])
+        .await
+        .expect("query")
+        .get(0);
+    assert_eq!(n, 12);
+    drop((first, second));
+    let recorded = rec.finish().await;
+    assert_eq!(recorded.running("SELECT 11").len(), 1);
+    assert_eq!(recorded.running("SELECT 12").len(), 1);
 }

@@ -44,6 +44,8 @@ impl Recording {
     pub async fn start(upstream: &str) -> Self {
         Self::start_with(PgRecorderConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
+            allow_remote: false,
+            max_connections: recplay_proxy::pg::record::DEFAULT_MAX_CONNECTIONS,
             upstream: upstream.to_string(),
             client_tls: None,
             upstream_tls: None,

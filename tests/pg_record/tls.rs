@@ -3,7 +3,8 @@
 
 use std::process::Command;
 
-use recplay_proxy::pg::record::{tls, PgRecorderConfig};
+use recplay_proxy::pg::record::PgRecorderConfig;
+use recplay_proxy::tls;
 
 use super::Recording;
 use crate::support::pg::{pg_bin, PgCluster};
@@ -21,8 +22,12 @@ async fn clients_asking_for_tls_get_it_from_the_proxy() {
 
     let rec = Recording::start_with(PgRecorderConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
+        allow_remote: false,
+        max_connections: recplay_proxy::pg::record::DEFAULT_MAX_CONNECTIONS,
         upstream: pg.addr(),
-        client_tls: Some(tls::client_facing_config(&cert_path, &key_path).expect("tls config")),
+        client_tls: Some(
+            tls::server_config(&cert_path, &key_path, tls::NO_ALPN).expect("tls config"),
+        ),
         upstream_tls: None,
     })
     .await;
@@ -90,9 +95,11 @@ async fn the_proxy_speaks_tls_to_a_server_that_requires_it() {
 
     let rec = Recording::start_with(PgRecorderConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
+        allow_remote: false,
+        max_connections: recplay_proxy::pg::record::DEFAULT_MAX_CONNECTIONS,
         upstream: pg.addr(),
         client_tls: None,
-        upstream_tls: Some(tls::upstream_config(Some(&ca_path)).expect("upstream TLS")),
+        upstream_tls: Some(tls::client_config(Some(&ca_path), tls::NO_ALPN).expect("upstream TLS")),
     })
     .await;
     let client = super::connect(&rec.conn_str("postgres")).await;
@@ -124,9 +131,11 @@ async fn the_proxy_speaks_tls_to_a_server_that_requires_it() {
     std::fs::write(&ca_path, other.self_signed(&other_key).expect("CA").pem()).expect("write");
     let rec = Recording::start_with(PgRecorderConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
+        allow_remote: false,
+        max_connections: recplay_proxy::pg::record::DEFAULT_MAX_CONNECTIONS,
         upstream: pg.addr(),
         client_tls: None,
-        upstream_tls: Some(tls::upstream_config(Some(&ca_path)).expect("upstream TLS")),
+        upstream_tls: Some(tls::client_config(Some(&ca_path), tls::NO_ALPN).expect("upstream TLS")),
     })
     .await;
     let err = tokio_postgres::connect(&rec.conn_str("postgres"), tokio_postgres::NoTls)

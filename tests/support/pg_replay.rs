@@ -29,6 +29,8 @@ where
     let set = Arc::new(TestSetDir::create_next(dir.path()).expect("test set"));
     let recorder = PgRecorder::bind(PgRecorderConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
+        allow_remote: false,
+        max_connections: recplay_proxy::pg::record::DEFAULT_MAX_CONNECTIONS,
         upstream: pg.addr(),
         client_tls: None,
         upstream_tls: None,

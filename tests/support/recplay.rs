@@ -22,12 +22,17 @@ impl RecplayRecord {
     /// Starts `recplay record --path <keploy> --http-listen 127.0.0.1:0
     /// --http-upstream <upstream> <extra…>` and waits for the proxy.
     pub fn start(keploy: &Path, upstream: &str, extra: &[&str]) -> Self {
+        let keploy = keploy.to_string_lossy();
+        let mut args = vec!["record", "--path", &keploy];
+        args.extend(["--http-listen", "127.0.0.1:0", "--http-upstream", upstream]);
+        args.extend(extra);
+        Self::start_args(&args)
+    }
+
+    /// Starts `recplay` with exactly `args` and waits for the HTTP proxy.
+    pub fn start_args(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_recplay"))
-            .arg("record")
-            .arg("--path")
-            .arg(keploy)
-            .args(["--http-listen", "127.0.0.1:0", "--http-upstream", upstream])
-            .args(extra)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -16,6 +16,8 @@
 //! - `/cookies`: two `Set-Cookie` headers.
 //! - `/slow?ms=N`: answers after N milliseconds.
 //! - `/ws`: answers an Upgrade with 101, then echoes raw bytes.
+//! - `/hang`: never answers.
+//! - `/cut`: announces 1000 bytes, sends 100, and closes the connection.
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -301,6 +303,24 @@ async fn route(mut req: Request<Incoming>) -> Result<Response<Body>, Infallible>
             let ms = query_param(&query, "ms").unwrap_or(500);
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Response::new(full(format!("slept {ms}")))
+        }
+        "/hang" => std::future::pending().await,
+        "/cut" => {
+            // The pause lets the head and the first part go out before the
+            // body ends short of its length, which closes the connection.
+            let parts = stream::unfold(0u8, |n| async move {
+                match n {
+                    0 => Some((Ok(Frame::data(Bytes::from(vec![b'x'; 100]))), 1)),
+                    _ => {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        None
+                    }
+                }
+            });
+            let mut resp = Response::new(StreamBody::new(parts).boxed());
+            resp.headers_mut()
+                .insert(header::CONTENT_LENGTH, 1000.into());
+            resp
         }
         "/ws" => {
             let upgrade = hyper::upgrade::on(&mut req);

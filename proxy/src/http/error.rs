@@ -1,7 +1,6 @@
 //! Errors of the HTTP recording proxy.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 /// Why the proxy could not be set up or keep listening. Failures of single
 /// exchanges never surface here: they become a 502 for that client.
@@ -15,28 +14,9 @@ pub enum HttpProxyError {
         /// What is wrong with it.
         reason: String,
     },
-    /// A certificate or key file could not be read.
-    #[error("could not read the {what} file {path}")]
-    ReadPem {
-        /// "certificate", "private key", "CA certificate".
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A PEM file held nothing of the expected kind.
-    #[error("{path} holds no usable {what}; expected a PEM file")]
-    EmptyPem {
-        /// "certificate", "private key", "CA certificate".
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-    },
-    /// rustls refused the certificate, key or settings.
-    #[error("the TLS settings were rejected: {0}")]
-    Tls(#[from] rustls::Error),
+    /// The certificate, key or CA could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The listening address could not be bound.
     #[error("could not listen on {addr} (is another process using that port?)")]
     Bind {

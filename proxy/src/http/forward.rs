@@ -2,7 +2,9 @@
 //! and the recorder.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -15,13 +17,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::testset::http_form::HOP_BY_HOP;
 
+use super::client_body::ClientBody;
 use super::exchange::{Exchange, ExchangeSink, RequestHead, ResponseHead};
 use super::link::UpstreamLink;
 use super::tee::{CaptureReport, CapturedBody, TeeBody};
 use super::upstream::{Upstream, UpstreamClient, UpstreamConnector};
 
 /// What the proxy sends back: a streamed upstream body, or a short body of
-/// its own (502).
+/// its own (400, 502, 504).
 pub type ProxyBody = Either<TeeBody<Incoming, ResponseEnd>, Full<Bytes>>;
 
 /// What becomes of a response body's copy when the body is over: it
@@ -112,6 +115,8 @@ pub(crate) struct Forwarder {
     pub(crate) client: UpstreamClient<TeeBody<Incoming>>,
     pub(crate) upstream: Upstream,
     pub(crate) body_cap: u64,
+    /// Time the upstream has to start answering.
+    pub(crate) response_timeout: Duration,
     pub(crate) sink: Arc<dyn ExchangeSink>,
     /// Every recording task holds a clone; the proxy is drained when the
     /// last one is dropped.
@@ -152,13 +157,26 @@ fn is_upgrade<B>(req: &Request<B>) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
-fn bad_gateway(message: String) -> Response<ProxyBody> {
+fn own_answer(status: StatusCode, message: String) -> Response<ProxyBody> {
     let mut resp = Response::new(Either::Right(Full::new(Bytes::from(message))));
-    *resp.status_mut() = StatusCode::BAD_GATEWAY;
+    *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
+    resp
+}
+
+fn bad_gateway(message: String) -> Response<ProxyBody> {
+    own_answer(StatusCode::BAD_GATEWAY, message)
+}
+
+/// The client's request body was broken; the connection cannot carry
+/// another request, so it is closed after the answer.
+fn bad_request(message: String) -> Response<ProxyBody> {
+    let mut resp = own_answer(StatusCode::BAD_REQUEST, message);
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
 }
 
@@ -292,17 +310,43 @@ impl Forwarder {
             pending.fail(&message);
             return bad_gateway(message);
         }
+        let (body, client_failed) = ClientBody::new(body);
         let (request_body, request_copy) = TeeBody::new(body, self.body_cap);
-        let upstream_resp = match link
-            .send(&self.connector, Request::from_parts(parts, request_body))
-            .await
-        {
-            Ok(resp) => resp,
-            Err(e) => {
+        let sent = tokio::time::timeout(
+            self.response_timeout,
+            link.send(&self.connector, Request::from_parts(parts, request_body)),
+        )
+        .await;
+        let upstream_resp = match sent {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(_)) if client_failed.load(Ordering::Acquire) => {
+                let message = format!(
+                    "recplay: the request body could not be read (bad chunk encoding, \
+                     shorter than its Content-Length, or the client went away); \
+                     not forwarded, not recorded: {}\n",
+                    head.path_and_query
+                );
+                tracing::warn!(test = %name, "{}", message.trim_end());
+                pending.fail(message.trim_end());
+                return bad_request(message);
+            }
+            Ok(Err(e)) => {
                 let message = self.failure("before it answered", &e);
                 tracing::warn!(test = %name, "{}", message.trim_end());
                 pending.fail(message.trim_end());
                 return bad_gateway(message);
+            }
+            Err(_) => {
+                let message = format!(
+                    "recplay: the upstream {} did not answer {} within {}s \
+                     (--http-response-timeout); not recorded\n",
+                    self.upstream.base_url(),
+                    head.path_and_query,
+                    self.response_timeout.as_secs_f64()
+                );
+                tracing::warn!(test = %name, "{}", message.trim_end());
+                pending.fail(message.trim_end());
+                return own_answer(StatusCode::GATEWAY_TIMEOUT, message);
             }
         };
         let (mut resp_parts, resp_body) = upstream_resp.into_parts();

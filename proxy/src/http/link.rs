@@ -20,11 +20,12 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use tower_service::Service;
 
+use super::client_body::ClientBody;
 use super::tee::TeeBody;
 use super::upstream::UpstreamConnector;
 
 /// The body the proxy sends upstream: the client's, with a copy kept.
-pub(crate) type RequestBody = TeeBody<Incoming>;
+pub(crate) type RequestBody = TeeBody<ClientBody>;
 
 type ConnectionFuture = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
 

@@ -1,8 +1,13 @@
 //! The recording HTTP proxy.
 //!
 //! # Layout
-//! - [`server`]: [`HttpProxy`] — the accept loop, TLS on the listener,
-//!   HTTP/1.1 keep-alive and pipelining, graceful drain.
+//! - [`server`]: [`HttpProxy`] — an HTTP connection on the shared
+//!   [`crate::serve`] loop: TLS on the listener, HTTP/1.1 keep-alive and
+//!   pipelining, the refusal past the connection cap.
+//! - [`limits`]: [`HttpLimits`], what one client may cost; `activity`
+//!   tracks the last byte a connection moved, for the idle timeout.
+//! - `client_body`: the client's request body, flagging a failure that is
+//!   the client's (answered 400, not 502).
 //! - `forward`: one exchange's phases — rewrite the request for the
 //!   upstream, stream both bodies through [`tee`], pass upgrades through,
 //!   answer 502 when the upstream fails.
@@ -17,26 +22,30 @@
 //!   [`crate::testset::http_form`].
 //! - `link`: each client connection's own upstream connection, driven by
 //!   the client connection's task.
-//! - [`upstream`], [`tls`]: where requests go and how (rustls for https).
+//! - [`upstream`]: where requests go and how (rustls for https, loaded by
+//!   [`crate::tls`]).
 //! - [`error`]: set-up failures.
 
+mod activity;
 pub mod backlog;
 pub mod case;
+mod client_body;
 pub mod error;
 pub mod exchange;
 mod forward;
+pub mod limits;
 mod link;
 pub mod noise;
 pub mod recorder;
 pub mod server;
 pub mod tee;
-pub mod tls;
 pub mod upstream;
 
 pub use backlog::BacklogLimits;
 pub use error::HttpProxyError;
 pub use exchange::{Exchange, ExchangeSink, RequestHead, ResponseHead};
 pub use forward::{ProxyBody, ResponseEnd};
+pub use limits::HttpLimits;
 pub use recorder::{RecorderCounts, TestSetRecorder};
 pub use server::{DrainReport, HttpProxy, HttpProxyConfig, DEFAULT_BODY_CAP};
 pub use upstream::Upstream;

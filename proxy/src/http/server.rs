@@ -1,7 +1,8 @@
-//! The accept loop: plain or TLS connections, HTTP/1.1 with keep-alive and
-//! pipelining, and a graceful drain on shutdown (mini-redis style: a
-//! broadcast tells connections to stop, and the proxy knows all recording is
-//! done when the last clone of an mpsc sender is dropped).
+//! The HTTP listener: plain or TLS connections, HTTP/1.1 with keep-alive
+//! and pipelining, its limits ([`HttpLimits`]), and a graceful drain on
+//! shutdown. Accepting, the connection cap and the drain are the shared
+//! [`crate::serve`] loop's; this file says what an HTTP connection is, and
+//! how one over the cap is refused (`503`, `Retry-After: 1`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -11,16 +12,19 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
+use crate::serve::{self, ServeLimits, Service, Shutdown};
+
+use super::activity::{Activity, Watched};
 use super::error::HttpProxyError;
 use super::exchange::ExchangeSink;
 use super::forward::{ConnInfo, Forwarder};
+use super::limits::{HttpLimits, MIN_HEADER_BYTES};
 use super::link::UpstreamLink;
 use super::upstream::{self, Upstream};
 
@@ -38,6 +42,8 @@ pub struct HttpProxyConfig {
     pub server_tls: Option<Arc<rustls::ServerConfig>>,
     /// Trust for an https:// upstream (default: the public web roots).
     pub upstream_tls: Option<Arc<rustls::ClientConfig>>,
+    /// Connections, timeouts and header size.
+    pub limits: HttpLimits,
 }
 
 impl HttpProxyConfig {
@@ -48,25 +54,35 @@ impl HttpProxyConfig {
             body_cap: DEFAULT_BODY_CAP,
             server_tls: None,
             upstream_tls: None,
+            limits: HttpLimits::default(),
         }
     }
 }
 
-/// What a finished run did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DrainReport {
-    /// Connections accepted over the whole run.
-    pub connections: u64,
-    /// Connections still busy when the grace period ran out, and cut.
-    pub cut_at_deadline: usize,
-}
+pub use crate::serve::DrainReport;
+
+/// The answer to a connection over the cap. `Connection: close`: the
+/// proxy closes it after this.
+const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+Retry-After: 1\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+Connection: close\r\n\
+Content-Length: 75\r\n\
+\r\n\
+recplay: too many connections (--http-max-connections); retry in a second.\n";
 
 /// A bound, not yet running proxy.
 pub struct HttpProxy {
     listener: TcpListener,
+    service: Arc<HttpService>,
+    in_flight_rx: mpsc::Receiver<()>,
+}
+
+/// What every HTTP connection shares.
+struct HttpService {
     forwarder: Arc<Forwarder>,
     tls: Option<TlsAcceptor>,
-    in_flight_rx: mpsc::Receiver<()>,
+    limits: HttpLimits,
 }
 
 impl HttpProxy {
@@ -87,13 +103,18 @@ impl HttpProxy {
             connector,
             upstream: config.upstream,
             body_cap: config.body_cap,
+            response_timeout: config.limits.response_timeout,
             sink,
             in_flight,
         });
-        Ok(HttpProxy {
-            listener,
+        let service = Arc::new(HttpService {
             forwarder,
             tls: config.server_tls.map(TlsAcceptor::from),
+            limits: config.limits,
+        });
+        Ok(HttpProxy {
+            listener,
+            service,
             in_flight_rx,
         })
     }
@@ -114,78 +135,54 @@ impl HttpProxy {
     pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Duration) -> DrainReport {
         let HttpProxy {
             listener,
-            forwarder,
-            tls,
+            service,
             mut in_flight_rx,
         } = self;
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut connections = JoinSet::new();
-        let mut accepted = 0u64;
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                incoming = listener.accept() => match incoming {
-                    Ok((stream, client)) => {
-                        accepted += 1;
-                        let _ = stream.set_nodelay(true);
-                        let conn = ConnInfo { client, id: accepted };
-                        let forwarder = forwarder.clone();
-                        let tls = tls.clone();
-                        let stop = stop_rx.clone();
-                        connections.spawn(async move {
-                            match tls {
-                                None => serve(stream, forwarder, conn, stop).await,
-                                Some(acceptor) => match acceptor.accept(stream).await {
-                                    Ok(stream) => serve(stream, forwarder, conn, stop).await,
-                                    Err(e) => tracing::warn!(client = %client, "TLS handshake failed: {e}"),
-                                },
-                            }
-                        });
-                    }
-                    // Out of file descriptors and the like: wait, keep serving.
-                    Err(e) => {
-                        tracing::warn!("accepting a connection failed: {e}; retrying");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-            }
-        }
-        drop(listener);
-        let _ = stop_tx.send(true);
-        let busy = connections.len();
-        if busy > 0 {
-            tracing::info!(
-                connections = busy,
-                "waiting up to {grace:?} for in-flight exchanges"
-            );
-        }
-        let drained = tokio::time::timeout(grace, async {
-            while connections.join_next().await.is_some() {}
-        })
-        .await;
-        let cut_at_deadline = if drained.is_err() {
-            let cut = connections.len();
-            tracing::warn!(
-                connections = cut,
-                "grace period over; closing what is still open"
-            );
-            connections.abort_all();
-            while connections.join_next().await.is_some() {}
-            cut
-        } else {
-            0
+        let limits = ServeLimits {
+            max_connections: service.limits.max_connections,
+            grace: Some(grace),
         };
+        let sink = service.forwarder.sink.clone();
+        let report = serve::run(listener, service, limits, shutdown).await;
         // Exchanges not yet handed over hold clones of the sender inside
         // the forwarder; once they all have been, the sink finishes them.
-        let sink = forwarder.sink.clone();
-        drop(forwarder);
         while in_flight_rx.recv().await.is_some() {}
         sink.flush().await;
-        DrainReport {
-            connections: accepted,
-            cut_at_deadline,
+        report
+    }
+}
+
+impl Service for HttpService {
+    async fn serve(
+        self: Arc<Self>,
+        stream: TcpStream,
+        client: SocketAddr,
+        id: u64,
+        stop: Shutdown,
+    ) {
+        let conn = ConnInfo { client, id };
+        let forwarder = self.forwarder.clone();
+        match &self.tls {
+            None => serve(stream, forwarder, conn, stop, self.limits).await,
+            Some(acceptor) => {
+                let handshake = acceptor.accept(stream);
+                match tokio::time::timeout(self.limits.header_timeout, handshake).await {
+                    Ok(Ok(stream)) => serve(stream, forwarder, conn, stop, self.limits).await,
+                    Ok(Err(e)) => tracing::warn!(client = %client, "TLS handshake failed: {e}"),
+                    Err(_) => tracing::warn!(client = %client, "TLS handshake timed out"),
+                }
+            }
+        }
+    }
+
+    async fn refuse(self: Arc<Self>, mut stream: TcpStream) {
+        // A TLS client could not read a plain answer: it is just closed.
+        if self.tls.is_none() && stream.write_all(REFUSAL).await.is_ok() {
+            let _ = stream.shutdown().await;
+            // Read what the client sent until it closes, so the close is
+            // not a reset that could destroy the answer before it is read.
+            let mut sink = [0u8; 4096];
+            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
         }
     }
 }
@@ -194,10 +191,13 @@ async fn serve<S>(
     stream: S,
     forwarder: Arc<Forwarder>,
     conn: ConnInfo,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Shutdown,
+    limits: HttpLimits,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let activity = Activity::new();
+    let stream = Watched::new(stream, activity.clone());
     let (link, link_driver) = UpstreamLink::new();
     let service = service_fn(move |req| {
         let forwarder = forwarder.clone();
@@ -209,14 +209,28 @@ async fn serve<S>(
     // Pipelined requests are still answered in order without it.
     let connection = http1::Builder::new()
         .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_header_size(limits.max_header_bytes.max(MIN_HEADER_BYTES))
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(connection);
     tokio::pin!(link_driver);
+    let idle = activity.idle_for(limits.idle_timeout);
+    tokio::pin!(idle);
     // The driver never completes: it only moves the upstream side along.
     let result = tokio::select! {
         result = connection.as_mut() => result,
-        _ = stop.changed() => {
+        () = &mut idle => {
+            tracing::debug!(client = %conn.client, "closing a connection idle for {:?}", limits.idle_timeout);
+            // An exchange still in flight is finished first.
+            connection.as_mut().graceful_shutdown();
+            tokio::select! {
+                result = connection.as_mut() => result,
+                _ = link_driver.as_mut() => unreachable_driver(),
+            }
+        }
+        () = stop.recv() => {
             // Finish the exchange in progress, then close.
             connection.as_mut().graceful_shutdown();
             tokio::select! {

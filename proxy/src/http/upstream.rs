@@ -107,7 +107,7 @@ pub(crate) fn connector(
     let tls = if upstream.https {
         let config = match tls {
             Some(c) => c,
-            None => super::tls::client_config(None)?,
+            None => crate::tls::client_config(None, crate::tls::HTTP_1_1)?,
         };
         let name = ServerName::try_from(upstream.host.clone()).map_err(|e| {
             HttpProxyError::InvalidUpstream {

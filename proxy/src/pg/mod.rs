@@ -8,6 +8,8 @@
 //! - [`encode`]: recorded server messages back to wire bytes.
 //! - [`matcher`]: which recording answers a live exchange.
 //! - [`mock_server`]: the replay server that answers from mocks.yaml.
+//! - [`refuse`]: the ErrorResponse recplay's listeners answer with when
+//!   they turn a client away (too many connections, a bad message).
 
 pub mod backend;
 pub mod encode;
@@ -18,4 +20,5 @@ mod fuzz_tests;
 pub mod matcher;
 pub mod mock_server;
 pub mod record;
+pub mod refuse;
 pub mod wire;

@@ -13,6 +13,7 @@ pub mod http_case;
 pub mod http_form;
 pub mod keploy;
 pub mod mock_file;
+pub mod noise_path;
 pub mod pg_mock;
 pub mod redact;
 #[cfg(test)]

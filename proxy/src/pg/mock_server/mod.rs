@@ -19,16 +19,16 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::serve::{self, ServeLimits, Service, Shutdown};
 
 use super::matcher::{Checkpoint, Index, MatchStrategy, Matcher, TestUsage};
 use crate::testset::pg_mock::PgMock;
 use crate::window::TestWindows;
 
-/// At most this many client connections are served at once; further ones
-/// wait in the kernel's backlog rather than exhausting file descriptors.
+/// At most this many client connections are served at once; one more is
+/// refused with FATAL 53300, as PostgreSQL does past `max_connections`.
 const MAX_CONNECTIONS: usize = 512;
 
 /// Why the mock server could not start.
@@ -135,43 +135,36 @@ impl MockServer {
     /// Serves until `shutdown` completes, then closes every connection and
     /// returns once they are gone.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-        let mut connections = JoinSet::new();
-        tokio::pin!(shutdown);
-        loop {
-            let permit = tokio::select! {
-                _ = &mut shutdown => break,
-                permit = permits.clone().acquire_owned() => match permit {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
-            };
-            let accepted = tokio::select! {
-                _ = &mut shutdown => break,
-                accepted = self.listener.accept() => accepted,
-            };
-            // Reap finished connections so the set does not grow.
-            while connections.try_join_next().is_some() {}
-            match accepted {
-                Ok((stream, peer)) => {
-                    let shared = self.shared.clone();
-                    let stop = stop_rx.clone();
-                    connections.spawn(async move {
-                        let _permit = permit;
-                        connection::serve(stream, shared, stop).await;
-                        tracing::debug!(%peer, "mock connection closed");
-                    });
-                }
-                Err(e) => {
-                    // Typically EMFILE; back off briefly instead of spinning.
-                    tracing::warn!(error = %e, "mock server could not accept a connection");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            }
+        let limits = ServeLimits {
+            max_connections: MAX_CONNECTIONS,
+            grace: None,
+        };
+        let service = Arc::new(MockService {
+            shared: self.shared,
+        });
+        let report = serve::run(self.listener, service, limits, shutdown).await;
+        if report.refused > 0 {
+            tracing::warn!(
+                "the PostgreSQL mock server refused {} connections past its limit of {MAX_CONNECTIONS}",
+                report.refused
+            );
         }
-        let _ = stop_tx.send(true);
-        while connections.join_next().await.is_some() {}
+    }
+}
+
+/// One app connection on the shared [`crate::serve`] loop.
+struct MockService {
+    shared: Arc<Shared>,
+}
+
+impl Service for MockService {
+    async fn serve(self: Arc<Self>, stream: TcpStream, peer: SocketAddr, _id: u64, stop: Shutdown) {
+        connection::serve(stream, Arc::clone(&self.shared), stop.into_receiver()).await;
+        tracing::debug!(%peer, "mock connection closed");
+    }
+
+    async fn refuse(self: Arc<Self>, stream: TcpStream) {
+        crate::pg::refuse::too_many_connections(stream, "the mock server's connection limit").await;
     }
 }
 

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use crate::pg::refuse::error_response;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
@@ -372,9 +373,7 @@ async fn idle_after_shutdown(progress: &Progress, mut shutdown: watch::Receiver<
             std::future::pending::<()>().await;
         }
     }
-    while !progress.is_idle() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    progress.wait_until(Progress::is_idle).await;
 }
 
 /// Whether a client's new bytes arrive too late to be served: recording is
@@ -384,9 +383,7 @@ async fn too_late(progress: &Progress, shutdown: &watch::Receiver<bool>) -> bool
     if !*shutdown.borrow() {
         return false;
     }
-    while !progress.is_caught_up() {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    progress.wait_until(Progress::is_caught_up).await;
     progress.is_idle()
 }
 
@@ -576,27 +573,6 @@ async fn connect_upstream(shared: &Shared) -> Result<Stream, ConnError> {
         .await
         .map_err(|e| unreachable(format!("TLS handshake failed: {e}")))?;
     Ok(Either::Right(Box::new(tls)))
-}
-
-/// An ErrorResponse frame, for errors recplay itself reports to a client.
-pub(super) fn error_response(severity: &str, code: &str, message: &str) -> Vec<u8> {
-    let mut body = Vec::with_capacity(message.len() + 32);
-    for (field, value) in [
-        (b'S', severity),
-        (b'V', severity),
-        (b'C', code),
-        (b'M', message),
-    ] {
-        body.push(field);
-        body.extend_from_slice(value.as_bytes());
-        body.push(0);
-    }
-    body.push(0);
-    let mut frame = Vec::with_capacity(body.len() + 5);
-    frame.push(b'E');
-    frame.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    frame.extend_from_slice(&body);
-    frame
 }
 
 /// Drops the first `n` bytes (`advance` that names its intent).

@@ -14,13 +14,14 @@
 //! side before forwarding it, so the writer sees every message before
 //! anything sent in reply to it.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::Sender;
+use tokio::sync::Notify;
 
 use crate::pg::frontend::FrontendMessage;
 
@@ -78,6 +79,11 @@ pub(super) struct Progress {
     /// The writer stopped recording this connection (its server traffic
     /// could not be decoded) or is gone: the connection stops sending.
     abandoned: AtomicBool,
+    /// The connection waits for the writer (at shutdown): the writer wakes
+    /// it through `settled_changed` after each event. Off, the writer skips
+    /// the wake-up, so the common case costs one load.
+    watched: AtomicBool,
+    settled_changed: Notify,
 }
 
 impl Progress {
@@ -86,10 +92,40 @@ impl Progress {
         self.settled
             .0
             .store(taken << 1 | u64::from(idle), Ordering::Release);
+        self.wake_watcher();
     }
 
     pub fn abandon(&self) {
         self.abandoned.store(true, Ordering::Release);
+        self.wake_watcher();
+    }
+
+    fn wake_watcher(&self) {
+        // Pairs with the fence in `wait_until`: either the waiter sees the
+        // new state, or this sees `watched` and wakes it.
+        fence(Ordering::SeqCst);
+        if self.watched.load(Ordering::Relaxed) {
+            self.settled_changed.notify_waiters();
+        }
+    }
+
+    /// Waits, without polling, until `done` holds; the writer wakes the
+    /// connection after every event it takes in.
+    pub async fn wait_until(&self, done: impl Fn(&Self) -> bool) {
+        if done(self) {
+            return;
+        }
+        self.watched.store(true, Ordering::Relaxed);
+        loop {
+            let changed = self.settled_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            fence(Ordering::SeqCst);
+            if done(self) {
+                return;
+            }
+            changed.await;
+        }
     }
 
     pub fn is_abandoned(&self) -> bool {

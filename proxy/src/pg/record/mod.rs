@@ -13,25 +13,22 @@
 //!   that it has caught up.
 //! - [`writer`]: the writer thread.
 //! - [`calendar`]: the calendar times of the connections' clock readings.
-//! - [`tls`]: rustls configurations for both legs.
 
 mod calendar;
 mod connection;
 mod handover;
-pub mod tls;
 mod writer;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use thiserror::Error;
-use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
-use tokio::task::JoinSet;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
 
+use crate::serve::{self, ServeLimits, Service, Shutdown};
 use crate::testset::TestSetDir;
 use crate::window::TestWindows;
 
@@ -41,11 +38,20 @@ use crate::window::TestWindows;
 /// buffering without bound and losing the backlog at shutdown.
 const EVENT_QUEUE: usize = 8192;
 
+/// Client connections served at once unless the caller sets another
+/// limit; one more is refused with FATAL 53300, as PostgreSQL does.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
 /// What the recorder needs to run.
 #[derive(Clone)]
 pub struct PgRecorderConfig {
-    /// Where clients connect; must be a loopback address.
+    /// Where clients connect; a loopback address unless `allow_remote`.
     pub listen: SocketAddr,
+    /// Whether `listen` may be a non-loopback address (the caller has
+    /// warned that recorded traffic may include secrets).
+    pub allow_remote: bool,
+    /// Client connections served at once; one more gets FATAL 53300.
+    pub max_connections: usize,
     /// The real server, `HOST:PORT`.
     pub upstream: String,
     /// Terminate TLS for clients that ask (SSLRequest); `None` answers `N`.
@@ -57,7 +63,7 @@ pub struct PgRecorderConfig {
 /// Why the recorder could not start or stopped.
 #[derive(Debug, Error)]
 pub enum RecordError {
-    #[error("refusing to listen on {0}: the PostgreSQL recorder only listens on a loopback address such as 127.0.0.1")]
+    #[error("refusing to listen on {0}: the PostgreSQL recorder listens on a loopback address such as 127.0.0.1 unless remote listening is allowed (--allow-remote)")]
     NotLoopback(SocketAddr),
     // The reason is part of the message and not the error's source, so
     // printing the error with its causes does not say it twice.
@@ -68,8 +74,8 @@ pub enum RecordError {
     },
     #[error("--pg-upstream {0:?} is not HOST:PORT")]
     BadUpstream(String),
-    #[error("TLS set-up from {path}: {message}")]
-    Tls { path: PathBuf, message: String },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("the mock writer stopped unexpectedly; mocks.yaml may be missing the last exchanges")]
     WriterLost,
     #[error("could not start the PostgreSQL recorder's thread: {0}")]
@@ -100,7 +106,7 @@ impl PgRecorder {
     /// Binds the listening socket, so callers learn the port (and any
     /// error) before traffic starts.
     pub async fn bind(config: PgRecorderConfig) -> Result<PgRecorder, RecordError> {
-        if !config.listen.ip().is_loopback() {
+        if !config.listen.ip().is_loopback() && !config.allow_remote {
             return Err(RecordError::NotLoopback(config.listen));
         }
         if connection::split_host_port(&config.upstream).is_none() {
@@ -164,12 +170,13 @@ impl PgRecorder {
         let (_abandon_tx, abandon_rx) = oneshot::channel::<()>();
         let (done_tx, done_rx) = oneshot::channel::<()>();
         let proxy_shared = Arc::clone(&shared);
+        let max_connections = self.config.max_connections;
         std::thread::Builder::new()
             .name("recplay-pg".into())
             .spawn(move || {
                 runtime.block_on(async move {
                     tokio::select! {
-                        () = serve_clients(listener, proxy_shared, stop_rx) => {}
+                        () = serve_clients(listener, proxy_shared, max_connections, stop_rx) => {}
                         _ = abandon_rx => {}
                     }
                 });
@@ -201,6 +208,21 @@ impl PgRecorder {
     }
 }
 
+/// One PostgreSQL client connection on the shared [`crate::serve`] loop.
+struct PgService {
+    shared: Arc<connection::Shared>,
+}
+
+impl Service for PgService {
+    async fn serve(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr, _id: u64, stop: Shutdown) {
+        connection::serve(tcp, peer, Arc::clone(&self.shared), stop.into_receiver()).await;
+    }
+
+    async fn refuse(self: Arc<Self>, tcp: TcpStream) {
+        crate::pg::refuse::too_many_connections(tcp, "--pg-max-connections").await;
+    }
+}
+
 /// Accepts and serves clients on the proxy's own thread until `stop`, then
 /// stops accepting and waits for every connection to finish the exchanges
 /// it has in flight and close.
@@ -211,6 +233,7 @@ impl PgRecorder {
 async fn serve_clients(
     listener: std::net::TcpListener,
     shared: Arc<connection::Shared>,
+    max_connections: usize,
     stop: oneshot::Receiver<()>,
 ) {
     let listener = match TcpListener::from_std(listener) {
@@ -220,32 +243,18 @@ async fn serve_clients(
             return;
         }
     };
-    let (closing_tx, closing_rx) = watch::channel(false);
-    let mut connections = JoinSet::new();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
-                    let _ = tcp.set_nodelay(true);
-                    connections.spawn(connection::serve(
-                        tcp,
-                        peer,
-                        Arc::clone(&shared),
-                        closing_rx.clone(),
-                    ));
-                }
-                Err(e) => {
-                    // Out of descriptors and the like: back off, keep serving.
-                    tracing::warn!("accepting a PostgreSQL client failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
+    let limits = ServeLimits {
+        max_connections,
+        grace: None,
+    };
+    let report = serve::run(listener, Arc::new(PgService { shared }), limits, async {
+        let _ = stop.await;
+    })
+    .await;
+    if report.refused > 0 {
+        tracing::warn!(
+            "PostgreSQL: {} connections refused at the limit of {max_connections} (--pg-max-connections)",
+            report.refused
+        );
     }
-    drop(listener);
-    let _ = closing_tx.send(true);
-    while connections.join_next().await.is_some() {}
 }
