@@ -9,6 +9,11 @@ use super::gate::{self, GateConfig, Policy};
 use crate::cli::{CoverageCommand, ExportArgs, ExportFormat, GateArgs, GatePolicy};
 
 pub fn run(command: CoverageCommand) -> Result<ExitCode> {
+    let path = match &command {
+        CoverageCommand::Export(args) => &args.path,
+        CoverageCommand::Gate(args) => &args.path,
+    };
+    crate::recover::recover(path)?;
     match command {
         CoverageCommand::Export(args) => run_export(args),
         CoverageCommand::Gate(args) => Ok(run_gate(args)),

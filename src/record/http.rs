@@ -4,8 +4,10 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
-use recplay_proxy::http::{tls, HttpProxy, HttpProxyConfig, TestSetRecorder, Upstream};
+use anyhow::{Context, Result};
+use recplay_proxy::http::{
+    tls, ExchangeSink, HttpProxy, HttpProxyConfig, TestSetRecorder, Upstream,
+};
 use tokio::sync::watch;
 
 use super::recording::{RecorderSummary, RecorderTask, Recording};
@@ -30,11 +32,14 @@ pub async fn spawn_http(
     } else if args.upstream_ca.is_some() {
         tracing::warn!("--upstream-ca is ignored: the upstream is not https://");
     }
-    let recorder = Arc::new(TestSetRecorder::new(
-        recording.dir.clone(),
-        recording.windows.clone(),
-        args.body_cap,
-    ));
+    let recorder = Arc::new(
+        TestSetRecorder::new(
+            recording.dir.clone(),
+            recording.windows.clone(),
+            args.body_cap,
+        )
+        .context("could not start the HTTP recording's journal")?,
+    );
     let proxy = HttpProxy::bind(args.http_listen, config, recorder.clone()).await?;
     let addr = proxy.local_addr()?;
     let scheme = if args.http_tls_cert.is_some() {
@@ -55,6 +60,7 @@ pub async fn spawn_http(
             _ = recording.shutdown.clone().wait() => false,
         };
         if !start {
+            recorder.flush().await;
             return Ok(RecorderSummary {
                 kind: "HTTP",
                 recorded: 0,
@@ -62,7 +68,21 @@ pub async fn spawn_http(
                 noun: ("test", "tests"),
             });
         }
-        let drained = proxy.run(recording.shutdown.wait(), recording.grace).await;
+        // A journal that cannot be written (a full disk) stops the whole
+        // recording, cleanly: what was journaled is kept.
+        let stopped = recorder.stopped();
+        let shutdown = recording.shutdown.clone().wait();
+        let stop_all = recording.stop_all.clone();
+        let until = async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = stopped => { let _ = stop_all.send(true); }
+            }
+        };
+        let drained = proxy.run(until, recording.grace).await;
+        if let Some(why) = recorder.stop_reason() {
+            anyhow::bail!("HTTP recording stopped early: {why}");
+        }
         let counts = recorder.counts();
         Ok(RecorderSummary {
             kind: "HTTP",

@@ -50,12 +50,10 @@ impl Proxied {
         let keploy = tempfile::tempdir().expect("tempdir");
         let set = Arc::new(TestSetDir::create_next(keploy.path()).expect("test set"));
         let windows = TestWindows::new();
-        let recorder = Arc::new(TestSetRecorder::with_limits(
-            set.clone(),
-            windows.clone(),
-            config.body_cap,
-            limits,
-        ));
+        let recorder = Arc::new(
+            TestSetRecorder::with_limits(set.clone(), windows.clone(), config.body_cap, limits)
+                .expect("start the recorder's journal"),
+        );
         let proxy = HttpProxy::bind("127.0.0.1:0".parse().expect("addr"), config, recorder)
             .await
             .expect("bind proxy");
