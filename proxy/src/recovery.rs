@@ -165,3 +165,90 @@ fn remove_temp_files(dir: &TestSetDir) -> Result<u64, RecoveryError> {
     }
     Ok(removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use chrono::Utc;
+    use http::{HeaderMap, Method, StatusCode, Version};
+
+    use super::*;
+    use crate::http::entry;
+    use crate::http::exchange::{Exchange, RequestHead, ResponseHead};
+    use crate::http::tee::CapturedBody;
+
+    fn exchange(n: u64) -> Exchange {
+        let now = Utc::now();
+        let body = |text: &str| CapturedBody {
+            bytes: text.as_bytes().to_vec(),
+            size: text.len() as u64,
+            sha256: None,
+            complete: true,
+        };
+        Exchange {
+            name: format!("test-{n}"),
+            request: RequestHead {
+                method: Method::GET,
+                version: Version::HTTP_11,
+                url: format!("http://127.0.0.1:1/item/{n}"),
+                path_and_query: format!("/item/{n}"),
+                headers: HeaderMap::new(),
+                received_at: now,
+                client: "127.0.0.1:2".parse().expect("addr"),
+                connection: 1,
+            },
+            request_body: body(""),
+            response: ResponseHead {
+                status: StatusCode::OK,
+                version: Version::HTTP_11,
+                headers: HeaderMap::new(),
+                received_at: now,
+            },
+            response_body: body(&format!("item {n}")),
+            completed_at: now,
+        }
+    }
+
+    #[test]
+    fn each_record_becomes_its_test_once_and_the_torn_tail_and_temp_files_go() {
+        let keploy = tempfile::tempdir().expect("tempdir");
+        let set = TestSetDir::create_next(keploy.path()).expect("set");
+        let tests = set.root().join("tests");
+        let mut bytes = journal::header().to_vec();
+        for n in 1..=3 {
+            bytes.extend(entry::encode(&exchange(n), 1024));
+        }
+        bytes.extend(&entry::encode(&exchange(4), 1024)[..20]);
+        fs::write(journal::path_in(set.root()), bytes).expect("journal");
+        // Written before the crash: kept as it is, not written again.
+        fs::write(tests.join("test-2.yaml"), "written before the crash").expect("test-2");
+        let mut tmp = fs::File::create(tests.join(".test-3.yaml.tmp-999")).expect("tmp");
+        tmp.write_all(b"half").expect("tmp");
+
+        let done = recover_test_set(&set).expect("recover");
+        assert_eq!((done.written, done.already_there), (2, 1));
+        assert_eq!(done.torn.as_ref().map(|t| t.0), Some(20));
+        assert_eq!(done.temp_files_removed, 1);
+        assert!(!journal::path_in(set.root()).exists());
+        let kept = fs::read_to_string(tests.join("test-2.yaml")).expect("test-2");
+        assert_eq!(kept, "written before the crash");
+        let loaded = set.load().expect("load");
+        let names: Vec<_> = loaded.tests.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["test-1", "test-3"]);
+        assert_eq!(loaded.tests[1].spec.resp.body.body, "item 3");
+
+        // Run again: nothing left to do.
+        assert!(recover_test_set(&set).expect("again").is_quiet());
+    }
+
+    #[test]
+    fn a_journal_in_use_by_a_recording_is_left_alone() {
+        let keploy = tempfile::tempdir().expect("tempdir");
+        let set = TestSetDir::create_next(keploy.path()).expect("set");
+        let writer = journal::JournalWriter::create(&journal::path_in(set.root())).expect("writer");
+        let done = recover_test_set(&set).expect("recover");
+        assert!(done.in_use);
+        assert!(writer.path().exists());
+    }
+}

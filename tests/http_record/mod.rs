@@ -4,6 +4,7 @@
 
 mod app_lifecycle;
 mod concurrency;
+mod crash;
 mod features;
 mod fixture;
 mod lifecycle;

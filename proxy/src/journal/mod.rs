@@ -24,6 +24,9 @@ pub mod reader;
 pub mod record;
 pub mod writer;
 
+#[cfg(test)]
+mod tests;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
