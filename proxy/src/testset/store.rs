@@ -628,13 +628,20 @@ fn write_through_temp(path: &Path, bytes: &[u8], fsync: bool) -> Result<(), Stor
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let mut file = fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    file.write_all(bytes).map_err(io_err(&tmp))?;
-    if fsync {
-        file.sync_data().map_err(io_err(&tmp))?;
+    let written = (|| {
+        let mut file = fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        file.write_all(bytes).map_err(io_err(&tmp))?;
+        if fsync {
+            file.sync_data().map_err(io_err(&tmp))?;
+        }
+        drop(file);
+        fs::rename(&tmp, path).map_err(io_err(path))
+    })();
+    // A write that failed (a full disk) leaves no temp file behind.
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
-    drop(file);
-    fs::rename(&tmp, path).map_err(io_err(path))
+    written
 }
 
 #[cfg(test)]
