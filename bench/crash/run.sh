@@ -11,14 +11,15 @@
 # of a journal whose test files were all removed).
 #
 # Needs: python3 with PyYAML, cargo. wrk is not needed: the client is
-# bench/crash/load.py (THREADS threads, keep-alive).
+# bench/crash/load.py (PROCS processes of THREADS threads, keep-alive).
 #
 # Usage: bench/crash/run.sh
-#   ROUNDS=20 THREADS=8 BASE_PORT=18600 LOAD_SECONDS=5 bench/crash/run.sh
+#   ROUNDS=20 PROCS=4 THREADS=4 BASE_PORT=18600 LOAD_SECONDS=5 bench/crash/run.sh
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-20}
-THREADS=${THREADS:-8}
+PROCS=${PROCS:-4}
+THREADS=${THREADS:-4}
 BASE_PORT=${BASE_PORT:-18600}
 LOAD_SECONDS=${LOAD_SECONDS:-5}
 UPSTREAM_PORT=$BASE_PORT
@@ -59,7 +60,7 @@ start_recplay() {
     REC_PID=$!
     PIDS+=("$REC_PID")
     for _ in $(seq 400); do
-        if grep -q '^recording into' "$log"; then
+        if grep -q '^recording into' "$log" 2>/dev/null; then
             REC_SET=$(sed -n 's/^recording into \(.*\); stop with.*/\1/p' "$log")
             return 0
         fi
@@ -71,6 +72,23 @@ start_recplay() {
 }
 
 now() { date +%s.%N; }
+
+# start_load PORT OUT TAG: PROCS client processes; sets LOADS.
+start_load() {
+    LOADS=()
+    for p in $(seq "$PROCS"); do
+        python3 "$HERE/load.py" 127.0.0.1 "$1" "$2" "$3-$p" "$THREADS" &
+        LOADS+=($!)
+        PIDS+=($!)
+    done
+}
+
+stop_load() {
+    for pid in "${LOADS[@]}"; do
+        kill -9 "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+}
 
 # recover: what the next `recplay record` on the directory does first;
 # prints the seconds it took to be recording again.
@@ -93,15 +111,12 @@ for round in $(seq "$ROUNDS"); do
     pid=$REC_PID
     set_dir=$REC_SET
     received=$WORK/received-$round
-    python3 "$HERE/load.py" 127.0.0.1 "$port" "$received" "$round" "$THREADS" &
-    load=$!
-    PIDS+=("$load")
+    start_load "$port" "$received" "$round"
     sleep "$(python3 -c 'import random; print(round(random.uniform(0.5, 3.0), 2))')"
     kill -9 "$pid"
     wait "$pid" 2>/dev/null || true
     sleep 0.3
-    kill -9 "$load" 2>/dev/null || true
-    wait "$load" 2>/dev/null || true
+    stop_load
     secs=$(recover "$((port + 100))" "$WORK/recover-$round.log")
     read -r got files corrupt dup missing left < <(python3 "$HERE/check.py" "$received" "$set_dir")
     printf '%5s %8s %6s %7s %10s %7s %9s %10.3f\n' "$round" "$got" "$files" "$corrupt" "$dup" "$missing" "$left" "$secs"
@@ -116,16 +131,13 @@ echo
 echo "SIGINT until every test file exists (${LOAD_SECONDS}s of load first):"
 port=$((BASE_PORT + 300))
 start_recplay "$port" "$WORK/sigint.log"
-python3 "$HERE/load.py" 127.0.0.1 "$port" "$WORK/received-sigint" sigint "$THREADS" &
-load=$!
-PIDS+=("$load")
+start_load "$port" "$WORK/received-sigint" sigint
 sleep "$LOAD_SECONDS"
 t0=$(now)
 kill -INT "$REC_PID"
 wait "$REC_PID" 2>/dev/null || true
 t1=$(now)
-kill -9 "$load" 2>/dev/null || true
-wait "$load" 2>/dev/null || true
+stop_load
 files=$(find "$REC_SET/tests" -name '*.yaml' | wc -l)
 printf '  %d test files, %.3f s from SIGINT to exit, journal left: %s\n' \
     "$files" "$(echo "$t1 - $t0" | bc -l)" "$(ls -A "$REC_SET" | grep -c '^\.' || true)"
@@ -134,14 +146,11 @@ echo
 echo "materializer throughput (recovery of a journal whose test files were removed):"
 port=$((BASE_PORT + 400))
 start_recplay "$port" "$WORK/rate.log"
-python3 "$HERE/load.py" 127.0.0.1 "$port" "$WORK/received-rate" rate "$THREADS" &
-load=$!
-PIDS+=("$load")
+start_load "$port" "$WORK/received-rate" rate
 sleep "$LOAD_SECONDS"
 kill -9 "$REC_PID"
 wait "$REC_PID" 2>/dev/null || true
-kill -9 "$load" 2>/dev/null || true
-wait "$load" 2>/dev/null || true
+stop_load
 find "$REC_SET/tests" -name '*.yaml' -delete
 secs=$(recover "$((port + 1))" "$WORK/rate-recover.log")
 files=$(find "$REC_SET/tests" -name '*.yaml' | wc -l)

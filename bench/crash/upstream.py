@@ -24,4 +24,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # The proxy is killed on purpose: resets are expected.
+        pass
+
+
+Server(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
