@@ -7,6 +7,7 @@
 //! - `http_client`: the client used to reach the app.
 //! - `record`: `recplay record`.
 //! - `record_pg`: the PostgreSQL recorder inside `recplay record`.
+//! - `recover`: turning a crashed recording's journal into tests, first.
 //! - `replay`: `recplay test` (the runner and its observer hooks).
 //! - `compare`: noise-aware comparison of responses.
 //! - `report`: YAML, JUnit and terminal reports of a replay run.
@@ -25,6 +26,7 @@ mod config;
 mod coverage;
 mod http_client;
 mod record;
+mod recover;
 mod replay;
 mod report;
 mod sanitize;

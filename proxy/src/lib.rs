@@ -6,6 +6,10 @@
 //!   readable Postgres mocks, and the test-set directory that holds them
 //!   (atomic writes, crash-tolerant loading, format versions).
 //! - [`http`]: the recording HTTP proxy.
+//! - [`journal`]: the append-only, write-ahead file each recording writes
+//!   on the traffic's path, and reading it back.
+//! - [`recovery`]: turning a journal left by a crash into its test files.
+//! - [`priority`]: background threads yield to the traffic.
 //! - [`pg`]: PostgreSQL protocol v3 — frontend/backend codecs, the recording
 //!   wire proxy, and the replay mock server with its matcher.
 //! - [`serve`]: the accept / limit / drain loop every listener runs on.
@@ -19,7 +23,10 @@
 //! pieces together.
 
 pub mod http;
+pub mod journal;
 pub mod pg;
+pub mod priority;
+pub mod recovery;
 pub mod serve;
 #[cfg(any(test, feature = "test-support"))]
 #[doc(hidden)]

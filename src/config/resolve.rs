@@ -78,6 +78,9 @@ pub struct TestConfig {
     pub config_file: Option<PathBuf>,
     /// keploy.yml `record.redact.secretsFile`, relative to keploy.yml.
     pub secrets_file: Option<PathBuf>,
+    /// keploy.yml `record.redact`, for tests recovered from a crashed
+    /// recording's journal.
+    pub redact: RedactConfig,
 }
 
 impl RecordConfig {
@@ -175,6 +178,7 @@ impl TestConfig {
             pg_matcher: args.pg_matcher,
             global_noise: config.test.global_noise,
             secrets_file: secrets_file(&config.record.redact, file.as_deref()),
+            redact: redact_config(&config.record.redact, file.as_deref()),
             config_file: file,
         })
     }

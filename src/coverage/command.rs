@@ -9,6 +9,13 @@ use super::gate::{self, GateConfig, Policy};
 use crate::cli::{CoverageCommand, ExportArgs, ExportFormat, GateArgs, GatePolicy};
 
 pub fn run(command: CoverageCommand) -> Result<ExitCode> {
+    let path = match &command {
+        CoverageCommand::Export(args) => &args.path,
+        CoverageCommand::Gate(args) => &args.path,
+    };
+    // These commands read no keploy.yml: a journal found here is redacted
+    // by the default rules.
+    crate::recover::recover(path, &Default::default())?;
     match command {
         CoverageCommand::Export(args) => run_export(args),
         CoverageCommand::Gate(args) => Ok(run_gate(args)),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use recplay_proxy::http::{HttpProxy, HttpProxyConfig, TestSetRecorder, Upstream};
+use recplay_proxy::http::{ExchangeSink, HttpProxy, HttpProxyConfig, TestSetRecorder, Upstream};
 use recplay_proxy::testset::redact::Redactor;
 use recplay_proxy::tls;
 use tokio::sync::watch;
@@ -37,12 +37,15 @@ pub async fn spawn_http(
         tracing::warn!("--upstream-ca is ignored: the upstream is not https://");
     }
     let redactor = Redactor::new(&args.redact).context("keploy.yml record.redact")?;
-    let recorder = Arc::new(TestSetRecorder::new(
-        recording.dir.clone(),
-        recording.windows.clone(),
-        args.body_cap,
-        Arc::new(redactor),
-    ));
+    let recorder = Arc::new(
+        TestSetRecorder::new(
+            recording.dir.clone(),
+            recording.windows.clone(),
+            args.body_cap,
+            Arc::new(redactor),
+        )
+        .context("could not start the HTTP recording's journal")?,
+    );
     let proxy = HttpProxy::bind(args.http_listen, config, recorder.clone()).await?;
     let addr = proxy.local_addr()?;
     let scheme = if args.http_tls_cert.is_some() {
@@ -63,6 +66,7 @@ pub async fn spawn_http(
             _ = recording.shutdown.clone().wait() => false,
         };
         if !start {
+            recorder.flush().await;
             return Ok(RecorderSummary {
                 kind: "HTTP",
                 recorded: 0,
@@ -70,12 +74,26 @@ pub async fn spawn_http(
                 noun: ("test", "tests"),
             });
         }
-        let drained = proxy.run(recording.shutdown.wait(), recording.grace).await;
+        // A journal that cannot be written (a full disk) stops the whole
+        // recording, cleanly: what was journaled is kept.
+        let stopped = recorder.stopped();
+        let shutdown = recording.shutdown.clone().wait();
+        let stop_all = recording.stop_all.clone();
+        let until = async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = stopped => { let _ = stop_all.send(true); }
+            }
+        };
+        let drained = proxy.run(until, recording.grace).await;
         if drained.refused > 0 {
             tracing::warn!(
                 "HTTP: {} connections refused with 503 at the limit of --http-max-connections",
                 drained.refused
             );
+        }
+        if let Some(why) = recorder.stop_reason() {
+            anyhow::bail!("HTTP recording stopped early: {why}");
         }
         let counts = recorder.counts();
         Ok(RecorderSummary {

@@ -44,18 +44,21 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
     if args.http_upstream.is_none() && args.pg_upstream.is_none() {
         bail!("nothing to record: give --http-upstream URL (and/or --pg-upstream HOST:PORT)");
     }
+    crate::recover::recover(&args.path, &args.redact)?;
     let dir = TestSetDir::create_next(&args.path).with_context(|| {
         format!(
             "could not create a test set under {}; check that the directory is writable",
             args.path.display()
         )
     })?;
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(watch::channel(false).0);
+    let stop_rx = stop_tx.subscribe();
     let (ready_tx, ready_rx) = watch::channel(false);
     let recording = Recording {
         dir: Arc::new(dir),
         windows: TestWindows::new(),
         shutdown: Shutdown(stop_rx),
+        stop_all: stop_tx.clone(),
         grace: Duration::from_secs(args.grace),
     };
 
@@ -97,7 +100,7 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
         recording.dir.root().display()
     );
 
-    let reason = wait_for_stop(&mut app, &mut signals).await;
+    let reason = wait_for_stop(&mut app, &mut signals, recording.shutdown.clone()).await;
     tracing::info!(
         "{reason}: finishing in-flight exchanges (up to {}s)",
         args.grace
@@ -258,10 +261,17 @@ fn log_noise(noise: &GlobalNoise) {
 }
 
 /// Waits for SIGINT/SIGTERM, or for the app to exit on its own.
-async fn wait_for_stop(app: &mut Option<AppProcess>, signals: &mut StopSignals) -> String {
+async fn wait_for_stop(
+    app: &mut Option<AppProcess>,
+    signals: &mut StopSignals,
+    stopped: Shutdown,
+) -> String {
+    let stopped = stopped.wait();
+    tokio::pin!(stopped);
     loop {
         tokio::select! {
             name = signals.next() => return format!("{name} received"),
+            _ = &mut stopped => return "a recorder could not go on".to_string(),
             _ = tokio::time::sleep(Duration::from_millis(250)), if app.is_some() => {
                 if let Some(running) = app.as_mut() {
                     if let Err(e) = running.check_running() {

@@ -17,6 +17,8 @@ pub struct Recording {
     pub dir: Arc<TestSetDir>,
     pub windows: TestWindows,
     pub shutdown: Shutdown,
+    /// Lets a recorder that cannot go on stop the whole recording.
+    pub stop_all: Arc<watch::Sender<bool>>,
     pub grace: Duration,
 }
 

@@ -88,6 +88,7 @@ async fn run_to_end(mut args: TestArgs) -> Result<ExitCode> {
         |name| std::env::var(name).ok(),
     )?;
     let args = TestConfig::resolve(args)?;
+    crate::recover::recover(&args.path, &args.redact)?;
     let noise =
         ConfigNoise::from_config(&args.global_noise, &origin_of(args.config_file.as_deref()))?;
     let target = Target::parse(&args.http_target)?;

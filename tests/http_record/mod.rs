@@ -5,6 +5,7 @@
 mod app_lifecycle;
 mod bad_input;
 mod concurrency;
+mod crash;
 mod features;
 mod fixture;
 mod lifecycle;
@@ -52,13 +53,16 @@ impl Proxied {
         let keploy = tempfile::tempdir().expect("tempdir");
         let set = Arc::new(TestSetDir::create_next(keploy.path()).expect("test set"));
         let windows = TestWindows::new();
-        let recorder = Arc::new(TestSetRecorder::with_limits(
-            set.clone(),
-            windows.clone(),
-            config.body_cap,
-            limits,
-            Arc::new(Redactor::default()),
-        ));
+        let recorder = Arc::new(
+            TestSetRecorder::with_limits(
+                set.clone(),
+                windows.clone(),
+                config.body_cap,
+                limits,
+                Arc::new(Redactor::default()),
+            )
+            .expect("start the recorder's journal"),
+        );
         let proxy = HttpProxy::bind("127.0.0.1:0".parse().expect("addr"), config, recorder)
             .await
             .expect("bind proxy");

@@ -1,12 +1,11 @@
-//! What the test writer has yet to write, and waiting for it to shrink.
+//! What the journal has yet to write, and waiting for it to shrink.
 //!
-//! The proxy hands finished exchanges to the writer thread without waiting.
-//! When traffic comes faster than files can be written, that queue would
-//! grow with every request and hold each one's captured bodies; instead new
-//! requests wait at the door (see [`ExchangeSink::ready`]) until the queue
-//! is below both limits again. Memory then stays bounded by the limits plus
-//! the exchanges already in flight, and throughput is what recording can
-//! sustain.
+//! Finished exchanges queue for the journal's writer. When traffic comes
+//! faster than the disk takes it, that queue would grow with every request
+//! and hold each one's record; instead new requests wait at the door (see
+//! [`ExchangeSink::ready`]) until the queue is below both limits again.
+//! Memory then stays bounded by the limits plus the exchanges already in
+//! flight, and throughput is what the disk can sustain.
 //!
 //! [`ExchangeSink::ready`]: super::exchange::ExchangeSink::ready
 
@@ -17,17 +16,17 @@ use tokio::sync::Notify;
 /// The queue's limits.
 #[derive(Debug, Clone, Copy)]
 pub struct BacklogLimits {
-    /// Exchanges waiting to be written.
+    /// Records waiting to be written.
     pub exchanges: u64,
-    /// Captured body bytes those exchanges hold.
+    /// Bytes those records hold.
     pub bytes: u64,
 }
 
 impl Default for BacklogLimits {
     fn default() -> Self {
         BacklogLimits {
-            exchanges: 1024,
-            bytes: 64 * 1024 * 1024,
+            exchanges: 4096,
+            bytes: 16 * 1024 * 1024,
         }
     }
 }

@@ -72,6 +72,12 @@ pub struct Exchange {
 /// A boxed future, so the trait stays object safe.
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
+/// Resolves once a completed exchange is safe with the sink (its record
+/// written); until then the proxy holds back the response's last bytes,
+/// so a client never has a whole response whose record a crash can lose.
+/// An error says why it was not kept; the client's response is then cut.
+pub type Hold = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+
 /// Receives exchanges from the proxy. Every call but [`ExchangeSink::ready`]
 /// and [`ExchangeSink::flush`] runs on the request path, from inside the
 /// proxy's tasks, and must neither block nor wait: a recorder queues the
@@ -88,8 +94,9 @@ pub trait ExchangeSink: Send + Sync + 'static {
     fn request_arrived(&self, head: &RequestHead) -> String;
 
     /// Both bodies ended. Called from the task that finished the response
-    /// body, as the last byte leaves for the client.
-    fn exchange_complete(&self, exchange: Exchange);
+    /// body, before its last bytes leave for the client: those wait for
+    /// the returned [`Hold`], if any (write-ahead).
+    fn exchange_complete(&self, exchange: Exchange) -> Option<Hold>;
 
     /// The exchange named `name` will not complete; `reason` says why.
     fn exchange_failed(&self, name: &str, reason: &str);

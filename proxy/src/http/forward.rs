@@ -10,6 +10,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
+use http_body::Body as _;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -18,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::testset::http_form::HOP_BY_HOP;
 
 use super::client_body::ClientBody;
-use super::exchange::{Exchange, ExchangeSink, RequestHead, ResponseHead};
+use super::exchange::{Exchange, ExchangeSink, Hold, RequestHead, ResponseHead};
 use super::link::UpstreamLink;
 use super::tee::{CaptureReport, CapturedBody, TeeBody};
 use super::upstream::{Upstream, UpstreamClient, UpstreamConnector};
@@ -45,12 +46,14 @@ struct Finisher {
 }
 
 impl CaptureReport for ResponseEnd {
-    fn report(self, response_body: CapturedBody) {
-        if let Some(finisher) = self.0 {
-            finisher.finish(response_body);
-        }
+    fn report(self, response_body: CapturedBody) -> Option<Hold> {
+        self.0.and_then(|finisher| finisher.finish(response_body))
     }
 }
+
+/// How long a response that came before its request body was fully read
+/// waits for that body to end before it is recorded without it.
+const REQUEST_BODY_WAIT: Duration = Duration::from_secs(5);
 
 fn incomplete_body() -> CapturedBody {
     CapturedBody {
@@ -60,14 +63,15 @@ fn incomplete_body() -> CapturedBody {
 }
 
 impl Finisher {
-    /// Runs as the response body ends, inside the task that forwarded it.
-    fn finish(self, response_body: CapturedBody) {
+    /// Runs as the response body ends, inside the task that forwarded it;
+    /// the returned hold keeps the response's last bytes back.
+    fn finish(self, response_body: CapturedBody) -> Option<Hold> {
         let completed_at = Utc::now();
         if !response_body.complete {
             let reason = "the response body did not complete (upstream reset or client gone)";
             tracing::warn!(test = %self.name, "not recorded: {reason}");
             self.sink.exchange_failed(&self.name, reason);
-            return;
+            return None;
         }
         let Finisher {
             name,
@@ -85,20 +89,38 @@ impl Finisher {
                 response,
                 response_body,
                 completed_at,
-            });
+            })
         };
         match request_copy.try_recv() {
             Ok(request_body) => complete(request_body),
             Err(oneshot::error::TryRecvError::Closed) => complete(incomplete_body()),
             // The upstream answered before reading the whole request body;
-            // what it does read is what the exchange was.
+            // what it does read is what the exchange was. The response's
+            // end waits for it (bounded), so the record is still written
+            // ahead.
             Err(oneshot::error::TryRecvError::Empty) => {
                 match tokio::runtime::Handle::try_current() {
                     Ok(runtime) => {
+                        let (done, written) = oneshot::channel();
                         runtime.spawn(async move {
                             let _in_flight = in_flight;
-                            complete(request_copy.await.unwrap_or_else(|_| incomplete_body()));
+                            let body = tokio::time::timeout(REQUEST_BODY_WAIT, request_copy).await;
+                            let hold = complete(
+                                body.ok()
+                                    .and_then(Result::ok)
+                                    .unwrap_or_else(incomplete_body),
+                            );
+                            let outcome = match hold {
+                                Some(hold) => hold.await,
+                                None => Ok(()),
+                            };
+                            let _ = done.send(outcome);
                         });
+                        Some(Box::pin(async move {
+                            written.await.unwrap_or_else(|_| {
+                                Err("the exchange's record was abandoned".to_string())
+                            })
+                        }))
                     }
                     Err(_) => complete(incomplete_body()),
                 }
@@ -178,6 +200,15 @@ fn bad_request(message: String) -> Response<ProxyBody> {
     resp.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     resp
+}
+
+/// The answer when an exchange could not be recorded (the journal failed):
+/// the client is not given a response the recording does not have.
+fn not_recorded(message: String) -> Response<ProxyBody> {
+    own_answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("the exchange could not be recorded: {message}"),
+    )
 }
 
 /// The error and its causes on one line: hyper's top-level messages
@@ -365,6 +396,21 @@ impl Forwarder {
             sink: self.sink.clone(),
             in_flight: self.in_flight.clone(),
         };
+        if resp_body.is_end_stream() {
+            // No body (204, 304, HEAD, length 0): the head is the last of
+            // the response, so it waits for the record.
+            let ended = CapturedBody {
+                complete: true,
+                ..CapturedBody::default()
+            };
+            if let Some(hold) = finisher.finish(ended) {
+                if let Err(message) = hold.await {
+                    return not_recorded(message);
+                }
+            }
+            let response_body = TeeBody::reporting_to(resp_body, 0, ResponseEnd(None));
+            return Response::from_parts(resp_parts, Either::Left(response_body));
+        }
         let response_body =
             TeeBody::reporting_to(resp_body, self.body_cap, ResponseEnd(Some(finisher)));
         Response::from_parts(resp_parts, Either::Left(response_body))

@@ -15,8 +15,13 @@
 //!   the cap) while frames stream on.
 //! - [`exchange`]: what a finished exchange is, and [`ExchangeSink`], the
 //!   hook recorders implement.
-//! - [`recorder`]: [`TestSetRecorder`], the sink writing `tests/test-N.yaml`,
-//!   its queue bounded by a [`backlog`] that new requests wait on.
+//! - [`recorder`]: [`TestSetRecorder`], the sink appending each exchange to
+//!   the test set's [`crate::journal`] before the client has its last
+//!   bytes; what the journal has yet to write is bounded by a [`backlog`]
+//!   that new requests wait on.
+//! - [`entry`]: an exchange as a journal record and back.
+//! - [`materializer`]: the background thread (and the recovery step)
+//!   turning journal records into `tests/test-N.yaml`.
 //! - [`case`], [`noise`]: building a Keploy test case — query, record-time
 //!   noise, curl; headers and bodies take the stored form of
 //!   [`crate::testset::http_form`].
@@ -30,11 +35,13 @@ mod activity;
 pub mod backlog;
 pub mod case;
 mod client_body;
+pub mod entry;
 pub mod error;
 pub mod exchange;
 mod forward;
 pub mod limits;
 mod link;
+pub mod materializer;
 pub mod noise;
 pub mod recorder;
 pub mod server;
@@ -43,7 +50,7 @@ pub mod upstream;
 
 pub use backlog::BacklogLimits;
 pub use error::HttpProxyError;
-pub use exchange::{Exchange, ExchangeSink, RequestHead, ResponseHead};
+pub use exchange::{Exchange, ExchangeSink, Hold, RequestHead, ResponseHead};
 pub use forward::{ProxyBody, ResponseEnd};
 pub use limits::HttpLimits;
 pub use recorder::{RecorderCounts, TestSetRecorder};

@@ -1,52 +1,49 @@
-//! The sink that turns exchanges into `tests/test-N.yaml` files of a test
-//! set, and keeps the test windows the PostgreSQL recorder reads.
+//! The sink that records exchanges into a test set: each is appended to
+//! the test set's journal before its client gets the last bytes, and the
+//! materializer turns the journal into `tests/test-N.yaml` behind the
+//! traffic. It also keeps the test windows the PostgreSQL recorder reads.
 //!
-//! Files are built and written by one dedicated thread. Creating files in
-//! one directory from many threads at once makes them queue on the
-//! directory's lock — spinning, on Linux — and that CPU is taken from the
-//! proxy itself; one writer keeps recording off the request path.
+//! Nothing on the request path creates a file or renders YAML: a record is
+//! a few copies into the journal's shared buffer, and the wait for its
+//! write is shared by every exchange in the same batch.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 
+use crate::journal::{self, JournalError, JournalWriter};
 use crate::testset::redact::Redactor;
 use crate::testset::TestSetDir;
 use crate::window::TestWindows;
 
 use super::backlog::{Backlog, BacklogLimits};
-use super::case::build_test_case;
-use super::exchange::{Exchange, ExchangeSink, RequestHead, SinkFuture};
-
-/// What the writer thread is asked to do, in order.
-enum Job {
-    Write(Box<Exchange>),
-    /// Answer once everything queued before has been written.
-    Flush(oneshot::Sender<()>),
-}
+use super::entry;
+use super::exchange::{Exchange, ExchangeSink, Hold, RequestHead, SinkFuture};
+use super::materializer::{Materializer, Tally};
 
 /// Records each exchange as the next `test-N` of a test set.
 ///
-/// The proxy hands exchanges over without waiting: they queue for the
-/// writer thread, which sleeps only when the queue is empty, so under load
-/// it takes exchanges one after another with no wake-up between them. The
-/// queue holds finished exchanges only (each with its capped bodies); it is
-/// bounded by a [`Backlog`], which new requests wait on when the writer
-/// falls behind, and [`ExchangeSink::flush`] waits for it to empty.
+/// Exchanges whose records are not yet written are bounded by a
+/// [`Backlog`] that new requests wait on; the records themselves wait in
+/// the journal file, not in memory, until the materializer reaches them.
 pub struct TestSetRecorder {
-    windows: TestWindows,
-    next: AtomicU64,
-    counts: Arc<Counts>,
-    queue: mpsc::Sender<Job>,
-    backlog: Arc<Backlog>,
+    inner: Arc<Inner>,
 }
 
-#[derive(Default)]
-struct Counts {
-    recorded: AtomicU64,
+struct Inner {
+    windows: TestWindows,
+    next: AtomicU64,
+    body_cap: u64,
     failed: AtomicU64,
+    tally: Arc<Tally>,
+    journal: JournalWriter,
+    backlog: Arc<Backlog>,
+    materializer: Mutex<Option<Materializer>>,
+    /// Set once recording cannot go on (the journal or a test file could
+    /// not be written), with the reason.
+    stop: watch::Sender<Option<String>>,
 }
 
 /// Counts after a run.
@@ -59,111 +56,139 @@ pub struct RecorderCounts {
 }
 
 impl TestSetRecorder {
-    /// Starts the writer thread. `body_cap` must match the proxy's: it also
-    /// bounds how far a compressed body is expanded before it is stored.
-    /// `redactor` is the test set's: its placeholders are stable across
-    /// the set.
+    /// Creates the test set's journal and starts its writer and its
+    /// materializer. `body_cap` must match the proxy's: it also bounds how
+    /// far a compressed body is expanded before it is stored. `redactor`
+    /// is the test set's: its placeholders are stable across the set.
     pub fn new(
         dir: Arc<TestSetDir>,
         windows: TestWindows,
         body_cap: u64,
         redactor: Arc<Redactor>,
-    ) -> Self {
+    ) -> Result<Self, JournalError> {
         Self::with_limits(dir, windows, body_cap, BacklogLimits::default(), redactor)
     }
 
-    /// [`TestSetRecorder::new`] with a queue bounded by `limits`.
+    /// [`TestSetRecorder::new`] with unwritten records bounded by `limits`.
     pub fn with_limits(
         dir: Arc<TestSetDir>,
         windows: TestWindows,
         body_cap: u64,
         limits: BacklogLimits,
         redactor: Arc<Redactor>,
-    ) -> Self {
-        let (queue, jobs) = mpsc::channel();
-        let counts = Arc::new(Counts::default());
-        let backlog = Arc::new(Backlog::new(limits));
-        let writer = Writer {
-            counts: counts.clone(),
-            backlog: backlog.clone(),
+    ) -> Result<Self, JournalError> {
+        let journal = JournalWriter::create(&journal::path_in(dir.root()))?;
+        let tally = Arc::new(Tally::default());
+        let (stop, _) = watch::channel(None);
+        let materializer = Materializer::spawn(
+            journal.path(),
+            journal.progress(),
+            dir,
+            tally.clone(),
             redactor,
-        };
-        // The thread ends when the recorder (the only sender) is dropped.
-        // If it cannot start, the receiver is dropped with the closure and
-        // every exchange is counted as failed when it is handed over.
-        let started = std::thread::Builder::new()
-            .name("recplay-http-writer".to_string())
-            .spawn(move || writer.run(jobs, &dir, body_cap));
-        if let Err(e) = started {
-            tracing::error!("could not start the test writer thread: {e}");
-            backlog.writer_stopped();
-        }
-        TestSetRecorder {
-            windows,
-            next: AtomicU64::new(1),
-            counts,
-            queue,
-            backlog,
-        }
+            {
+                let stop = stop.clone();
+                move |why| {
+                    tracing::error!("test files could not be written, so recording stops: {why}");
+                    stop.send_if_modified(|s| {
+                        let first = s.is_none();
+                        s.get_or_insert(why);
+                        first
+                    });
+                }
+            },
+        )?;
+        Ok(TestSetRecorder {
+            inner: Arc::new(Inner {
+                windows,
+                next: AtomicU64::new(1),
+                body_cap,
+                failed: AtomicU64::new(0),
+                tally,
+                journal,
+                backlog: Arc::new(Backlog::new(limits)),
+                materializer: Mutex::new(Some(materializer)),
+                stop,
+            }),
+        })
     }
 
     /// What has been recorded so far.
     pub fn counts(&self) -> RecorderCounts {
+        let inner = &self.inner;
         RecorderCounts {
-            recorded: self.counts.recorded.load(Ordering::Relaxed),
-            failed: self.counts.failed.load(Ordering::Relaxed),
+            recorded: inner.tally.written.load(Ordering::Relaxed),
+            failed: inner.failed.load(Ordering::Relaxed)
+                + inner.tally.failed.load(Ordering::Relaxed),
         }
     }
-}
 
-/// Captured body bytes an exchange holds while it waits to be written.
-fn held_bytes(exchange: &Exchange) -> u64 {
-    (exchange.request_body.bytes.len() + exchange.response_body.bytes.len()) as u64
-}
-
-/// The writer thread's side of the recorder.
-struct Writer {
-    counts: Arc<Counts>,
-    backlog: Arc<Backlog>,
-    redactor: Arc<Redactor>,
-}
-
-impl Writer {
-    fn run(self, jobs: mpsc::Receiver<Job>, dir: &TestSetDir, body_cap: u64) {
-        // Runs on every way out, a panic included, so no request waits
-        // for a writer that is gone.
-        struct Stopped<'a>(&'a Backlog);
-        impl Drop for Stopped<'_> {
-            fn drop(&mut self) {
-                self.0.writer_stopped();
-            }
-        }
-        let _stopped = Stopped(&self.backlog);
-        while let Ok(job) = jobs.recv() {
-            match job {
-                Job::Write(exchange) => {
-                    let held = held_bytes(&exchange);
-                    self.write(*exchange, dir, body_cap);
-                    self.backlog.removed(held);
-                }
-                Job::Flush(done) => {
-                    let _ = done.send(());
-                }
+    /// Resolves, with the reason, once recording cannot go on: the journal
+    /// or a test file could not be written (a full disk). Everything
+    /// journaled before stays, and is recovered by the next command.
+    pub fn stopped(&self) -> impl std::future::Future<Output = String> + Send + 'static {
+        let mut stop = self.inner.stop.subscribe();
+        async move {
+            let why = stop.wait_for(Option::is_some).await.map(|why| why.clone());
+            match why {
+                Ok(why) => why.unwrap_or_default(),
+                // The recorder is gone: nothing will stop it any more.
+                Err(_) => std::future::pending().await,
             }
         }
     }
 
-    fn write(&self, exchange: Exchange, dir: &TestSetDir, body_cap: u64) {
-        let name = exchange.name.clone();
-        let case = build_test_case(exchange, body_cap, &self.redactor);
-        match dir.write_test_unsynced(&case) {
-            Ok(path) => {
-                self.counts.recorded.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(test = %name, path = %path.display(), "recorded");
+    /// Why recording stopped early, if it did.
+    pub fn stop_reason(&self) -> Option<String> {
+        self.inner.stop.borrow().clone()
+    }
+}
+
+impl Inner {
+    fn stop_with(&self, why: &str) {
+        self.stop.send_if_modified(|s| {
+            if s.is_some() {
+                return false;
             }
-            Err(e) => {
-                self.counts.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(test = %name, "could not write the test case: {e}");
+            *s = Some(why.to_string());
+            true
+        });
+    }
+
+    /// Closes the journal, waits for the materializer to write every test
+    /// and removes the journal; keeps it when something could not be
+    /// written, for the next command to recover.
+    fn finish(&self) {
+        let written = self.journal.close();
+        let materializer = self
+            .materializer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let Some(materializer) = materializer else {
+            return;
+        };
+        let materialized = materializer.join();
+        match (&written.failed, materialized) {
+            (None, Ok(())) => {
+                if let Err(e) = std::fs::remove_file(self.journal.path()) {
+                    tracing::warn!(
+                        "{}: could not remove the finished journal: {e}",
+                        self.journal.path().display()
+                    );
+                }
+            }
+            (failed, materialized) => {
+                let why = failed
+                    .as_ref()
+                    .map(|f| f.to_string())
+                    .or(materialized.err().map(|e| e.to_string()))
+                    .unwrap_or_default();
+                self.stop_with(&why);
+                tracing::error!(
+                    "{} is kept: {why}; `recplay record`, `recplay test` or `recplay coverage` on this directory turns what it holds into tests once there is room",
+                    self.journal.path().display()
+                );
             }
         }
     }
@@ -171,44 +196,72 @@ impl Writer {
 
 impl ExchangeSink for TestSetRecorder {
     fn ready(&self) -> SinkFuture<'_> {
-        Box::pin(self.backlog.room())
+        Box::pin(self.inner.backlog.room())
     }
 
     fn request_arrived(&self, head: &RequestHead) -> String {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.inner.next.fetch_add(1, Ordering::Relaxed);
         let name = format!("test-{n}");
-        self.windows.open(&name, head.received_at);
+        self.inner.windows.open(&name, head.received_at);
         name
     }
 
-    fn exchange_complete(&self, exchange: Exchange) {
-        self.windows.close(&exchange.name, exchange.completed_at);
-        // Counted before it is sent: the writer may be done with it before
-        // `send` returns.
-        let held = held_bytes(&exchange);
-        self.backlog.added(held);
-        if let Err(mpsc::SendError(job)) = self.queue.send(Job::Write(Box::new(exchange))) {
-            self.backlog.removed(held);
-            self.counts.failed.fetch_add(1, Ordering::Relaxed);
-            if let Job::Write(exchange) = job {
-                tracing::error!(test = %exchange.name, "not recorded: the test writer thread is gone");
-            }
-        }
+    fn exchange_complete(&self, exchange: Exchange) -> Option<Hold> {
+        let inner = &self.inner;
+        inner.windows.close(&exchange.name, exchange.completed_at);
+        let frame = entry::encode(&exchange, inner.body_cap);
+        let held = Held::new(inner.backlog.clone(), frame.len() as u64);
+        let written = inner.journal.append(&frame);
+        let inner = inner.clone();
+        let name = exchange.name;
+        Some(Box::pin(async move {
+            let outcome = written.await;
+            drop(held);
+            outcome.map_err(|e| {
+                inner.failed.fetch_add(1, Ordering::Relaxed);
+                let why = e.to_string();
+                tracing::error!(test = %name, "not recorded: {why}");
+                inner.stop_with(&why);
+                why
+            })
+        }))
     }
 
     fn exchange_failed(&self, name: &str, reason: &str) {
-        self.windows.close(name, Utc::now());
-        self.counts.failed.fetch_add(1, Ordering::Relaxed);
+        self.inner.windows.close(name, Utc::now());
+        self.inner.failed.fetch_add(1, Ordering::Relaxed);
         tracing::info!(test = %name, "not recorded: {reason}");
     }
 
     fn flush(&self) -> SinkFuture<'_> {
-        let (done, flushed) = oneshot::channel();
-        let sent = self.queue.send(Job::Flush(done)).is_ok();
+        let inner = self.inner.clone();
         Box::pin(async move {
-            if !sent || flushed.await.is_err() {
-                tracing::error!("the test writer thread is gone; some tests may not be written");
+            let finished = tokio::task::spawn_blocking(move || inner.finish()).await;
+            if finished.is_err() {
+                tracing::error!(
+                    "finishing the journal stopped unexpectedly; some tests may not be written"
+                );
             }
         })
+    }
+}
+
+/// A record counted against the [`Backlog`] until its write returned (or
+/// nobody waits for it any more).
+struct Held {
+    backlog: Arc<Backlog>,
+    bytes: u64,
+}
+
+impl Held {
+    fn new(backlog: Arc<Backlog>, bytes: u64) -> Self {
+        backlog.added(bytes);
+        Held { backlog, bytes }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.backlog.removed(self.bytes);
     }
 }

@@ -8,6 +8,11 @@
 //! handed to a [`CaptureReport`]: a oneshot channel, or (for responses) the
 //! code that completes the exchange right there, so finishing an exchange
 //! costs no task and no wake-up.
+//!
+//! A report may answer with a [`Hold`]: the body's last frame (or its end,
+//! for a body whose end comes after its last data) is then kept back until
+//! the hold resolves, which is how the recorder gets an exchange's record
+//! written before the client has the whole response.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -16,6 +21,11 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
+
+use super::exchange::Hold;
+
+/// The error a tee yields: the inner body's, or a hold that failed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What the recorder learns about one body.
 #[derive(Debug, Clone, Default)]
@@ -92,14 +102,22 @@ impl Capture {
 /// it must not block.
 pub trait CaptureReport: Send + 'static {
     /// The body is over; `body.complete` says whether it ended normally.
-    fn report(self, body: CapturedBody);
+    /// A returned hold keeps the body's last frame back until it resolves.
+    fn report(self, body: CapturedBody) -> Option<Hold>;
 }
 
 impl CaptureReport for oneshot::Sender<CapturedBody> {
-    fn report(self, body: CapturedBody) {
+    fn report(self, body: CapturedBody) -> Option<Hold> {
         // The receiver is gone only when the exchange was abandoned.
         let _ = self.send(body);
+        None
     }
+}
+
+/// The last frame (or the end, `None`) kept back until its hold resolves.
+struct Held {
+    hold: Hold,
+    last: Option<Frame<Bytes>>,
 }
 
 /// Forwards an inner body frame by frame and reports a capped copy when done.
@@ -109,6 +127,9 @@ pub struct TeeBody<B, R: CaptureReport = oneshot::Sender<CapturedBody>> {
     done: Option<R>,
     /// The inner body said it was empty before any poll (GET, 204, HEAD).
     known_empty: bool,
+    held: Option<Held>,
+    /// The end was yielded after a hold: nothing more comes.
+    ended: bool,
 }
 
 impl<B: Body> TeeBody<B> {
@@ -130,14 +151,54 @@ impl<B: Body, R: CaptureReport> TeeBody<B, R> {
             known_empty,
             capture: Some(Capture::new(cap)),
             done: Some(report),
+            held: None,
+            ended: false,
         }
     }
 }
 
 impl<B, R: CaptureReport> TeeBody<B, R> {
-    fn report(&mut self, complete: bool) {
+    fn report(&mut self, complete: bool) -> Option<Hold> {
         if let (Some(capture), Some(done)) = (self.capture.take(), self.done.take()) {
-            done.report(capture.finish(complete));
+            return done.report(capture.finish(complete));
+        }
+        None
+    }
+
+    /// Yields `last` now, or once `hold` (if any) resolves.
+    fn release(
+        &mut self,
+        hold: Option<Hold>,
+        last: Option<Frame<Bytes>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match hold {
+            None => Poll::Ready(last.map(Ok)),
+            Some(hold) => {
+                self.held = Some(Held { hold, last });
+                self.poll_held(cx)
+            }
+        }
+    }
+
+    fn poll_held(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let Some(held) = self.held.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let outcome = match held.hold.as_mut().poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(outcome) => outcome,
+        };
+        let last = self.held.take().and_then(|h| h.last);
+        match outcome {
+            Ok(()) => {
+                self.ended = last.is_none();
+                Poll::Ready(last.map(Ok))
+            }
+            Err(message) => {
+                self.ended = true;
+                Poll::Ready(Some(Err(message.into())))
+            }
         }
     }
 }
@@ -145,40 +206,49 @@ impl<B, R: CaptureReport> TeeBody<B, R> {
 impl<B, R> Body for TeeBody<B, R>
 where
     B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
     R: CaptureReport + Unpin,
 {
     type Data = Bytes;
-    type Error = B::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
+        if this.held.is_some() {
+            return this.poll_held(cx);
+        }
+        if this.ended {
+            return Poll::Ready(None);
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(data), Some(capture)) = (frame.data_ref(), this.capture.as_mut()) {
                     capture.push(data);
                 }
                 if this.inner.is_end_stream() {
-                    this.report(true);
+                    let hold = this.report(true);
+                    return this.release(hold, Some(frame), cx);
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
-                this.report(false);
-                Poll::Ready(Some(Err(e)))
+                // Nothing to keep back: the client gets no whole response.
+                drop(this.report(false));
+                Poll::Ready(Some(Err(e.into())))
             }
             Poll::Ready(None) => {
-                this.report(true);
-                Poll::Ready(None)
+                let hold = this.report(true);
+                this.release(hold, None, cx)
             }
             Poll::Pending => Poll::Pending,
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.held.is_none() && (self.ended || self.inner.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -190,7 +260,8 @@ impl<B, R: CaptureReport> Drop for TeeBody<B, R> {
     fn drop(&mut self) {
         // An empty body that nobody polled still ended normally.
         let complete = self.known_empty;
-        self.report(complete);
+        // Nobody is left to hold back; the record is still written.
+        drop(self.report(complete));
     }
 }
 

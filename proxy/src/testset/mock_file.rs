@@ -241,6 +241,10 @@ pub(crate) struct Scan {
     pub(crate) error: Option<String>,
     /// How many of Keploy's documents were read.
     pub(crate) keploy_documents: usize,
+    /// The file's last document, when it failed to parse and lacks its
+    /// end: a write cut by a crash (of a recplay older than the journal),
+    /// not a mock anyone recorded whole.
+    pub(crate) torn: Option<LoadProblem>,
 }
 
 /// Parses each document on its own, holding one at a time, so one bad
@@ -258,11 +262,18 @@ pub(crate) fn scan_mock_documents(
         next_connection: 1,
         error: None,
         keploy_documents: 0,
+        torn: None,
     };
     let mut index = 0;
+    // A failed document is a problem once another one follows it; the
+    // last one may be a torn tail instead.
+    let mut failed_last: Option<(LoadProblem, bool)> = None;
     let read = for_each_document(reader, |doc| {
         if doc.bytes.trim_ascii().is_empty() {
             return;
+        }
+        if let Some((problem, _)) = failed_last.take() {
+            scan.problems.push(problem);
         }
         index += 1;
         let location = || format!("{}#{}", path.display(), index);
@@ -284,12 +295,20 @@ pub(crate) fn scan_mock_documents(
                 scan.next_connection = scan.next_connection.max(mock.spec.connection + 1);
                 sink.stored(mock, doc.at());
             }
-            Err(message) => scan.problems.push(LoadProblem {
-                location: location(),
-                message,
-            }),
+            Err(message) => {
+                let problem = LoadProblem {
+                    location: location(),
+                    message,
+                };
+                failed_last = Some((problem, doc.ended));
+            }
         }
     });
+    match failed_last {
+        Some((problem, false)) if read.is_ok() => scan.torn = Some(problem),
+        Some((problem, _)) => scan.problems.push(problem),
+        None => {}
+    }
     if let Err(e) = read {
         scan.error = Some(format!(
             "could not be read past mock #{index}: {e}; the mocks before it are served"

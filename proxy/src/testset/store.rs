@@ -324,6 +324,13 @@ impl TestSetDir {
                 let reader = std::io::BufReader::with_capacity(256 * 1024, shared.file());
                 let scan = scan_mock_documents(reader, &mocks_path, sink);
                 set.problems.extend(scan.problems);
+                if let Some(torn) = &scan.torn {
+                    tracing::warn!(
+                        "{}: its last document was cut short by a crash of the recording and is left out ({}); the mocks before it are served",
+                        torn.location,
+                        torn.message
+                    );
+                }
                 if let Some(message) = scan.error {
                     set.problems.push(LoadProblem {
                         location: mocks_path.display().to_string(),
@@ -529,6 +536,9 @@ pub fn parse_mock_bytes(bytes: &[u8], path: &Path) -> (Vec<PgMock>, Vec<LoadProb
         problems: scan.problems,
         ..Default::default()
     };
+    // Parsed on its own (not as a test set's file), a cut document is
+    // still one the caller should hear about.
+    set.problems.extend(scan.torn);
     add_keploy_mocks(&mut set, scan.keploy, scan.next_connection, &mut mocks);
     (mocks, set.problems)
 }
@@ -618,13 +628,20 @@ fn write_through_temp(path: &Path, bytes: &[u8], fsync: bool) -> Result<(), Stor
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let mut file = fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    file.write_all(bytes).map_err(io_err(&tmp))?;
-    if fsync {
-        file.sync_data().map_err(io_err(&tmp))?;
+    let written = (|| {
+        let mut file = fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        file.write_all(bytes).map_err(io_err(&tmp))?;
+        if fsync {
+            file.sync_data().map_err(io_err(&tmp))?;
+        }
+        drop(file);
+        fs::rename(&tmp, path).map_err(io_err(path))
+    })();
+    // A write that failed (a full disk) leaves no temp file behind.
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
-    drop(file);
-    fs::rename(&tmp, path).map_err(io_err(path))
+    written
 }
 
 #[cfg(test)]
@@ -632,16 +649,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_truncated_last_mock_is_named_and_the_rest_load() {
+    fn a_truncated_last_mock_is_left_out_and_the_rest_load() {
         let dir = tempfile::tempdir().expect("tempdir");
         let set = TestSetDir::create_next(dir.path()).expect("create");
         assert_eq!(set.name(), "test-set-0");
         let text = "---\nversion: 1\nkind: Postgres\nname: mock-1\nspec:\n  connection: 1\n  position: 0\n  lifetime: session\n  request_timestamp: 2026-01-01T00:00:00Z\n  response_timestamp: 2026-01-01T00:00:00Z\n  requests:\n  - type: Query\n    query: SELECT 1\n  responses:\n  - type: CommandComplete\n    tag: SELECT 1\n---\nversion: 1\nkind: Postgres\nname: mock-2\nspec:\n  connec";
         fs::write(set.mocks_path(), text).expect("write");
+        // Loaded as a test set's file, the torn last document is left out
+        // with a warning: it is not a failed test.
         let loaded = set.load().expect("load");
         assert_eq!(loaded.mocks.len(), 1);
-        assert_eq!(loaded.problems.len(), 1);
-        assert!(loaded.problems[0].location.ends_with("mocks.yaml#2"));
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        // Parsed on its own it is named.
+        let (mocks, problems) = parse_mocks(text, &set.mocks_path());
+        assert_eq!(mocks.len(), 1);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].location.ends_with("mocks.yaml#2"));
         let next = TestSetDir::create_next(dir.path()).expect("create");
         assert_eq!(next.name(), "test-set-1");
     }

@@ -153,7 +153,7 @@ fn a_mocks_file_truncated_after_loading_is_an_error_at_serve_time() {
 }
 
 #[test]
-fn a_torn_last_document_is_named_and_the_rest_serve() {
+fn a_torn_last_document_is_left_out_and_the_rest_serve() {
     let recorded = recorded();
     let dir = tempfile::tempdir().expect("tempdir");
     let set = TestSetDir::create_next(dir.path()).expect("create");
@@ -163,9 +163,8 @@ fn a_torn_last_document_is_named_and_the_rest_serve() {
     fs::write(set.mocks_path(), torn).expect("write");
     let mut index = Index::default();
     let loaded = set.load_with(&mut index).expect("load");
-    assert_eq!(loaded.problems.len(), 1, "{:?}", loaded.problems);
-    assert!(loaded.problems[0].location.ends_with("mocks.yaml#3"));
-    assert!(loaded.problems[0].message.contains("cut short"));
+    // A crash's torn tail: left out with a warning, not a failed test.
+    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
     let mut m = Matcher::from_index(index, MatchStrategy::Exact);
     assert_eq!(m.index.entries.len(), 2);
     match m.find(&live("SELECT name FROM t WHERE id = 7"), Some("test-1")) {

@@ -56,31 +56,9 @@ struct Followed {
     taken: u64,
 }
 
-/// The writer's nice value: above the traffic's (0 by default), so that on
-/// a busy machine the connections' forwarding, and the app and database
-/// they serve, come first, and the writer works in the gaps. It is never
-/// starved: the queue is bounded, and once it is full the connections wait
-/// for the writer (see `EVENT_QUEUE`).
-#[cfg(target_os = "linux")]
-const WRITER_NICE: i32 = 10;
-
-/// Lowers the calling thread's scheduling priority to [`WRITER_NICE`]
-/// (Linux keeps a nice value per thread), unless it is lower already.
-pub(super) fn yield_to_traffic() {
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::process::{getpriority_process, setpriority_process};
-        let me = Some(rustix::thread::gettid());
-        let lowered = match getpriority_process(me) {
-            Ok(now) if now < WRITER_NICE => setpriority_process(me, WRITER_NICE),
-            Ok(_) => Ok(()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = lowered {
-            tracing::debug!("the mock writer keeps its scheduling priority: {e}");
-        }
-    }
-}
+pub(super) use crate::priority::yield_to_traffic;
+#[cfg(all(test, target_os = "linux"))]
+use crate::priority::BACKGROUND_NICE as WRITER_NICE;
 
 /// Runs until every connection's sending end is gone and the queue is empty.
 pub(super) fn run(
