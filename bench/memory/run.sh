@@ -11,11 +11,13 @@
 #   --bin PATH measure this recplay binary (e.g. one built from an older commit)
 #   --no-build use the binaries already built
 #   --replay-only skip the mocks.yaml part
+#   --tests "N ..." replay these numbers of tests (default "10000 100000")
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 SIZES=(10 100)
+COUNTS=(10000 100000)
 PROFILE=release
 BIN=""
 BUILD=1
@@ -26,6 +28,7 @@ while [ $# -gt 0 ]; do
     --bin) BIN="$2"; shift ;;
     --no-build) BUILD=0 ;;
     --replay-only) SIZES=() ;;
+    --tests) read -r -a COUNTS <<<"$2"; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -80,7 +83,7 @@ until (exec 3<>"/dev/tcp/127.0.0.1/$UP") 2>/dev/null; do sleep 0.05; done
 echo
 echo "| tests replayed | peak RSS | per test | wall time |"
 echo "|---:|---:|---:|---:|"
-for COUNT in 10000 100000; do
+for COUNT in "${COUNTS[@]}"; do
   DIR="$WORK/tests-$COUNT"
   "$HELPER" generate "$DIR/keploy" "$COUNT" "http://127.0.0.1:$UP" >/dev/null
   python3 - "$BIN" "$UP" "$DIR" "$COUNT" "$ROOT/keploy.yml.template" <<'PY'

@@ -5,7 +5,7 @@
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use recplay_proxy::pg::backend::BackendMessage;
-use recplay_proxy::pg::encode::encode_backend;
+use recplay_proxy::pg::backend::encode_backend;
 use recplay_proxy::testset::pg_mock::Format;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,4 +1,6 @@
-//! Decoding of server (backend) messages.
+//! Server (backend) messages: decoded here, encoded back to wire bytes by
+//! [`encode_backend`] (in `backend/encode.rs`), so each message's layout is
+//! read and written in one module.
 //!
 //! postgres-protocol parses most backend messages, but not CopyBothResponse,
 //! FunctionCallResponse or NegotiateProtocolVersion, and a recording proxy
@@ -10,7 +12,11 @@
 //! is decided by the result formats the client asked for, which only the
 //! connection knows, so [`BackendMessage::to_model`] takes them.
 
+mod encode;
+
 use std::collections::BTreeMap;
+
+pub use encode::{encode_backend, error_response, EncodeError};
 
 use super::frontend::AuthRequest;
 use super::wire::{

@@ -2,17 +2,16 @@
 //!
 //! - [`wire`]: framing and size limits shared by both directions.
 //! - [`frontend`]: client messages (incremental decoder, model conversion).
-//! - [`backend`]: server messages (decoder, model conversion by result format).
+//! - [`backend`]: server messages (decoder, model conversion by result format,
+//!   and the encoder that puts recorded answers back on the wire).
 //! - [`exchange`]: grouping messages into exchanges, without I/O.
 //! - [`record`]: the recording wire proxy.
-//! - [`encode`]: recorded server messages back to wire bytes.
 //! - [`matcher`]: which recording answers a live exchange.
 //! - [`mock_server`]: the replay server that answers from mocks.yaml.
 //! - [`refuse`]: the ErrorResponse recplay's listeners answer with when
 //!   they turn a client away (too many connections, a bad message).
 
 pub mod backend;
-pub mod encode;
 pub mod exchange;
 pub mod frontend;
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //!   ([`request_end`]) and [`ConnFramer`], which groups a connection's
 //!   traffic into recorded exchanges.
 //! - [`lifetime`]: which statements are session-level.
-//! - [`by_name`]: a connection's prepared statements and portals.
+//! - `by_name`: a connection's prepared statements and portals.
 
 pub(crate) mod by_name;
 pub mod framer;

@@ -9,7 +9,7 @@ use bytes::{BufMut, BytesMut};
 use postgres_protocol::message::frontend as pp;
 use postgres_protocol::IsNull;
 
-use crate::pg::encode::encode_backend;
+use crate::pg::backend::encode_backend;
 use crate::testset::pg_mock::{BackendMsg, FieldDescription, Format, PgValue};
 
 /// Tag, length word and body.

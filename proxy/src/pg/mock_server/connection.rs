@@ -26,7 +26,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::{startup, Shared};
-use crate::pg::encode::{encode_backend, error_response};
+use crate::pg::backend::{encode_backend, error_response};
 use crate::pg::exchange::{request_end, RequestEnd};
 use crate::pg::frontend::{DecodeContext, FrontendMessage};
 use crate::pg::matcher::identity::is_copy_stream;

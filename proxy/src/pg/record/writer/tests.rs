@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use super::*;
-use crate::pg::encode::encode_backend;
+use crate::pg::backend::encode_backend;
 use crate::pg::frontend::FrontendMessage as F;
 use crate::testset::pg_mock::{BackendMsg, FrontendMsg, PgValue};
 
