@@ -122,7 +122,16 @@ pub async fn run<S: Service>(
             }
             Err(_) => {
                 report.refused += 1;
-                tracing::warn!(
+                // One line per refusal would flood the log in a flood of
+                // connections: the first is a warning, the run's total is
+                // reported at the end.
+                if report.refused == 1 {
+                    tracing::warn!(
+                        max_connections = limits.max_connections,
+                        "the connection limit is reached; refusing new connections until some close"
+                    );
+                }
+                tracing::debug!(
                     %peer,
                     max_connections = limits.max_connections,
                     "refusing a connection: the connection limit is reached"
