@@ -6,6 +6,8 @@
 //!   readable Postgres mocks, and the test-set directory that holds them
 //!   (atomic writes, crash-tolerant loading, format versions).
 //! - [`http`]: the recording HTTP proxy.
+//! - [`egress`]: the app's outgoing HTTP calls, recorded as Http mocks and
+//!   served back at replay.
 //! - [`pg`]: PostgreSQL protocol v3 — frontend/backend codecs, the recording
 //!   wire proxy, and the replay mock server with its matcher.
 //! - [`window`]: which HTTP test is in flight, so database exchanges can be
@@ -16,6 +18,7 @@
 //! No command-line concerns live here; the `recplay` binary wires these
 //! pieces together.
 
+pub mod egress;
 pub mod http;
 pub mod pg;
 #[cfg(any(test, feature = "test-support"))]
