@@ -9,7 +9,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use recplay_proxy::egress::EgressRoute;
 
 use super::{GlobalNoise, KeployConfig};
 use crate::cli::{PgMatcher, RecordArgs, TestArgs};
@@ -42,6 +43,9 @@ pub struct RecordConfig {
     pub pg_tls_key: Option<PathBuf>,
     pub pg_upstream_tls: bool,
     pub grace: u64,
+    /// `--egress` routes.
+    pub egress: Vec<EgressRoute>,
+    pub egress_proxy: bool,
     /// keploy.yml's noise, applied by `recplay test`; record only reports it.
     pub global_noise: GlobalNoise,
 }
@@ -62,12 +66,23 @@ pub struct TestConfig {
     pub coverage: bool,
     pub detect_noise: bool,
     pub pg_matcher: PgMatcher,
+    /// `--egress` routes.
+    pub egress: Vec<EgressRoute>,
+    pub egress_proxy: bool,
+    /// False with `--no-mocks` or keploy.yml's `test.mocking: false`: no
+    /// mock server, the app reaches the real services.
+    pub mocking: bool,
     pub global_noise: GlobalNoise,
     /// The keploy.yml read, to name in errors about its noise.
     pub config_file: Option<PathBuf>,
 }
 
 impl RecordConfig {
+    /// Whether outgoing calls are recorded (then nothing else need be).
+    pub fn records_egress(&self) -> bool {
+        !self.egress.is_empty() || self.egress_proxy
+    }
+
     pub fn resolve(args: RecordArgs) -> Result<Self> {
         let file = KeployConfig::locate(args.config.as_deref());
         let config = load(file.as_deref())?;
@@ -87,6 +102,8 @@ impl RecordConfig {
             pg_tls_key: args.pg_tls_key,
             pg_upstream_tls: args.pg_upstream_tls,
             grace: args.grace,
+            egress: egress_routes(&args.egress)?,
+            egress_proxy: args.egress_proxy,
             global_noise: config.test.global_noise,
         })
     }
@@ -117,10 +134,21 @@ impl TestConfig {
             coverage: args.coverage,
             detect_noise: args.detect_noise,
             pg_matcher: args.pg_matcher,
+            egress: egress_routes(&args.egress)?,
+            egress_proxy: args.egress_proxy,
+            mocking: !args.no_mocks && config.test.mocking.unwrap_or(true),
             global_noise: config.test.global_noise,
             config_file: file,
         })
     }
+}
+
+/// `--egress NAME=URL` values, parsed.
+fn egress_routes(values: &[String]) -> Result<Vec<EgressRoute>> {
+    values
+        .iter()
+        .map(|v| EgressRoute::parse(v).with_context(|| format!("--egress {v}")))
+        .collect()
 }
 
 fn load(file: Option<&Path>) -> Result<KeployConfig> {
