@@ -37,7 +37,7 @@ pub async fn observers_for(ctx: &ObserverContext<'_>) -> Result<Vec<Box<dyn Repl
             ctx.args.pg_matcher.into(),
             ctx.windows.clone(),
         ))),
-        Some(_) => tracing::info!(
+        Some(_) => tracing::warn!(
             "mocking is off (--no-mocks or keploy.yml test.mocking: false): no PostgreSQL mock server, --pg-listen is not used"
         ),
         None => {}

@@ -40,9 +40,20 @@ fn wait_for_port(port: u16) {
 }
 
 /// `recplay test` of the app in `dir`, its database and its outgoing
-/// calls served from the recording.
-fn replay(dir: &Path, python: &Path, app_port: u16, fake_url: &str) -> Output {
+/// calls served from the recording; or, given `real_pg` (the real
+/// database's port), with `--no-mocks`.
+fn replay(
+    dir: &Path,
+    python: &Path,
+    app_port: u16,
+    fake_url: &str,
+    real_pg: Option<u16>,
+) -> Output {
     let mock_port = free_port();
+    let (pg_port, mode) = match real_pg {
+        Some(port) => (port, Some("--no-mocks")),
+        None => (mock_port, None),
+    };
     let serve = format!(
         "exec {} {} {app_port}",
         python.display(),
@@ -53,7 +64,8 @@ fn replay(dir: &Path, python: &Path, app_port: u16, fake_url: &str) -> Output {
         .args(["--http-target", &format!("http://127.0.0.1:{app_port}")])
         .args(["--pg-listen", &format!("127.0.0.1:{mock_port}")])
         .args(["--egress", &format!("llm={fake_url}"), "--egress-proxy"])
-        .env("APP_PG_PORT", mock_port.to_string())
+        .args(mode)
+        .env("APP_PG_PORT", pg_port.to_string())
         .env("RATES_URL", fake_url)
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
@@ -161,10 +173,9 @@ fn an_apps_streamed_and_proxied_calls_replay_with_the_services_stopped() {
         "<recplay:redacted>"
     );
 
-    // Nothing real is left to answer.
-    drop(fake);
-    pg.stop();
-    let run = replay(dir.path(), &python, app_port, &fake_url);
+    // Without mocks the same set runs against the real database and
+    // service (the app's reads change nothing, so it passes).
+    let run = replay(dir.path(), &python, app_port, &fake_url, Some(pg.port));
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(0), "{stdout}\n{stderr}");
@@ -172,13 +183,30 @@ fn an_apps_streamed_and_proxied_calls_replay_with_the_services_stopped() {
         stdout.contains("test-set-0: 3 passed, 0 failed"),
         "{stdout}"
     );
+    assert!(stderr.contains("no PostgreSQL mock server"), "{stderr}");
+
+    // Nothing real is left to answer.
+    drop(fake);
+    pg.stop();
+    let run = replay(dir.path(), &python, app_port, &fake_url, None);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("test-set-0: 3 passed, 0 failed"),
+        "{stdout}"
+    );
+    let report = std::fs::read_to_string(keploy.join("reports/test-run-1/test-set-0-report.yaml"))
+        .expect("the mocked run's report");
+    assert!(report.contains("http_mocks:"), "{report}");
+    assert!(!report.contains("http_misses:"), "{report}");
 
     // The rate test-2 was given, changed in the recording: only test-2
     // fails, and its summary names the call that answered.
     let changed = mocks.replace("\"rate\": 1.02", "\"rate\": 7.77");
     assert_ne!(changed, mocks, "the recorded rate is in mocks.yaml");
     std::fs::write(&mocks_path, changed).expect("edit mocks.yaml");
-    let run = replay(dir.path(), &python, app_port, &fake_url);
+    let run = replay(dir.path(), &python, app_port, &fake_url, None);
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(1), "{stdout}");
     assert!(
