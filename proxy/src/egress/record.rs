@@ -201,3 +201,66 @@ pub fn render_mock(name: &str, spec: &HttpMockSpec) -> Result<String, serde_yaml
     })?;
     Ok(format!("---\n{body}...\n"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::tee::CapturedBody;
+    use crate::http::{RequestHead, ResponseHead};
+    use crate::testset::keploy::HttpMock;
+
+    fn body(bytes: &[u8]) -> CapturedBody {
+        CapturedBody {
+            bytes: bytes.to_vec(),
+            size: bytes.len() as u64,
+            sha256: None,
+            complete: true,
+        }
+    }
+
+    #[test]
+    fn a_streamed_call_is_written_as_keploys_http_mock_with_its_events_and_no_secret() {
+        let now = chrono::Utc::now();
+        let mut req_headers = http::HeaderMap::new();
+        req_headers.insert("authorization", "Bearer sk-live".parse().expect("value"));
+        req_headers.insert("content-type", "application/json".parse().expect("value"));
+        let mut resp_headers = http::HeaderMap::new();
+        resp_headers.insert("content-type", "text/event-stream".parse().expect("value"));
+        let exchange = Exchange {
+            name: "http-1".into(),
+            request: RequestHead {
+                method: http::Method::POST,
+                version: http::Version::HTTP_11,
+                url: "https://llm.example/v1/chat".into(),
+                path_and_query: "/v1/chat".into(),
+                headers: req_headers,
+                received_at: now,
+                client: "127.0.0.1:1".parse().expect("addr"),
+                connection: 1,
+            },
+            request_body: body(br#"{"stream":true}"#),
+            response: ResponseHead {
+                status: http::StatusCode::OK,
+                version: http::Version::HTTP_11,
+                headers: resp_headers,
+                received_at: now,
+            },
+            response_body: body(b"data: {\"d\":\"a\"}\n\ndata: [DONE]\n\n"),
+            completed_at: now,
+        };
+        let spec = mock_spec(exchange, Some("test-4".into()), "llm", 1 << 20);
+        let text = render_mock("http-1", &spec).expect("render");
+        assert!(!text.contains("sk-live"), "{text}");
+        assert!(text.starts_with("---\nversion: api.keploy.io/v1beta1\nkind: Http\nname: http-1\n"));
+        assert!(text.ends_with("...\n"));
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str(text.trim_start_matches("---\n")).expect("yaml");
+        let mock = HttpMock::from_document("http-1", doc["spec"].clone()).expect("reads back");
+        let events = mock.spec.resp.body.events.expect("events");
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1].data.get("data"), Some("[DONE]"));
+        assert_eq!(mock.spec.metadata[TEST_KEY], "test-4");
+        assert_eq!(mock.spec.metadata[ROUTE_KEY], "llm");
+        assert_eq!(mock.spec.req.header["Authorization"], PLACEHOLDER);
+    }
+}
