@@ -6,6 +6,7 @@
 //! And Keploy-written `kind: Http` mocks are served to a real client.
 
 mod keploy_fixture;
+mod routes;
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};

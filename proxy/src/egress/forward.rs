@@ -111,14 +111,24 @@ impl ForwardRecorder {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
                         let shared = shared.clone();
+                        let mut stop = shared.stop.clone();
                         connections.spawn(async move {
                             let service = hyper::service::service_fn(move |req| {
                                 let shared = shared.clone();
                                 async move { Ok::<_, Infallible>(shared.handle(req).await) }
                             });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await;
+                            let conn = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service);
+                            tokio::pin!(conn);
+                            // An idle keep-alive connection closes at the
+                            // stop; one mid-exchange finishes it first.
+                            tokio::select! {
+                                _ = conn.as_mut() => {}
+                                _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+                                    conn.as_mut().graceful_shutdown();
+                                    let _ = conn.await;
+                                }
+                            }
                         });
                     }
                     Err(e) => tracing::warn!("forward proxy: accept failed: {e}"),
