@@ -115,6 +115,17 @@ pub struct RecordArgs {
     #[arg(short = 'c', long = "command")]
     pub command: Option<String>,
 
+    /// Record the app's outgoing calls to URL as Http mocks: recplay
+    /// listens on a local port and sets RECPLAY_EGRESS_<NAME>_URL to it in
+    /// the app's environment (repeatable: NAME=URL).
+    #[arg(long, value_name = "NAME=URL")]
+    pub egress: Vec<String>,
+
+    /// Record the app's plain-http outgoing calls through a forward proxy
+    /// (HTTP_PROXY/http_proxy set in the app's environment).
+    #[arg(long)]
+    pub egress_proxy: bool,
+
     /// Seconds in-flight exchanges get to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 10)]
     pub grace: u64,
@@ -201,6 +212,23 @@ pub struct TestArgs {
     /// Serve the app's database from mocks.yaml on this address.
     #[arg(long)]
     pub pg_listen: Option<SocketAddr>,
+
+    /// Serve the app's outgoing calls to NAME from the set's Http mocks on
+    /// a local port set in RECPLAY_EGRESS_<NAME>_URL (repeatable: NAME=URL,
+    /// the same routes as at record; URL is what --no-mocks reaches).
+    #[arg(long, value_name = "NAME=URL")]
+    pub egress: Vec<String>,
+
+    /// Serve plain-http outgoing calls through a forward proxy
+    /// (HTTP_PROXY/http_proxy set in the app's environment).
+    #[arg(long)]
+    pub egress_proxy: bool,
+
+    /// No mock servers: the app reaches the real database and services, so
+    /// the test set runs as an integration test [default: keploy.yml's
+    /// `test.mocking`, else mocks on].
+    #[arg(long)]
+    pub no_mocks: bool,
 
     /// Collect per-test coverage from agents in the app's processes.
     #[arg(long)]

@@ -72,6 +72,9 @@ pub struct TestSection {
     /// Keploy writes `""` for "none".
     #[serde(default)]
     pub health_url: Option<String>,
+    /// `false`: no mock servers, the app reaches the real services.
+    #[serde(default)]
+    pub mocking: Option<bool>,
 }
 
 /// `test.globalNoise`: noise for every test set, and per test set.

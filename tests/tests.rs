@@ -3,6 +3,7 @@
 mod support;
 
 mod coverage;
+mod egress;
 mod replay;
 
 mod cluster {

@@ -6,6 +6,8 @@
 //!   readable Postgres mocks, and the test-set directory that holds them
 //!   (atomic writes, crash-tolerant loading, format versions).
 //! - [`http`]: the recording HTTP proxy.
+//! - [`egress`]: the app's outgoing HTTP calls, recorded as Http mocks and
+//!   served back at replay.
 //! - [`journal`]: the append-only, write-ahead file each recording writes
 //!   on the traffic's path, and reading it back.
 //! - [`recovery`]: turning a journal left by a crash into its test files.
@@ -22,6 +24,7 @@
 //! No command-line concerns live here; the `recplay` binary wires these
 //! pieces together.
 
+pub mod egress;
 pub mod http;
 pub mod journal;
 pub mod pg;

@@ -9,7 +9,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use recplay_proxy::egress::EgressRoute;
 use recplay_proxy::http::limits::{HttpLimits, MIN_HEADER_BYTES};
 
 use recplay_proxy::testset::redact::RedactConfig;
@@ -51,6 +52,9 @@ pub struct RecordConfig {
     pub pg_max_connections: usize,
     /// Listeners may bind a non-loopback address (`--allow-remote`).
     pub allow_remote: bool,
+    /// `--egress` routes.
+    pub egress: Vec<EgressRoute>,
+    pub egress_proxy: bool,
     /// keploy.yml's noise, applied by `recplay test`; record only reports it.
     pub global_noise: GlobalNoise,
     /// keploy.yml `record.redact`.
@@ -73,6 +77,12 @@ pub struct TestConfig {
     pub coverage: bool,
     pub detect_noise: bool,
     pub pg_matcher: PgMatcher,
+    /// `--egress` routes.
+    pub egress: Vec<EgressRoute>,
+    pub egress_proxy: bool,
+    /// False with `--no-mocks` or keploy.yml's `test.mocking: false`: no
+    /// mock server, the app reaches the real services.
+    pub mocking: bool,
     pub global_noise: GlobalNoise,
     /// The keploy.yml read, to name in errors about its noise.
     pub config_file: Option<PathBuf>,
@@ -84,6 +94,11 @@ pub struct TestConfig {
 }
 
 impl RecordConfig {
+    /// Whether outgoing calls are recorded (then nothing else need be).
+    pub fn records_egress(&self) -> bool {
+        !self.egress.is_empty() || self.egress_proxy
+    }
+
     pub fn resolve(args: RecordArgs) -> Result<Self> {
         let file = KeployConfig::locate(args.config.as_deref());
         let config = load(file.as_deref())?;
@@ -124,6 +139,8 @@ impl RecordConfig {
             http_limits,
             pg_max_connections: usize::try_from(args.pg_max_connections).unwrap_or(usize::MAX),
             allow_remote: args.allow_remote,
+            egress: egress_routes(&args.egress)?,
+            egress_proxy: args.egress_proxy,
             global_noise: config.test.global_noise,
             redact: redact_config(&config.record.redact, file.as_deref()),
         })
@@ -176,9 +193,12 @@ impl TestConfig {
             coverage: args.coverage,
             detect_noise: args.detect_noise,
             pg_matcher: args.pg_matcher,
+            egress: egress_routes(&args.egress)?,
+            egress_proxy: args.egress_proxy,
+            mocking: !args.no_mocks && config.test.mocking.unwrap_or(true),
             global_noise: config.test.global_noise,
             secrets_file: secrets_file(&config.record.redact, file.as_deref()),
-            redact: redact_config(&config.record.redact, file.as_deref()),
+            redact: redact_settings(&config.record.redact),
             config_file: file,
         })
     }
@@ -187,16 +207,7 @@ impl TestConfig {
 /// `record.redact` for the redactor; every default rule turned off is
 /// named in a warning, since what it guarded is then recorded in clear.
 pub fn redact_config(section: &RedactSection, file: Option<&Path>) -> RedactConfig {
-    let config = RedactConfig {
-        headers: section.headers.clone(),
-        body: section.body.clone(),
-        patterns: section
-            .patterns
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        disable: section.disable.clone(),
-    };
+    let config = redact_settings(section);
     let shown = file.map_or("keploy.yml".into(), |f| f.display().to_string());
     let unknown = config.unknown_disabled();
     for name in &config.disable {
@@ -214,6 +225,21 @@ pub fn redact_config(section: &RedactSection, file: Option<&Path>) -> RedactConf
     config
 }
 
+/// `record.redact` as it is, without the warnings: `recplay test` uses it
+/// only for tests recovered from a crashed recording.
+fn redact_settings(section: &RedactSection) -> RedactConfig {
+    RedactConfig {
+        headers: section.headers.clone(),
+        body: section.body.clone(),
+        patterns: section
+            .patterns
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        disable: section.disable.clone(),
+    }
+}
+
 /// `record.redact.secretsFile`, relative to the directory of keploy.yml.
 fn secrets_file(section: &RedactSection, file: Option<&Path>) -> Option<PathBuf> {
     let name = non_empty(section.secrets_file.clone())?;
@@ -223,6 +249,14 @@ fn secrets_file(section: &RedactSection, file: Option<&Path>) -> Option<PathBuf>
     }
     let base = file.and_then(Path::parent).unwrap_or(Path::new(""));
     Some(base.join(path))
+}
+
+/// `--egress NAME=URL` values, parsed.
+fn egress_routes(values: &[String]) -> Result<Vec<EgressRoute>> {
+    values
+        .iter()
+        .map(|v| EgressRoute::parse(v).with_context(|| format!("--egress {v}")))
+        .collect()
 }
 
 fn load(file: Option<&Path>) -> Result<KeployConfig> {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use recplay_proxy::http::{ExchangeSink, HttpProxy, HttpProxyConfig, TestSetRecorder, Upstream};
-use recplay_proxy::testset::redact::Redactor;
 use recplay_proxy::tls;
 use tokio::sync::watch;
 
@@ -36,13 +35,12 @@ pub async fn spawn_http(
     } else if args.upstream_ca.is_some() {
         tracing::warn!("--upstream-ca is ignored: the upstream is not https://");
     }
-    let redactor = Redactor::new(&args.redact).context("keploy.yml record.redact")?;
     let recorder = Arc::new(
         TestSetRecorder::new(
             recording.dir.clone(),
             recording.windows.clone(),
             args.body_cap,
-            Arc::new(redactor),
+            recording.redactor.clone(),
         )
         .context("could not start the HTTP recording's journal")?,
     );

@@ -11,8 +11,10 @@
 //!
 //! - `recording`: what every recorder shares and reports;
 //! - `http`: the HTTP proxy's recorder;
-//! - `pg`: the PostgreSQL proxy's recorder.
+//! - `pg`: the PostgreSQL proxy's recorder;
+//! - `egress`: the app's outgoing HTTP calls (`--egress`, `--egress-proxy`).
 
+mod egress;
 mod http;
 mod pg;
 mod recording;
@@ -24,6 +26,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use recplay_proxy::http::Upstream;
+use recplay_proxy::testset::redact::Redactor;
 use recplay_proxy::testset::TestSetDir;
 use recplay_proxy::window::TestWindows;
 use tokio::sync::watch;
@@ -41,7 +44,7 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
     let mut signals = StopSignals::watch()?;
     let args = RecordConfig::resolve(args)?;
     log_noise(&args.global_noise);
-    if args.http_upstream.is_none() && args.pg_upstream.is_none() {
+    if args.http_upstream.is_none() && args.pg_upstream.is_none() && !args.records_egress() {
         bail!("nothing to record: give --http-upstream URL (and/or --pg-upstream HOST:PORT)");
     }
     crate::recover::recover(&args.path, &args.redact)?;
@@ -60,10 +63,12 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
         shutdown: Shutdown(stop_rx),
         stop_all: stop_tx.clone(),
         grace: Duration::from_secs(args.grace),
+        redactor: Arc::new(Redactor::new(&args.redact).context("keploy.yml record.redact")?),
     };
 
     let mut recorders: Vec<RecorderTask> = Vec::new();
     let mut app_addr = None;
+    let mut app_env = Vec::new();
     let spawned = async {
         if let Some(upstream) = &args.http_upstream {
             app_addr = Some(Upstream::parse(upstream)?.authority());
@@ -72,6 +77,9 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
         if let Some(task) = pg::spawn_pg(&args, recording.clone()).await? {
             recorders.push(task);
         }
+        let (tasks, env) = egress::spawn_egress(&args, &recording).await?;
+        recorders.extend(tasks);
+        app_env = env;
         anyhow::Ok(())
     };
     if let Err(e) = spawned.await {
@@ -81,7 +89,7 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
 
     let timeout = Duration::from_secs(args.delay);
     let started = tokio::select! {
-        started = start_app(args.command.as_deref(), app_addr.as_deref(), timeout) => started,
+        started = start_app(args.command.as_deref(), app_addr.as_deref(), &app_env, timeout) => started,
         // Dropping the start stops the app's group, if it was spawned.
         name = signals.next() => Err(anyhow::anyhow!(
             "interrupted by {name} before the app was ready; the app was stopped and nothing was recorded"
@@ -169,12 +177,13 @@ pub async fn run(args: RecordArgs) -> Result<ExitCode> {
 async fn start_app(
     command: Option<&str>,
     addr: Option<&str>,
+    env: &[(String, String)],
     timeout: Duration,
 ) -> Result<Option<AppProcess>> {
     let Some(command) = command else {
         return Ok(None);
     };
-    let mut app = Some(AppProcess::spawn(command, &[], None).await?);
+    let mut app = Some(AppProcess::spawn(command, env, None).await?);
     if let Some(addr) = addr {
         wait_ready(&mut app, Readiness::Port(addr), timeout).await?;
     }

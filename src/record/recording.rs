@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
+use recplay_proxy::testset::redact::Redactor;
 use recplay_proxy::testset::TestSetDir;
 use recplay_proxy::window::TestWindows;
 use tokio::sync::watch;
@@ -20,6 +21,9 @@ pub struct Recording {
     /// Lets a recorder that cannot go on stop the whole recording.
     pub stop_all: Arc<watch::Sender<bool>>,
     pub grace: Duration,
+    /// The test set's redactor, shared by every recorder writing into it
+    /// so a secret has one placeholder across tests and mocks.
+    pub redactor: Arc<Redactor>,
 }
 
 /// Resolves once recording should stop; cheap to clone.

@@ -4,6 +4,7 @@
 //! - `observer`: hooks for the parts that ride along (mock database, coverage).
 //! - `outcome`: per-test and per-set results handed to the reports.
 //! - `detect_noise`: `--detect-noise` proposals.
+//! - `egress`: the app's outgoing HTTP calls served from the set's Http mocks.
 //!
 //! With `--shard I/N`, `load_sets` keeps only this runner's share (see
 //! `crate::shard`) and the run report records the shard for `report merge`.
@@ -16,6 +17,7 @@
 //! `Err`, which main turns into exit code 2.
 
 pub mod detect_noise;
+pub mod egress;
 pub mod observer;
 pub mod observers;
 pub mod outcome;

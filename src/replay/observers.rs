@@ -1,6 +1,7 @@
 //! The observers `recplay test` plugs into a replay run, chosen from its
-//! settings: the PostgreSQL mock server (`--pg-listen`) and per-test
-//! coverage (`--coverage`).
+//! settings: the PostgreSQL mock server (`--pg-listen`), the outgoing-HTTP
+//! mock server (`--egress`, `--egress-proxy`) and per-test coverage
+//! (`--coverage`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,11 +31,24 @@ pub struct ObserverContext<'a> {
 /// here, one line each; the runner does not change.
 pub async fn observers_for(ctx: &ObserverContext<'_>) -> Result<Vec<Box<dyn ReplayObserver>>> {
     let mut observers: Vec<Box<dyn ReplayObserver>> = Vec::new();
-    if let Some(listen) = ctx.args.pg_listen {
-        observers.push(Box::new(PgMockObserver::new(
+    match ctx.args.pg_listen {
+        Some(listen) if ctx.args.mocking => observers.push(Box::new(PgMockObserver::new(
             listen,
             ctx.args.pg_matcher.into(),
             ctx.windows.clone(),
+        ))),
+        Some(_) => tracing::warn!(
+            "mocking is off (--no-mocks or keploy.yml test.mocking: false): no PostgreSQL mock server, --pg-listen is not used"
+        ),
+        None => {}
+    }
+    if !ctx.args.egress.is_empty() || ctx.args.egress_proxy {
+        observers.push(Box::new(super::egress::EgressObserver::new(
+            ctx.args.egress.clone(),
+            ctx.args.egress_proxy,
+            ctx.args.mocking,
+            ctx.windows.clone(),
+            ctx.args.global_noise.clone(),
         )));
     }
     if ctx.args.coverage {

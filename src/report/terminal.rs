@@ -126,6 +126,8 @@ fn render_failure(t: &TestOutcome, palette: Palette) -> (String, String) {
         };
         format!("no recorded database answer for: {}{more}", miss.query)
     });
+    let (http_lead, calls) = outgoing_calls(t, palette, &mut detail);
+    let lead = lead.or(http_lead);
     if let Some(err) = &t.error {
         detail.push_str(&format!("    {}\n", palette.red(err)));
         return (lead.unwrap_or_else(|| err.clone()), detail);
@@ -188,9 +190,57 @@ fn render_failure(t: &TestOutcome, palette: Palette) -> (String, String) {
     let summary = match lead {
         Some(lead) if fields.is_empty() => lead,
         Some(lead) => format!("{lead}; differs in {}", fields.join(", ")),
-        None => format!("differs in {}", fields.join(", ")),
+        None => format!("differs in {}{calls}", fields.join(", ")),
     };
     (summary, detail)
+}
+
+/// The outgoing calls of a failed test: the lead when one had no recorded
+/// answer (`http_misses`), and otherwise a note naming the recorded calls
+/// that answered (`http_mocks`), since a changed recorded answer shows up
+/// only as a different response. Details go to `detail`.
+fn outgoing_calls(
+    t: &TestOutcome,
+    palette: Palette,
+    detail: &mut String,
+) -> (Option<String>, String) {
+    let misses: Vec<recplay_proxy::egress::HttpMiss> = t
+        .extras
+        .get("http_misses")
+        .and_then(|v| serde_yaml::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    for miss in &misses {
+        detail.push_str(&format!(
+            "    outgoing call: no recorded answer for: {}\n      nearest recorded: {}\n",
+            palette.red(&miss.call),
+            miss.nearest
+        ));
+    }
+    let served: Vec<String> = t
+        .extras
+        .get("http_mocks")
+        .and_then(|v| serde_yaml::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    for call in &served {
+        detail.push_str(&format!(
+            "    outgoing call answered from the recording: {call}\n"
+        ));
+    }
+    let lead = misses.first().map(|miss| {
+        format!(
+            "no recorded answer for the outgoing call {} (nearest: {})",
+            miss.call, miss.nearest
+        )
+    });
+    let note = if served.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (outgoing calls answered from the recording: {})",
+            served.join(", ")
+        )
+    };
+    (lead, note)
 }
 
 /// The queries the mock server had no answer for during this test (the

@@ -93,7 +93,7 @@ fn keploy_documents_beside_recplays_load_and_are_counted() {
     assert_eq!(http.name, "mock-4");
     assert_eq!(http.spec.req.url, "http://rates.example/v1/eur");
     assert_eq!(http.spec.resp.status_code, 200);
-    assert_eq!(http.spec.resp.body, r#"{"rate":1.08}"#);
+    assert_eq!(http.spec.resp.body.body, r#"{"rate":1.08}"#);
     let counts: Vec<(&str, u64)> = loaded
         .unserved
         .iter()

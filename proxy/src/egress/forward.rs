@@ -1,0 +1,254 @@
+//! The recording forward proxy: the app's `HTTP_PROXY`.
+//!
+//! A client sends it absolute-form requests (`GET http://host/path`). Each
+//! distinct `host:port` gets a recording reverse proxy of its own
+//! ([`crate::http::HttpProxy`], bound on a free local port, lazily), and the
+//! request is passed to it: the call is recorded by the same code as a
+//! named route's, streamed answers stream through, and the mock's URL is
+//! the one the app asked for. `CONNECT` (HTTPS through the proxy) answers
+//! 501 for now: without TLS interception there is nothing to record.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Mutex};
+use tokio::task::JoinSet;
+
+use crate::http::{HttpProxy, HttpProxyConfig, HttpProxyError, RecorderCounts, Upstream};
+use crate::testset::redact::Redactor;
+use crate::testset::TestSetDir;
+use crate::window::TestWindows;
+
+use super::record::EgressRecorder;
+use super::PROXY_ROUTE;
+
+type ProxyResponse = Response<BoxBody<Bytes, hyper::Error>>;
+
+/// What 501 says to a `CONNECT`.
+pub const CONNECT_REFUSED: &str = "recplay: HTTPS through the forward proxy (CONNECT) is not recorded or served yet; give the service a named route instead (--egress NAME=https://host) and point the app at RECPLAY_EGRESS_<NAME>_URL\n";
+
+/// A bound, not yet running forward proxy.
+pub struct ForwardRecorder {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    dir: Arc<TestSetDir>,
+    windows: TestWindows,
+    next: Arc<AtomicU64>,
+    body_cap: u64,
+    redactor: Arc<Redactor>,
+    grace: Duration,
+    stop: watch::Receiver<bool>,
+    stop_tx: watch::Sender<bool>,
+    /// `host:port` → the local address of its recording proxy.
+    targets: Mutex<HashMap<String, SocketAddr>>,
+    recorders: std::sync::Mutex<Vec<Arc<EgressRecorder>>>,
+    proxies: Mutex<JoinSet<()>>,
+    client: Client<HttpConnector, Incoming>,
+}
+
+impl ForwardRecorder {
+    /// Binds `addr` (port 0 for a free one).
+    pub async fn bind(
+        addr: SocketAddr,
+        dir: Arc<TestSetDir>,
+        windows: TestWindows,
+        next: Arc<AtomicU64>,
+        body_cap: u64,
+        redactor: Arc<Redactor>,
+        grace: Duration,
+    ) -> Result<Self, HttpProxyError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| HttpProxyError::Bind { addr, source })?;
+        let (stop_tx, stop) = watch::channel(false);
+        Ok(ForwardRecorder {
+            listener,
+            shared: Arc::new(Shared {
+                dir,
+                windows,
+                next,
+                body_cap,
+                redactor,
+                grace,
+                stop,
+                stop_tx,
+                targets: Mutex::new(HashMap::new()),
+                recorders: std::sync::Mutex::new(Vec::new()),
+                proxies: Mutex::new(JoinSet::new()),
+                client: Client::builder(TokioExecutor::new()).build_http(),
+            }),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown`, then lets the per-target proxies drain
+    /// (each for the grace period) and returns what was recorded.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> RecorderCounts {
+        let ForwardRecorder { listener, shared } = self;
+        let mut connections = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let shared = shared.clone();
+                        let mut stop = shared.stop.clone();
+                        connections.spawn(async move {
+                            let service = hyper::service::service_fn(move |req| {
+                                let shared = shared.clone();
+                                async move { Ok::<_, Infallible>(shared.handle(req).await) }
+                            });
+                            let conn = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service);
+                            tokio::pin!(conn);
+                            // An idle keep-alive connection closes at the
+                            // stop; one mid-exchange finishes it first.
+                            tokio::select! {
+                                _ = conn.as_mut() => {}
+                                _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+                                    conn.as_mut().graceful_shutdown();
+                                    let _ = conn.await;
+                                }
+                            }
+                        });
+                    }
+                    Err(e) => tracing::warn!("forward proxy: accept failed: {e}"),
+                },
+            }
+        }
+        let _ = shared.stop_tx.send(true);
+        let _ = tokio::time::timeout(shared.grace, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        connections.abort_all();
+        let mut proxies = std::mem::take(&mut *shared.proxies.lock().await);
+        while proxies.join_next().await.is_some() {}
+        let recorders = shared.recorders.lock().unwrap_or_else(|p| p.into_inner());
+        recorders.iter().fold(RecorderCounts::default(), |sum, r| {
+            let c = r.counts();
+            RecorderCounts {
+                recorded: sum.recorded + c.recorded,
+                failed: sum.failed + c.failed,
+            }
+        })
+    }
+}
+
+impl Shared {
+    async fn handle(&self, mut req: Request<Incoming>) -> ProxyResponse {
+        if req.method() == Method::CONNECT {
+            return text(StatusCode::NOT_IMPLEMENTED, CONNECT_REFUSED.to_string());
+        }
+        let uri = req.uri().clone();
+        let (Some("http"), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("recplay forward proxy: expected an absolute http:// URL, got {uri}\n"),
+            );
+        };
+        let authority = authority.as_str().to_string();
+        let local = match self.proxy_for(&authority).await {
+            Ok(local) => local,
+            Err(e) => return text(StatusCode::BAD_GATEWAY, format!("recplay: {e}\n")),
+        };
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let Ok(local_uri) = format!("http://{local}{path}").parse() else {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("recplay: bad request target {uri}\n"),
+            );
+        };
+        *req.uri_mut() = local_uri;
+        req.headers_mut().remove("proxy-connection");
+        req.headers_mut().remove(hyper::header::PROXY_AUTHORIZATION);
+        match self.client.request(req).await {
+            Ok(resp) => resp.map(|b| b.boxed()),
+            Err(e) => text(
+                StatusCode::BAD_GATEWAY,
+                format!("recplay: could not reach {authority}: {e}\n"),
+            ),
+        }
+    }
+
+    /// The local recording proxy for `authority`, started on first use.
+    async fn proxy_for(&self, authority: &str) -> Result<SocketAddr, HttpProxyError> {
+        let mut targets = self.targets.lock().await;
+        if let Some(addr) = targets.get(authority) {
+            return Ok(*addr);
+        }
+        let upstream = Upstream::parse(&format!("http://{authority}"))?;
+        let mut config = HttpProxyConfig::new(upstream);
+        config.body_cap = self.body_cap;
+        let recorder = Arc::new(EgressRecorder::new(
+            self.dir.clone(),
+            self.windows.clone(),
+            PROXY_ROUTE,
+            self.next.clone(),
+            self.body_cap,
+            self.redactor.clone(),
+        ));
+        let proxy = HttpProxy::bind(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            config,
+            recorder.clone(),
+        )
+        .await?;
+        let addr = proxy.local_addr()?;
+        let mut stop = self.stop.clone();
+        let grace = self.grace;
+        self.proxies.lock().await.spawn(async move {
+            proxy
+                .run(
+                    async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    },
+                    grace,
+                )
+                .await;
+        });
+        self.recorders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(recorder);
+        targets.insert(authority.to_string(), addr);
+        Ok(addr)
+    }
+}
+
+fn text(status: StatusCode, body: String) -> ProxyResponse {
+    let mut resp = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}

@@ -1,0 +1,195 @@
+//! Serves the app's outgoing HTTP calls from each test set's Http mocks
+//! (recplay's and Keploy's) on the same routes, and the same forward
+//! proxy, as at record; reports per test which recorded calls answered
+//! (`http_mocks`) and which calls had none (`http_misses`). Without mocks
+//! (`--no-mocks`) it only points the routes' variables at the real URLs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use recplay_proxy::egress::route::proxy_env;
+use recplay_proxy::egress::serve::ServeAs;
+use recplay_proxy::egress::{CallUsage, EgressMatcher, EgressRoute, EgressServer};
+use recplay_proxy::window::TestWindows;
+use tokio::sync::{watch, Mutex};
+use tokio::task::JoinHandle;
+
+use super::observer::{BoxFuture, ExtraFields, ReplayObserver, ReplaySet};
+use crate::config::GlobalNoise;
+
+const LOCAL: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
+pub struct EgressObserver {
+    routes: Vec<EgressRoute>,
+    proxy: bool,
+    mocking: bool,
+    windows: TestWindows,
+    noise: GlobalNoise,
+    running: Mutex<Option<Running>>,
+}
+
+struct Running {
+    matcher: Arc<std::sync::Mutex<EgressMatcher>>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl EgressObserver {
+    pub fn new(
+        routes: Vec<EgressRoute>,
+        proxy: bool,
+        mocking: bool,
+        windows: TestWindows,
+        noise: GlobalNoise,
+    ) -> Self {
+        EgressObserver {
+            routes,
+            proxy,
+            mocking,
+            windows,
+            noise,
+            running: Mutex::new(None),
+        }
+    }
+
+    /// keploy.yml's body noise keys for `set`: the global ones and the
+    /// set's own. A key with regexes is left out whatever its value (the
+    /// matcher has no expected side to hold them against).
+    fn body_noise(&self, set: &str) -> Vec<String> {
+        let mut keys: Vec<String> = self.noise.global.body.keys().cloned().collect();
+        if let Some(own) = self.noise.test_sets.get(set) {
+            keys.extend(own.body.keys().cloned());
+        }
+        keys
+    }
+
+    async fn start(&self, set: &ReplaySet) -> Result<Vec<(String, String)>> {
+        let matcher = EgressMatcher::new(set.http_mocks.clone(), self.body_noise(&set.name));
+        tracing::info!(
+            "{}: serving {} recorded outgoing HTTP calls",
+            set.name,
+            matcher.len()
+        );
+        let matcher = Arc::new(std::sync::Mutex::new(matcher));
+        let (stop, stopped) = watch::channel(false);
+        let mut env = Vec::new();
+        let mut servers = Vec::new();
+        for route in &self.routes {
+            let server = EgressServer::bind(
+                LOCAL,
+                ServeAs::Route(route.clone()),
+                matcher.clone(),
+                self.windows.clone(),
+            )
+            .await
+            .with_context(|| format!("serving the --egress route {}", route.name))?;
+            env.push((route.env_var(), format!("http://{}", server.local_addr()?)));
+            servers.push(server);
+        }
+        if self.proxy {
+            let server =
+                EgressServer::bind(LOCAL, ServeAs::Proxy, matcher.clone(), self.windows.clone())
+                    .await
+                    .context("serving the outgoing-HTTP forward proxy (--egress-proxy)")?;
+            env.extend(proxy_env(server.local_addr()?.port()));
+            servers.push(server);
+        }
+        let tasks = servers
+            .into_iter()
+            .map(|server| {
+                let mut stopped = stopped.clone();
+                tokio::spawn(server.run(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                }))
+            })
+            .collect();
+        *self.running.lock().await = Some(Running {
+            matcher,
+            stop,
+            tasks,
+        });
+        Ok(env)
+    }
+
+    async fn usage(&self, test: Option<&str>) -> Option<CallUsage> {
+        let running = self.running.lock().await;
+        let matcher = running
+            .as_ref()?
+            .matcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Some(match test {
+            Some(test) => matcher.usage_for(test),
+            None => matcher.usage_outside_tests(),
+        })
+    }
+}
+
+/// `http_mocks` and `http_misses`, each only when there are any.
+fn usage_fields(usage: CallUsage) -> Result<ExtraFields> {
+    let mut fields = ExtraFields::new();
+    if !usage.served.is_empty() {
+        fields.insert("http_mocks".into(), serde_yaml::to_value(&usage.served)?);
+    }
+    if !usage.misses.is_empty() {
+        fields.insert("http_misses".into(), serde_yaml::to_value(&usage.misses)?);
+    }
+    Ok(fields)
+}
+
+impl ReplayObserver for EgressObserver {
+    fn name(&self) -> &str {
+        "http_mock"
+    }
+
+    fn before_app_start<'a>(
+        &'a self,
+        set: &'a ReplaySet,
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>>> {
+        Box::pin(async move {
+            if !self.mocking {
+                // The app reaches the real services.
+                return Ok(self
+                    .routes
+                    .iter()
+                    .map(|r| (r.env_var(), r.url.clone()))
+                    .collect());
+            }
+            self.start(set).await
+        })
+    }
+
+    fn after_test<'a>(
+        &'a self,
+        _set: &'a str,
+        test: &'a str,
+    ) -> BoxFuture<'a, Result<ExtraFields>> {
+        Box::pin(async move {
+            match self.usage(Some(test)).await {
+                Some(usage) => usage_fields(usage),
+                None => Ok(ExtraFields::new()),
+            }
+        })
+    }
+
+    fn after_test_set<'a>(&'a self, _set: &'a str) -> BoxFuture<'a, Result<ExtraFields>> {
+        Box::pin(async move {
+            let outside = self.usage(None).await;
+            if let Some(running) = self.running.lock().await.take() {
+                let _ = running.stop.send(true);
+                for task in running.tasks {
+                    let _ = task.await;
+                }
+            }
+            let mut fields = ExtraFields::new();
+            if let Some(usage) = outside.filter(|u| !u.served.is_empty() || !u.misses.is_empty()) {
+                fields.insert(
+                    "http_outside_tests".into(),
+                    serde_yaml::to_value(usage_fields(usage)?)?,
+                );
+            }
+            Ok(fields)
+        })
+    }
+}
