@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::testset::keploy::http::HttpMockSpec;
 use crate::testset::keploy::HttpMock;
+use crate::testset::redact::{has_placeholder, shape_matches};
 
 use super::record::{header, TEST_KEY};
 
@@ -104,6 +105,40 @@ fn query_params(url: &str) -> Vec<String> {
         .collect();
     params.sort();
     params
+}
+
+/// Sorted query parameters agree; a recorded value holding a secret
+/// placeholder fits any value of its shape, since the app sends the real
+/// secret at replay.
+fn same_query(recorded: &[String], actual: &[String]) -> bool {
+    recorded.len() == actual.len()
+        && recorded.iter().zip(actual).all(|(r, a)| {
+            r == a
+                || match (r.split_once('='), a.split_once('=')) {
+                    (Some((rk, rv)), Some((ak, av))) => {
+                        rk == ak && has_placeholder(rv) && shape_matches(rv, av)
+                    }
+                    _ => false,
+                }
+        })
+}
+
+/// JSON equality, except that a recorded string holding a secret
+/// placeholder fits any string of its shape.
+fn json_fits(recorded: &serde_json::Value, actual: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (recorded, actual) {
+        (Value::String(r), Value::String(a)) if has_placeholder(r) => shape_matches(r, a),
+        (Value::Object(r), Value::Object(a)) => {
+            r.len() == a.len()
+                && r.iter()
+                    .all(|(k, rv)| a.get(k).is_some_and(|av| json_fits(rv, av)))
+        }
+        (Value::Array(r), Value::Array(a)) => {
+            r.len() == a.len() && r.iter().zip(a).all(|(rv, av)| json_fits(rv, av))
+        }
+        _ => recorded == actual,
+    }
 }
 
 fn media(content_type: Option<&str>) -> String {
@@ -211,7 +246,7 @@ impl EgressMatcher {
     /// path): `query`, `content-type`, `body`.
     fn differences(&self, spec: &HttpMockSpec, call: &Call) -> Vec<&'static str> {
         let mut diffs = Vec::new();
-        if query_params(&spec.req.url) != query_params(&call.url) {
+        if !same_query(&query_params(&spec.req.url), &query_params(&call.url)) {
             diffs.push("query");
         }
         if media(header(&spec.req.header, "content-type")) != media(call.content_type.as_deref()) {
@@ -232,7 +267,7 @@ impl EgressMatcher {
                     strip(&mut a, path);
                     strip(&mut b, path);
                 }
-                a == b
+                json_fits(&a, &b)
             }
             _ => recorded == actual,
         }
@@ -427,5 +462,27 @@ mod tests {
             "{none:?}"
         );
         assert_eq!(m.usage_for("test-1").misses.len(), 1);
+    }
+
+    #[test]
+    fn a_recorded_secret_placeholder_fits_the_real_value_sent_at_replay() {
+        let recorded = mock(
+            "http-1",
+            Some("test-1"),
+            "http://api/v1/charge?key={{recplay.secret.key_1}}",
+            r#"{"token":"{{recplay.secret.token_1}}","amount":5}"#,
+            "{}",
+        );
+        let matcher = EgressMatcher::new(vec![recorded], Vec::new());
+        let fits = call(
+            "http://api/v1/charge?key=k-live-123",
+            r#"{"amount":5,"token":"t-live-456"}"#,
+        );
+        assert!(matcher.find(&fits, Some("test-1")).is_ok());
+        let other = call(
+            "http://api/v1/charge?key=k-live-123",
+            r#"{"amount":6,"token":"t-live-456"}"#,
+        );
+        assert!(matcher.find(&other, Some("test-1")).is_err());
     }
 }
