@@ -72,11 +72,7 @@ pub struct Exchange {
 /// A boxed future, so the trait stays object safe.
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
-/// Resolves once a completed exchange is safe with the sink (its record
-/// written); until then the proxy holds back the response's last bytes,
-/// so a client never has a whole response whose record a crash can lose.
-/// An error says why it was not kept; the client's response is then cut.
-pub type Hold = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
+pub use super::tee::Hold;
 
 /// Receives exchanges from the proxy. Every call but [`ExchangeSink::ready`]
 /// and [`ExchangeSink::flush`] runs on the request path, from inside the

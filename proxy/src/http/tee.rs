@@ -14,6 +14,7 @@
 //! the hold resolves, which is how the recorder gets an exchange's record
 //! written before the client has the whole response.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -22,7 +23,11 @@ use http_body::{Body, Frame, SizeHint};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
-use super::exchange::Hold;
+/// Resolves once a completed exchange is safe with the sink (its record
+/// written); until then the proxy holds back the response's last bytes,
+/// so a client never has a whole response whose record a crash can lose.
+/// An error says why it was not kept; the client's response is then cut.
+pub type Hold = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'static>>;
 
 /// The error a tee yields: the inner body's, or a hold that failed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
