@@ -35,6 +35,9 @@ def summarise(text):
             events += 1
             payload = line[len("data: "):]
             if payload == "[DONE]":
+                # Read on to the stream's end: a call whose client leaves
+                # before the final chunk is not recorded.
+                resp.read()
                 break
             words.append(json.loads(payload)["choices"][0]["delta"]["content"])
     return "".join(words).strip(), events
