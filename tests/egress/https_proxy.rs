@@ -88,7 +88,13 @@ fn an_apps_https_calls_through_the_proxy_record_and_replay_with_the_service_stop
         .output()
         .expect("run the untrusting client");
     let said = String::from_utf8_lossy(&untrusting.stdout);
+    // The proxy's certificate, whose issuer (the project CA) is unknown;
+    // the service's own would be a self-signed one.
     assert!(said.contains("CERTIFICATE_VERIFY_FAILED"), "{said}");
+    assert!(
+        said.contains("unable to get local issuer certificate"),
+        "{said}"
+    );
 
     rec.signal(nix::sys::signal::Signal::SIGINT);
     let (status, out, err) = rec.wait(Duration::from_secs(30));
