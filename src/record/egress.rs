@@ -8,8 +8,9 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use recplay_proxy::egress::forward::ForwardRecorder;
-use recplay_proxy::egress::route::proxy_env;
+use recplay_proxy::egress::ca::{ProjectCa, CA_DIR};
+use recplay_proxy::egress::forward::{ConnectTls, ForwardRecorder};
+use recplay_proxy::egress::route::{https_proxy_env, proxy_env};
 use recplay_proxy::egress::EgressRecorder;
 use recplay_proxy::http::{HttpProxy, HttpProxyConfig, Upstream};
 use recplay_proxy::tls;
@@ -82,9 +83,19 @@ pub async fn spawn_egress(
         )
         .await
         .context("starting the outgoing-HTTP forward proxy (--egress-proxy)")?;
+        let ca = Arc::new(ProjectCa::load_or_create(&args.path.join(CA_DIR))?);
+        let upstream = tls::client_config(args.upstream_ca.as_deref(), tls::HTTP_1_1)?;
+        let forward = forward.with_connect_tls(ConnectTls {
+            ca: ca.clone(),
+            upstream,
+        });
         let addr = forward.local_addr()?;
-        println!("outgoing HTTP: forward proxy on http://{addr} (HTTP_PROXY)");
+        println!(
+            "outgoing HTTP: forward proxy on http://{addr} (HTTP_PROXY, HTTPS_PROXY; CA {})",
+            ca.cert_path().display()
+        );
         env.extend(proxy_env(addr.port()));
+        env.extend(https_proxy_env(addr.port(), &ca));
         let shutdown = recording.shutdown.clone();
         tasks.push(tokio::spawn(async move {
             let counts = forward.run(shutdown.wait()).await;

@@ -5,10 +5,12 @@
 //! (`--no-mocks`) it only points the routes' variables at the real URLs.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use recplay_proxy::egress::route::proxy_env;
+use recplay_proxy::egress::ca::{ProjectCa, CA_DIR};
+use recplay_proxy::egress::route::{https_proxy_env, proxy_env};
 use recplay_proxy::egress::serve::ServeAs;
 use recplay_proxy::egress::{CallUsage, EgressMatcher, EgressRoute, EgressServer};
 use recplay_proxy::window::TestWindows;
@@ -23,6 +25,8 @@ const LOCAL: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Add
 pub struct EgressObserver {
     routes: Vec<EgressRoute>,
     proxy: bool,
+    /// The keploy directory: the forward proxy's CA lives in it.
+    keploy_dir: PathBuf,
     mocking: bool,
     windows: TestWindows,
     noise: GlobalNoise,
@@ -39,6 +43,7 @@ impl EgressObserver {
     pub fn new(
         routes: Vec<EgressRoute>,
         proxy: bool,
+        keploy_dir: PathBuf,
         mocking: bool,
         windows: TestWindows,
         noise: GlobalNoise,
@@ -46,6 +51,7 @@ impl EgressObserver {
         EgressObserver {
             routes,
             proxy,
+            keploy_dir,
             mocking,
             windows,
             noise,
@@ -88,11 +94,20 @@ impl EgressObserver {
             servers.push(server);
         }
         if self.proxy {
-            let server =
-                EgressServer::bind(LOCAL, ServeAs::Proxy, matcher.clone(), self.windows.clone())
-                    .await
-                    .context("serving the outgoing-HTTP forward proxy (--egress-proxy)")?;
-            env.extend(proxy_env(server.local_addr()?.port()));
+            // The recording's CA (made now if the set was recorded without
+            // one): the app trusts the same bundle as when it was recorded.
+            let ca = Arc::new(ProjectCa::load_or_create(&self.keploy_dir.join(CA_DIR))?);
+            let server = EgressServer::bind(
+                LOCAL,
+                ServeAs::Proxy(Some(ca.clone())),
+                matcher.clone(),
+                self.windows.clone(),
+            )
+            .await
+            .context("serving the outgoing-HTTP forward proxy (--egress-proxy)")?;
+            let port = server.local_addr()?.port();
+            env.extend(proxy_env(port));
+            env.extend(https_proxy_env(port, &ca));
             servers.push(server);
         }
         let tasks = servers

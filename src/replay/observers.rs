@@ -46,6 +46,7 @@ pub async fn observers_for(ctx: &ObserverContext<'_>) -> Result<Vec<Box<dyn Repl
         observers.push(Box::new(super::egress::EgressObserver::new(
             ctx.args.egress.clone(),
             ctx.args.egress_proxy,
+            ctx.args.path.clone(),
             ctx.args.mocking,
             ctx.windows.clone(),
             ctx.args.global_noise.clone(),

@@ -5,6 +5,7 @@
 //! stopped; a changed recorded answer fails the right test, naming the call.
 //! And Keploy-written `kind: Http` mocks are served to a real client.
 
+mod https_proxy;
 mod keploy_fixture;
 mod routes;
 

@@ -5,8 +5,10 @@
 //! ([`crate::http::HttpProxy`], bound on a free local port, lazily), and the
 //! request is passed to it: the call is recorded by the same code as a
 //! named route's, streamed answers stream through, and the mock's URL is
-//! the one the app asked for. `CONNECT` (HTTPS through the proxy) answers
-//! 501 for now: without TLS interception there is nothing to record.
+//! the one the app asked for. `CONNECT` (HTTPS through the proxy) is
+//! opened when a CA is given ([`ForwardRecorder::with_connect_tls`]): the
+//! requests inside the tunnel go the same way, to a recording proxy whose
+//! upstream is `https://host:port`; without one it answers 501.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -28,23 +30,35 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Mutex};
 use tokio::task::JoinSet;
 
+use rustls::ClientConfig;
+
 use crate::http::{HttpProxy, HttpProxyConfig, HttpProxyError, RecorderCounts, Upstream};
 use crate::testset::redact::Redactor;
 use crate::testset::TestSetDir;
 use crate::window::TestWindows;
 
+use super::ca::ProjectCa;
 use super::record::EgressRecorder;
+use super::tunnel::{connect_target, spawn_tunnel};
 use super::PROXY_ROUTE;
 
 type ProxyResponse = Response<BoxBody<Bytes, hyper::Error>>;
 
 /// What 501 says to a `CONNECT`.
-pub const CONNECT_REFUSED: &str = "recplay: HTTPS through the forward proxy (CONNECT) is not recorded or served yet; give the service a named route instead (--egress NAME=https://host) and point the app at RECPLAY_EGRESS_<NAME>_URL\n";
+pub const CONNECT_REFUSED: &str = "recplay: HTTPS through this forward proxy (CONNECT) is not set up; give the service a named route instead (--egress NAME=https://host) and point the app at RECPLAY_EGRESS_<NAME>_URL\n";
+
+/// What `CONNECT` needs: the CA that signs the app-facing certificates,
+/// and the trust towards the real services.
+#[derive(Clone)]
+pub struct ConnectTls {
+    pub ca: Arc<ProjectCa>,
+    pub upstream: Arc<ClientConfig>,
+}
 
 /// A bound, not yet running forward proxy.
 pub struct ForwardRecorder {
     listener: TcpListener,
-    shared: Arc<Shared>,
+    shared: Shared,
 }
 
 struct Shared {
@@ -61,6 +75,7 @@ struct Shared {
     recorders: std::sync::Mutex<Vec<Arc<EgressRecorder>>>,
     proxies: Mutex<JoinSet<()>>,
     client: Client<HttpConnector, Incoming>,
+    connect: Option<ConnectTls>,
 }
 
 impl ForwardRecorder {
@@ -80,7 +95,7 @@ impl ForwardRecorder {
         let (stop_tx, stop) = watch::channel(false);
         Ok(ForwardRecorder {
             listener,
-            shared: Arc::new(Shared {
+            shared: Shared {
                 dir,
                 windows,
                 next,
@@ -93,8 +108,16 @@ impl ForwardRecorder {
                 recorders: std::sync::Mutex::new(Vec::new()),
                 proxies: Mutex::new(JoinSet::new()),
                 client: Client::builder(TokioExecutor::new()).build_http(),
-            }),
+                connect: None,
+            },
         })
+    }
+
+    /// Opens `CONNECT` tunnels, ending their TLS with `tls.ca`'s
+    /// certificates and reaching the services with `tls.upstream`.
+    pub fn with_connect_tls(mut self, tls: ConnectTls) -> Self {
+        self.shared.connect = Some(tls);
+        self
     }
 
     /// The address actually bound.
@@ -106,6 +129,7 @@ impl ForwardRecorder {
     /// (each for the grace period) and returns what was recorded.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> RecorderCounts {
         let ForwardRecorder { listener, shared } = self;
+        let shared = Arc::new(shared);
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -122,7 +146,8 @@ impl ForwardRecorder {
                                 async move { Ok::<_, Infallible>(shared.handle(req).await) }
                             });
                             let conn = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), service);
+                                .serve_connection(TokioIo::new(stream), service)
+                                .with_upgrades();
                             tokio::pin!(conn);
                             // An idle keep-alive connection closes at the
                             // stop; one mid-exchange finishes it first.
@@ -159,9 +184,9 @@ impl ForwardRecorder {
 }
 
 impl Shared {
-    async fn handle(&self, mut req: Request<Incoming>) -> ProxyResponse {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> ProxyResponse {
         if req.method() == Method::CONNECT {
-            return text(StatusCode::NOT_IMPLEMENTED, CONNECT_REFUSED.to_string());
+            return self.connect(req);
         }
         let uri = req.uri().clone();
         let (Some("http"), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
@@ -171,7 +196,47 @@ impl Shared {
             );
         };
         let authority = authority.as_str().to_string();
-        let local = match self.proxy_for(&authority).await {
+        self.forward("http", &authority, req).await
+    }
+
+    /// A `CONNECT`: 200, then the tunnel's requests recorded as calls to
+    /// `https://host:port`.
+    fn connect(self: Arc<Self>, req: Request<Incoming>) -> ProxyResponse {
+        let Some(tls) = &self.connect else {
+            return text(StatusCode::NOT_IMPLEMENTED, CONNECT_REFUSED.to_string());
+        };
+        let Some(target) = connect_target(&req) else {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "recplay forward proxy: CONNECT needs host:port, got {}\n",
+                    req.uri()
+                ),
+            );
+        };
+        let authority = target.authority.clone();
+        let shared = self.clone();
+        let service = hyper::service::service_fn(move |inner| {
+            let shared = shared.clone();
+            let authority = authority.clone();
+            async move { Ok::<_, Infallible>(shared.forward("https", &authority, inner).await) }
+        });
+        match spawn_tunnel(req, &target, &tls.ca, service, self.stop.clone()) {
+            Ok(()) => text(StatusCode::OK, String::new()),
+            Err(e) => text(StatusCode::BAD_GATEWAY, format!("{e}\n")),
+        }
+    }
+
+    /// Passes `req` (its path and query) to the recording proxy of
+    /// `scheme://authority`.
+    async fn forward(
+        &self,
+        scheme: &str,
+        authority: &str,
+        mut req: Request<Incoming>,
+    ) -> ProxyResponse {
+        let uri = req.uri().clone();
+        let local = match self.proxy_for(scheme, authority).await {
             Ok(local) => local,
             Err(e) => return text(StatusCode::BAD_GATEWAY, format!("recplay: {e}\n")),
         };
@@ -194,15 +259,20 @@ impl Shared {
         }
     }
 
-    /// The local recording proxy for `authority`, started on first use.
-    async fn proxy_for(&self, authority: &str) -> Result<SocketAddr, HttpProxyError> {
+    /// The local recording proxy for `scheme://authority`, started on
+    /// first use.
+    async fn proxy_for(&self, scheme: &str, authority: &str) -> Result<SocketAddr, HttpProxyError> {
+        let base = format!("{scheme}://{authority}");
         let mut targets = self.targets.lock().await;
-        if let Some(addr) = targets.get(authority) {
+        if let Some(addr) = targets.get(&base) {
             return Ok(*addr);
         }
-        let upstream = Upstream::parse(&format!("http://{authority}"))?;
+        let upstream = Upstream::parse(&base)?;
         let mut config = HttpProxyConfig::new(upstream);
         config.body_cap = self.body_cap;
+        if scheme == "https" {
+            config.upstream_tls = self.connect.as_ref().map(|tls| tls.upstream.clone());
+        }
         let recorder = Arc::new(EgressRecorder::new(
             self.dir.clone(),
             self.windows.clone(),
@@ -234,7 +304,7 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(recorder);
-        targets.insert(authority.to_string(), addr);
+        targets.insert(base, addr);
         Ok(addr)
     }
 }

@@ -9,16 +9,19 @@
 //!   the app about them.
 //! - [`record`]: [`EgressRecorder`], the sink that appends each call to
 //!   mocks.yaml as `http-N`, tied to the test whose window held it.
-//! - [`forward`]: the recording forward proxy (absolute-form requests).
+//! - [`forward`]: the recording forward proxy (absolute-form requests,
+//!   and `CONNECT` tunnels through [`tunnel`], signed by [`ca`]).
 //! - [`matcher`]: which recorded call answers an incoming one.
 //! - [`serve`]: the replay listeners answering from the matcher, streamed
 //!   answers event by event.
 
+pub mod ca;
 pub mod forward;
 pub mod matcher;
 pub mod record;
 pub mod route;
 pub mod serve;
+pub mod tunnel;
 
 pub use matcher::{CallUsage, EgressMatcher, HttpMiss};
 pub use record::EgressRecorder;

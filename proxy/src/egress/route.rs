@@ -1,6 +1,7 @@
 //! The named reverse routes of `--egress NAME=URL`, and the environment
 //! variables that point the app at recplay's listeners.
 
+use super::ca::ProjectCa;
 use crate::http::{HttpProxyError, Upstream};
 
 /// What the forward proxy's calls are recorded under, in place of a route
@@ -65,6 +66,18 @@ pub fn proxy_env(port: u16) -> Vec<(String, String)> {
         ("HTTP_PROXY".to_string(), url.clone()),
         ("http_proxy".to_string(), url),
     ]
+}
+
+/// `HTTPS_PROXY` and `https_proxy` pointing at the forward proxy on
+/// `port`, and the variables that make clients trust `ca`'s certificates.
+pub fn https_proxy_env(port: u16, ca: &ProjectCa) -> Vec<(String, String)> {
+    let url = format!("http://127.0.0.1:{port}");
+    let mut env = vec![
+        ("HTTPS_PROXY".to_string(), url.clone()),
+        ("https_proxy".to_string(), url),
+    ];
+    env.extend(ca.trust_env());
+    env
 }
 
 #[cfg(test)]

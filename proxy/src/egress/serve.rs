@@ -4,7 +4,9 @@
 //! A streamed answer (kept as events) goes back as a chunked stream, one
 //! chunk per event, so a client reading events as they come sees the same
 //! sequence it saw live. A call nothing fits answers 502 with
-//! `X-Recplay-Miss` and a body naming the nearest recorded call.
+//! `X-Recplay-Miss` and a body naming the nearest recorded call. Given the
+//! project's CA, the forward proxy opens `CONNECT` tunnels, and the calls
+//! inside are matched as `https://host:port/...`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,6 +21,7 @@ use hyper::body::{Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::testset::http_form::{is_transfer_header, stored_bytes};
@@ -29,9 +32,11 @@ use crate::testset::stream_body::{
 };
 use crate::window::TestWindows;
 
+use super::ca::ProjectCa;
 use super::forward::CONNECT_REFUSED;
 use super::matcher::{Call, EgressMatcher};
 use super::record::header;
+use super::tunnel::{connect_target, spawn_tunnel};
 use super::EgressRoute;
 
 /// The header a miss carries, so a client (and a person reading its log)
@@ -45,8 +50,12 @@ type ServeBody = BoxBody<Bytes, Infallible>;
 pub enum ServeAs {
     /// A named route: calls are `route.url` + the request's path.
     Route(EgressRoute),
-    /// The forward proxy: calls arrive with absolute URLs.
-    Proxy,
+    /// The forward proxy: calls arrive with absolute URLs, or inside a
+    /// `CONNECT` tunnel when a CA is given (without one, `CONNECT` gets
+    /// a 501).
+    Proxy(Option<Arc<ProjectCa>>),
+    /// Inside a `CONNECT` tunnel to `host:port`: calls arrive with a path.
+    Tunnel(String),
 }
 
 /// One bound replay listener.
@@ -79,10 +88,12 @@ impl EgressServer {
 
     /// Serves until `shutdown`; connections still open then are closed.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop) = watch::channel(false);
         let shared = Arc::new(Shared {
             serve_as: self.serve_as,
             matcher: self.matcher,
             windows: self.windows,
+            stop,
         });
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
@@ -100,6 +111,7 @@ impl EgressServer {
                             });
                             let _ = hyper::server::conn::http1::Builder::new()
                                 .serve_connection(TokioIo::new(stream), service)
+                                .with_upgrades()
                                 .await;
                         });
                     }
@@ -107,6 +119,7 @@ impl EgressServer {
                 },
             }
         }
+        let _ = stop_tx.send(true);
         connections.abort_all();
     }
 }
@@ -115,19 +128,22 @@ struct Shared {
     serve_as: ServeAs,
     matcher: Arc<Mutex<EgressMatcher>>,
     windows: TestWindows,
+    /// Turns true when the listener stops: open tunnels close then.
+    stop: watch::Receiver<bool>,
 }
 
 impl Shared {
-    async fn handle(&self, req: Request<Incoming>) -> Response<ServeBody> {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<ServeBody> {
         if req.method() == Method::CONNECT {
-            return text(StatusCode::NOT_IMPLEMENTED, CONNECT_REFUSED.to_string());
+            return self.connect(req);
         }
         let (parts, body) = req.into_parts();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let url = match &self.serve_as {
             ServeAs::Route(route) => format!("{}{path}", route.url),
-            ServeAs::Proxy if parts.uri.scheme().is_some() => parts.uri.to_string(),
-            ServeAs::Proxy => {
+            ServeAs::Tunnel(authority) => format!("https://{authority}{path}"),
+            ServeAs::Proxy(_) if parts.uri.scheme().is_some() => parts.uri.to_string(),
+            ServeAs::Proxy(_) => {
                 return text(
                     StatusCode::BAD_REQUEST,
                     format!(
@@ -185,6 +201,39 @@ impl Shared {
                 }
                 resp
             }
+        }
+    }
+}
+
+impl Shared {
+    /// A `CONNECT` to the forward proxy: 200, then the tunnel's calls
+    /// answered from the same matcher as `https://host:port/...`.
+    fn connect(&self, req: Request<Incoming>) -> Response<ServeBody> {
+        let ServeAs::Proxy(Some(ca)) = &self.serve_as else {
+            return text(StatusCode::NOT_IMPLEMENTED, CONNECT_REFUSED.to_string());
+        };
+        let Some(target) = connect_target(&req) else {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "recplay forward proxy: CONNECT needs host:port, got {}\n",
+                    req.uri()
+                ),
+            );
+        };
+        let inner = Arc::new(Shared {
+            serve_as: ServeAs::Tunnel(target.authority.clone()),
+            matcher: self.matcher.clone(),
+            windows: self.windows.clone(),
+            stop: self.stop.clone(),
+        });
+        let service = hyper::service::service_fn(move |req| {
+            let inner = inner.clone();
+            async move { Ok::<_, Infallible>(inner.handle(req).await) }
+        });
+        match spawn_tunnel(req, &target, ca, service, self.stop.clone()) {
+            Ok(()) => text(StatusCode::OK, String::new()),
+            Err(e) => text(StatusCode::BAD_GATEWAY, format!("{e}\n")),
         }
     }
 }
