@@ -139,7 +139,10 @@ fn an_apps_streamed_and_proxied_calls_replay_with_the_services_stopped() {
     rec.signal(nix::sys::signal::Signal::SIGINT);
     let (status, out, err) = rec.wait(Duration::from_secs(30));
     assert!(status.success(), "{out}\n{err}");
-    assert!(out.contains("outgoing HTTP: recorded 3 mocks"), "{out}\n{err}");
+    assert!(
+        out.contains("outgoing HTTP: recorded 3 mocks"),
+        "{out}\n{err}"
+    );
     assert!(
         out.contains("outgoing HTTP (proxy): recorded 3 mocks"),
         "{out}"
