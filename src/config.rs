@@ -1,138 +1,45 @@
 //! keploy.yml: the settings file users share with Keploy.
 //!
-//! Only the parts recplay uses are modelled; Keploy's other keys are
-//! accepted so a Keploy config works as it is, and any key neither knows is
-//! named in a warning (`known_keys`). `resolve` puts flags over what is
-//! read here, once per command.
+//! The model and the parsing live in `recplay_proxy::keploy_yml` (pure, so
+//! it can be fuzzed); here the file is read and its unknown keys are
+//! warned about. `resolve` puts flags over what is read here, once per
+//! command.
 
-mod known_keys;
 pub mod resolve;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
+pub use recplay_proxy::keploy_yml::{GlobalNoise, KeployConfig, NoiseFields, RedactSection};
 
-/// The whole file.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KeployConfig {
-    #[serde(default)]
-    pub path: Option<String>,
-    #[serde(default)]
-    pub command: Option<String>,
-    #[serde(default)]
-    pub test: TestSection,
-    #[serde(default)]
-    pub record: RecordSection,
-}
-
-/// `record:`; only `redact` is recplay's.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordSection {
-    #[serde(default)]
-    pub redact: RedactSection,
-}
-
-/// `record.redact`: what is kept out of recordings, on top of the default
-/// rules, and where replay finds the values.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RedactSection {
-    /// Extra header names.
-    #[serde(default)]
-    pub headers: Vec<String>,
-    /// Extra body field names (any depth) or dotted JSON paths.
-    #[serde(default)]
-    pub body: Vec<String>,
-    /// Extra value patterns, by name.
-    #[serde(default)]
-    pub patterns: BTreeMap<String, String>,
-    /// Default rules turned off (`all` for every one).
-    #[serde(default)]
-    pub disable: Vec<String>,
-    /// A YAML map placeholder name -> value, read by `recplay test`;
-    /// relative to keploy.yml's directory.
-    #[serde(default)]
-    pub secrets_file: Option<String>,
-}
-
-/// `test:`.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TestSection {
-    #[serde(default)]
-    pub global_noise: GlobalNoise,
-    #[serde(default)]
-    pub delay: Option<u64>,
-    #[serde(default)]
-    pub api_timeout: Option<u64>,
-    /// Keploy writes `""` for "none".
-    #[serde(default)]
-    pub health_url: Option<String>,
-    /// `false`: no mock servers, the app reaches the real services.
-    #[serde(default)]
-    pub mocking: Option<bool>,
-}
-
-/// `test.globalNoise`: noise for every test set, and per test set.
-#[derive(Debug, Default, Clone, Deserialize)]
-pub struct GlobalNoise {
-    #[serde(default)]
-    pub global: NoiseFields,
-    #[serde(default, rename = "test-sets")]
-    pub test_sets: BTreeMap<String, NoiseFields>,
-}
-
-/// Header names and body keys/paths, each with a (possibly empty) list of
-/// regexes: empty ignores the field, otherwise only matching values are ignored.
-#[derive(Debug, Default, Clone, Deserialize)]
-pub struct NoiseFields {
-    #[serde(default, deserialize_with = "nullable_map")]
-    pub header: BTreeMap<String, Vec<String>>,
-    #[serde(default, deserialize_with = "nullable_map")]
-    pub body: BTreeMap<String, Vec<String>>,
-}
-
-/// `header:` with no value, and `Date:` with no list, both mean "empty".
-fn nullable_map<'de, D>(d: D) -> Result<BTreeMap<String, Vec<String>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    let raw: Option<BTreeMap<String, Option<Vec<String>>>> = Option::deserialize(d)?;
-    Ok(raw
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.unwrap_or_default()))
-        .collect())
-}
-
-impl KeployConfig {
+/// Reading keploy.yml from disk: the CLI's half of the loader.
+pub trait ConfigFile: Sized {
     /// Reads `path`; a missing file is an error (the user named it). Keys
     /// that neither recplay nor Keploy knows are warned about, by path.
-    pub fn load(path: &Path) -> Result<Self> {
+    fn load(path: &Path) -> Result<Self>;
+
+    /// The keploy.yml to read: `explicit` when given, otherwise
+    /// `keploy.yml` in the working directory when present.
+    fn locate(explicit: Option<&Path>) -> Option<PathBuf>;
+}
+
+impl ConfigFile for KeployConfig {
+    fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("could not read the config file {}", path.display()))?;
-        let config = serde_yaml::from_str(&text).with_context(|| {
+        let (config, unknown) = KeployConfig::parse(&text).with_context(|| {
             format!(
                 "{} is not a valid keploy.yml (see keploy.yml.template)",
                 path.display()
             )
         })?;
-        // It parsed as a config, so it parses as a document.
-        if let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(&text) {
-            for unknown in known_keys::unknown_keys(&doc) {
-                tracing::warn!("{}: {unknown}", path.display());
-            }
+        for unknown in unknown {
+            tracing::warn!("{}: {unknown}", path.display());
         }
         Ok(config)
     }
 
-    /// The keploy.yml to read: `explicit` when given, otherwise
-    /// `keploy.yml` in the working directory when present.
-    pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
+    fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
         match explicit {
             Some(p) => Some(p.to_path_buf()),
             None => {

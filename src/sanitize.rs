@@ -20,7 +20,7 @@ use serde_yaml::{Mapping, Value};
 
 use crate::cli::SanitizeArgs;
 use crate::config::resolve::redact_config;
-use crate::config::KeployConfig;
+use crate::config::{ConfigFile, KeployConfig};
 
 pub fn run(args: SanitizeArgs) -> Result<ExitCode> {
     let file = KeployConfig::locate(args.config.as_deref());

@@ -10,6 +10,8 @@
 //!   served back at replay.
 //! - [`journal`]: the append-only, write-ahead file each recording writes
 //!   on the traffic's path, and reading it back.
+//! - [`keploy_yml`]: keploy.yml's model and its parsing from text, with
+//!   the check that names keys neither recplay nor Keploy knows.
 //! - [`recovery`]: turning a journal left by a crash into its test files.
 //! - [`priority`]: background threads yield to the traffic.
 //! - [`pg`]: PostgreSQL protocol v3 — frontend/backend codecs, the recording
@@ -27,6 +29,7 @@
 pub mod egress;
 pub mod http;
 pub mod journal;
+pub mod keploy_yml;
 pub mod pg;
 pub mod priority;
 pub mod recovery;

@@ -15,7 +15,7 @@ use recplay_proxy::http::limits::{HttpLimits, MIN_HEADER_BYTES};
 
 use recplay_proxy::testset::redact::RedactConfig;
 
-use super::{GlobalNoise, KeployConfig, RedactSection};
+use super::{ConfigFile, GlobalNoise, KeployConfig, RedactSection};
 use crate::cli::{PgMatcher, RecordArgs, TestArgs};
 
 /// The keploy directory when neither `--path` nor keploy.yml names one.

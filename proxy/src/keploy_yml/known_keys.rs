@@ -340,7 +340,7 @@ mod tests {
 
     #[test]
     fn the_template_and_keploys_default_shape_pass_quietly() {
-        assert_eq!(unknown(include_str!("../../keploy.yml.template")), []);
+        assert_eq!(unknown(include_str!("../../../keploy.yml.template")), []);
         let keploy_default = "path: \"\"\nappId: 0\nappName: \"\"\ncommand: \"\"\ntemplatize:\n  testSets: []\nport: 0\nproxyPort: 16789\nincomingProxyPort: 36789\ndnsPort: 26789\ndebug: false\ndisableANSI: false\ndisableTele: false\ngenerateGithubActions: false\ncontainerName: \"\"\nnetworkName: \"\"\nbuildDelay: 30\ntest:\n  selectedTests: {}\n  ignoredTests: {}\n  globalNoise:\n    global: {}\n    test-sets: {}\n  replaceWith:\n    global: {}\n    test-sets: {}\n  delay: 5\n  healthUrl: \"\"\n  host: localhost\n  protocol:\n    http:\n      port: 0\n  apiTimeout: 5\n  strictMockWindow: true\nrecord:\n  recordTimer: 0s\n  filters: []\n  upstreamTls:\n    verify: false\n    caCert: \"\"\n  recordBuffer:\n    queueSize: 1024\nasync:\n  lanes: []\nconfigPath: \"\"\nbypassRules: []\nmock:\n  name: default\ncontract:\n  mappings:\n    servicesMapping: {}\n    self: s1\ninCi: false\n";
         assert_eq!(unknown(keploy_default), []);
     }
