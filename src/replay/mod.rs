@@ -46,7 +46,7 @@ use crate::report;
 use crate::shard::{ShardRecord, ShardSpec};
 use observer::{ExtraFields, Repeat, ReplayObserver, ReplaySet};
 use observers::ObserverContext;
-use outcome::{SetOutcome, TestOutcome};
+use outcome::{SetOutcome, TestOutcome, TestSummary};
 use request::{Replayer, Target};
 
 /// Grace the app gets between SIGTERM and SIGKILL at the end of a set.
@@ -375,10 +375,9 @@ impl SetRun<'_> {
                 }
             };
             let rules = test_noise(&name, &case, noise)?;
-            let mut outcome = self.run_test(&name, case, &rules, proposal.as_mut()).await;
+            let outcome = self.run_test(&name, case, &rules, proposal.as_mut()).await;
             entries.add(&outcome)?;
-            outcome.keep_summary();
-            tests.push(outcome);
+            tests.push(TestSummary::of(outcome));
         }
         // The app's start-up left out: what observers add per test shows here.
         tracing::debug!(elapsed = ?replaying.elapsed(), set = %name, tests = tests.len(), "tests replayed");
@@ -403,7 +402,6 @@ impl SetRun<'_> {
         Ok((
             SetOutcome {
                 name,
-                dir,
                 tests,
                 problems,
                 skipped: skipped_tests,

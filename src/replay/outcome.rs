@@ -1,7 +1,5 @@
 //! What replaying produced, test by test, for the reports to render.
 
-use std::path::PathBuf;
-
 use chrono::{DateTime, Utc};
 use recplay_proxy::testset::{HttpTestCase, LoadProblem, SkippedTest};
 
@@ -32,17 +30,41 @@ impl TestOutcome {
     pub fn name(&self) -> &str {
         &self.case.name
     }
+}
 
-    /// Once the test's report entry is written, a passed test keeps only
-    /// what the summary, JUnit and the terminal need (its name, times and
-    /// verdict): a run's memory then does not grow with its tests' bodies.
-    pub fn keep_summary(&mut self) {
-        if self.passed() {
-            self.case.spec = Default::default();
-            self.actual = None;
-            self.noise = Default::default();
-            self.extras = Default::default();
+/// What a finished test leaves behind once its report entry is written:
+/// its name and times for JUnit, and a failed test's whole outcome for the
+/// terminal and JUnit's failure text. A passed test costs a few dozen bytes,
+/// so a run's memory barely grows with the number of its tests.
+#[derive(Debug)]
+pub struct TestSummary {
+    name: Box<str>,
+    pub started: DateTime<Utc>,
+    pub completed: DateTime<Utc>,
+    failure: Option<Box<TestOutcome>>,
+}
+
+impl TestSummary {
+    pub fn of(outcome: TestOutcome) -> TestSummary {
+        TestSummary {
+            name: outcome.case.name.as_str().into(),
+            started: outcome.started,
+            completed: outcome.completed,
+            failure: (!outcome.passed()).then(|| Box::new(outcome)),
         }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The whole outcome of a failed test; None when it passed.
+    pub fn failure(&self) -> Option<&TestOutcome> {
+        self.failure.as_deref()
     }
 }
 
@@ -50,8 +72,7 @@ impl TestOutcome {
 #[derive(Debug)]
 pub struct SetOutcome {
     pub name: String,
-    pub dir: PathBuf,
-    pub tests: Vec<TestOutcome>,
+    pub tests: Vec<TestSummary>,
     /// Files that did not load; each counts as a failure.
     pub problems: Vec<LoadProblem>,
     /// Test files of kinds recplay does not replay (Keploy's gRPC and
@@ -84,5 +105,48 @@ impl SetOutcome {
 
     pub fn passed(&self) -> bool {
         self.failed_count() == 0 && self.error.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::{BodyKind, Difference};
+    use recplay_proxy::testset::HttpSpec;
+
+    fn outcome(differences: Vec<Difference>) -> TestOutcome {
+        let mut spec = HttpSpec::default();
+        spec.req.body.body = "x".repeat(10_000);
+        TestOutcome {
+            case: HttpTestCase::new("test-7", spec),
+            started: Utc::now(),
+            completed: Utc::now(),
+            actual: None,
+            error: None,
+            comparison: Some(Comparison {
+                body_kind: BodyKind::Text,
+                differences,
+            }),
+            noise: Default::default(),
+            extras: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_passed_test_keeps_its_name_and_times_and_a_failed_one_everything() {
+        let passed = TestSummary::of(outcome(Vec::new()));
+        assert!(passed.passed());
+        assert_eq!(passed.name(), "test-7");
+        assert!(passed.failure().is_none());
+        // What a passed test costs the run: this struct and its name.
+        assert!(std::mem::size_of::<TestSummary>() <= 48);
+
+        let failed = TestSummary::of(outcome(vec![Difference::Status {
+            expected: 200,
+            actual: 500,
+        }]));
+        assert!(!failed.passed());
+        let kept = failed.failure().expect("a failed test keeps its outcome");
+        assert_eq!(kept.case.spec.req.body.body.len(), 10_000);
     }
 }

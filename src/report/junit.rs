@@ -57,16 +57,16 @@ pub fn render(sets: &[SetOutcome]) -> String {
                 escape(t.name()),
                 seconds(t.completed - t.started)
             );
-            if t.passed() {
-                xml.push_str("/>\n");
-            } else {
-                let (summary, detail) = describe_failure(t);
+            if let Some(failed) = t.failure() {
+                let (summary, detail) = describe_failure(failed);
                 let _ = writeln!(
                     xml,
                     ">\n      <failure message=\"{}\" type=\"mismatch\">{}</failure>\n    </testcase>",
                     escape(&summary),
                     escape(&detail)
                 );
+            } else {
+                xml.push_str("/>\n");
             }
         }
         for p in &set.problems {

@@ -204,15 +204,9 @@ fn millis(d: chrono::TimeDelta) -> String {
     format!("{}ms", d.num_milliseconds())
 }
 
-/// Builds the report document of one test set.
+/// Builds the report document of one test set, its `tests` left empty:
+/// their entries were written as each test finished (`TestsWriter`).
 pub fn set_report(set: &SetOutcome) -> SetReport<'_> {
-    let tests_dir = set.dir.join("tests").display().to_string();
-    let mock_path = set.dir.join("mocks.yaml").display().to_string();
-    let tests = set
-        .tests
-        .iter()
-        .map(|t| test_result(t, &tests_dir, &mock_path))
-        .collect();
     SetReport {
         version: KEPLOY_API_VERSION,
         name: format!("{}-report", set.name),
@@ -222,7 +216,7 @@ pub fn set_report(set: &SetOutcome) -> SetReport<'_> {
         failure: set.failed_count(),
         ignored: set.skipped.len(),
         total: set.total(),
-        tests,
+        tests: Vec::new(),
         test_set: &set.name,
         created_at: set.started.timestamp(),
         time_taken: millis(set.completed - set.started),
@@ -322,8 +316,7 @@ pub fn write_streamed_set_report(
         .map_err(|e| e.into_error())
         .with_context(|| format!("could not write {}", entries.display()))?;
     let path = run_dir.join(format!("{}-report.yaml", set.name));
-    let mut report = set_report(set);
-    report.tests = Vec::new();
+    let report = set_report(set);
     let text = serde_yaml::to_string(&report)
         .with_context(|| format!("could not render the report of {}", set.name))?;
     // `tests` is a top-level key, so its empty list is on a line of its own.
