@@ -203,8 +203,14 @@ setup_venv() {
     "$PYTHON" -m venv "$VENV"
     # doccano 1.8.4 pins neither numpy nor marshmallow from above, and the
     # current majors break it; psycopg2 must be named or it is not installed.
-    "$VENV/bin/pip" install -q --disable-pip-version-check \
-        "doccano==$DOCCANO_VERSION" 'numpy<2' 'marshmallow<4' psycopg2-binary gunicorn coverage
+    # pip unpacks into TMPDIR; keeping it beside the venv means a small
+    # /tmp (a tmpfs on some CI machines) cannot fail the install.
+    local unpack=$WORK/pip-tmp
+    mkdir -p "$unpack"
+    TMPDIR=$unpack "$VENV/bin/pip" install -q --disable-pip-version-check --no-cache-dir \
+        "doccano==$DOCCANO_VERSION" 'numpy<2' 'marshmallow<4' psycopg2-binary gunicorn coverage ||
+        { df -h "$WORK" /tmp >&2; rm -rf "$unpack"; die "pip could not install doccano into $VENV"; }
+    rm -rf "$unpack"
 }
 
 remove_pg_dir() {
