@@ -213,3 +213,29 @@ impl ReplayObserver for EgressObserver {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sets_url_noise_comes_after_the_global_and_other_sets_get_none_of_it() {
+        let text = "test:\n  globalNoise:\n    global:\n      path: {\"/v1/orders/*\": []}\n      query: {ts: []}\n      body: {id: []}\n    test-sets:\n      test-set-1:\n        path: {\"/v1/carts/*\": []}\n        query: {nonce: []}\n";
+        let (config, _) = crate::config::KeployConfig::parse(text).expect("parses");
+        let observer = EgressObserver::new(
+            Vec::new(),
+            false,
+            PathBuf::new(),
+            true,
+            TestWindows::new(),
+            config.test.global_noise,
+        );
+        let own = observer.egress_noise("test-set-1");
+        assert_eq!(own.paths, ["/v1/orders/*", "/v1/carts/*"]);
+        assert_eq!(own.query, ["ts", "nonce"]);
+        assert_eq!(own.body, ["id"]);
+        let other = observer.egress_noise("test-set-2");
+        assert_eq!(other.paths, ["/v1/orders/*"]);
+        assert_eq!(other.query, ["ts"]);
+    }
+}

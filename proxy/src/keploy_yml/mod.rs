@@ -157,6 +157,17 @@ mod tests {
     }
 
     #[test]
+    fn url_noise_for_outgoing_calls_is_read_globally_and_per_test_set() {
+        let text = "test:\n  globalNoise:\n    global:\n      path: {\"/v1/orders/*\": []}\n      query:\n        ts:\n    test-sets:\n      test-set-1: {query: {nonce: []}}\n";
+        let (config, unknown) = KeployConfig::parse(text).expect("parses");
+        assert!(unknown.is_empty(), "{unknown:?}");
+        let noise = &config.test.global_noise;
+        assert!(noise.global.path.contains_key("/v1/orders/*"));
+        assert!(noise.global.query.contains_key("ts"));
+        assert!(noise.test_sets["test-set-1"].query.contains_key("nonce"));
+    }
+
+    #[test]
     fn a_wrong_type_is_an_error_that_says_where() {
         let e = KeployConfig::parse("test:\n  delay: -1\n").expect_err("negative delay");
         assert!(e.to_string().contains("line 2"), "{e}");
