@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use recplay_proxy::egress::ca::{ProjectCa, CA_DIR};
 use recplay_proxy::egress::route::{https_proxy_env, proxy_env};
 use recplay_proxy::egress::serve::ServeAs;
-use recplay_proxy::egress::{CallUsage, EgressMatcher, EgressRoute, EgressServer};
+use recplay_proxy::egress::{CallUsage, EgressMatcher, EgressNoise, EgressRoute, EgressServer};
 use recplay_proxy::window::TestWindows;
 use tokio::sync::{watch, Mutex};
 use tokio::task::JoinHandle;
@@ -59,19 +59,24 @@ impl EgressObserver {
         }
     }
 
-    /// keploy.yml's body noise keys for `set`: the global ones and the
-    /// set's own. A key with regexes is left out whatever its value (the
-    /// matcher has no expected side to hold them against).
-    fn body_noise(&self, set: &str) -> Vec<String> {
-        let mut keys: Vec<String> = self.noise.global.body.keys().cloned().collect();
-        if let Some(own) = self.noise.test_sets.get(set) {
-            keys.extend(own.body.keys().cloned());
+    /// keploy.yml's noise for `set`'s outgoing calls: body keys, path
+    /// patterns and query parameters, the global ones and the set's own.
+    /// A key with regexes is left out whatever its value (the matcher has
+    /// no expected side to hold them against).
+    fn egress_noise(&self, set: &str) -> EgressNoise {
+        let own = self.noise.test_sets.get(set);
+        let sections = std::iter::once(&self.noise.global).chain(own);
+        let mut noise = EgressNoise::default();
+        for fields in sections {
+            noise.body.extend(fields.body.keys().cloned());
+            noise.paths.extend(fields.path.keys().cloned());
+            noise.query.extend(fields.query.keys().cloned());
         }
-        keys
+        noise
     }
 
     async fn start(&self, set: &ReplaySet) -> Result<Vec<(String, String)>> {
-        let matcher = EgressMatcher::new(set.http_mocks.clone(), self.body_noise(&set.name));
+        let matcher = EgressMatcher::new(set.http_mocks.clone(), self.egress_noise(&set.name));
         tracing::info!(
             "{}: serving {} recorded outgoing HTTP calls",
             set.name,
@@ -206,5 +211,31 @@ impl ReplayObserver for EgressObserver {
             }
             Ok(fields)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sets_url_noise_comes_after_the_global_and_other_sets_get_none_of_it() {
+        let text = "test:\n  globalNoise:\n    global:\n      path: {\"/v1/orders/*\": []}\n      query: {ts: []}\n      body: {id: []}\n    test-sets:\n      test-set-1:\n        path: {\"/v1/carts/*\": []}\n        query: {nonce: []}\n";
+        let (config, _) = crate::config::KeployConfig::parse(text).expect("parses");
+        let observer = EgressObserver::new(
+            Vec::new(),
+            false,
+            PathBuf::new(),
+            true,
+            TestWindows::new(),
+            config.test.global_noise,
+        );
+        let own = observer.egress_noise("test-set-1");
+        assert_eq!(own.paths, ["/v1/orders/*", "/v1/carts/*"]);
+        assert_eq!(own.query, ["ts", "nonce"]);
+        assert_eq!(own.body, ["id"]);
+        let other = observer.egress_noise("test-set-2");
+        assert_eq!(other.paths, ["/v1/orders/*"]);
+        assert_eq!(other.query, ["ts"]);
     }
 }

@@ -1,5 +1,6 @@
 # An external service the app calls: an OpenAI-compatible chat endpoint
-# that streams its answer as Server-Sent Events, and a plain JSON endpoint.
+# that streams its answer as Server-Sent Events, and plain JSON endpoints
+# (rates; an order's status).
 import json, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse, parse_qs
@@ -35,6 +36,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         url = urlparse(self.path)
+        if url.path.startswith("/v1/orders/") and url.path.endswith("/status"):
+            data = json.dumps({"status": "shipped"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if url.path != "/v1/rates":
             self.send_error(404)
             return

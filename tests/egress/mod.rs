@@ -8,6 +8,7 @@
 mod https_proxy;
 mod keploy_fixture;
 mod routes;
+mod url_noise;
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};

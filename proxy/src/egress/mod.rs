@@ -23,7 +23,7 @@ pub mod route;
 pub mod serve;
 pub mod tunnel;
 
-pub use matcher::{CallUsage, EgressMatcher, HttpMiss};
+pub use matcher::{CallUsage, EgressMatcher, EgressNoise, HttpMiss};
 pub use record::EgressRecorder;
 pub use route::{EgressRoute, PROXY_ROUTE};
 pub use serve::EgressServer;

@@ -88,12 +88,24 @@ pub struct GlobalNoise {
 
 /// Header names and body keys/paths, each with a (possibly empty) list of
 /// regexes: empty ignores the field, otherwise only matching values are ignored.
+///
+/// `path` and `query` are recplay's and apply only to the app's outgoing
+/// calls at replay; they are maps like Keploy's own noise sections so a
+/// Keploy reading the same file still sees the type it expects. Their
+/// lists are not read.
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct NoiseFields {
     #[serde(default, deserialize_with = "nullable_map")]
     pub header: BTreeMap<String, Vec<String>>,
     #[serde(default, deserialize_with = "nullable_map")]
     pub body: BTreeMap<String, Vec<String>>,
+    /// Outgoing-call path patterns: a `*` segment stands for any one segment.
+    #[serde(default, deserialize_with = "nullable_map")]
+    pub path: BTreeMap<String, Vec<String>>,
+    /// Outgoing-call query parameters whose values are ignored (the
+    /// parameter must still be there).
+    #[serde(default, deserialize_with = "nullable_map")]
+    pub query: BTreeMap<String, Vec<String>>,
 }
 
 /// `header:` with no value, and `Date:` with no list, both mean "empty".
@@ -142,6 +154,17 @@ mod tests {
         assert_eq!(config.test.delay, Some(3));
         let paths: Vec<_> = unknown.iter().map(|u| u.path.as_str()).collect();
         assert_eq!(paths, ["paht", "test.globalnoise"]);
+    }
+
+    #[test]
+    fn url_noise_for_outgoing_calls_is_read_globally_and_per_test_set() {
+        let text = "test:\n  globalNoise:\n    global:\n      path: {\"/v1/orders/*\": []}\n      query:\n        ts:\n    test-sets:\n      test-set-1: {query: {nonce: []}}\n";
+        let (config, unknown) = KeployConfig::parse(text).expect("parses");
+        assert!(unknown.is_empty(), "{unknown:?}");
+        let noise = &config.test.global_noise;
+        assert!(noise.global.path.contains_key("/v1/orders/*"));
+        assert!(noise.global.query.contains_key("ts"));
+        assert!(noise.test_sets["test-set-1"].query.contains_key("nonce"));
     }
 
     #[test]

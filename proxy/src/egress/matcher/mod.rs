@@ -10,6 +10,12 @@
 //! then unconsumed anywhere; a call repeated more often than it was
 //! recorded reuses the last answer of its test. Each answer is consumed.
 //! A miss names the nearest recorded call.
+//!
+//! keploy.yml's URL noise widens the identity: a path matching a pattern
+//! (`/v1/orders/*`, a `*` segment for any one segment) is looked up under
+//! the pattern, so a recorded path fits any actual path matching the same
+//! pattern; a noisy query parameter must be there, its value is not
+//! compared.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -62,21 +68,69 @@ struct Entry {
     consumed: bool,
 }
 
-/// The set's Http mocks, indexed by method and path.
+/// What keploy.yml's noise leaves out of the comparison of outgoing calls.
+#[derive(Debug, Clone, Default)]
+pub struct EgressNoise {
+    /// Body keys: a bare key at any depth, a dotted path from the top.
+    pub body: Vec<String>,
+    /// Path patterns; a `*` segment stands for any one segment.
+    pub paths: Vec<String>,
+    /// Query parameter names whose values are not compared.
+    pub query: Vec<String>,
+}
+
+/// The set's Http mocks, indexed by method and path (or path pattern).
 #[derive(Default)]
 pub struct EgressMatcher {
     entries: Vec<Entry>,
     by_key: HashMap<(String, String), Vec<usize>>,
-    /// Body keys left out of the comparison (keploy.yml body noise): a
-    /// bare key at any depth, a dotted path from the top.
-    noise: Vec<String>,
+    noise: EgressNoise,
     usage: BTreeMap<String, CallUsage>,
 }
 
-/// `(METHOD, path)`, the look-up key.
-fn key(method: &str, url: &str) -> (String, String) {
-    let (path, _) = split_url(url);
-    (method.to_ascii_uppercase(), path.to_string())
+/// A `*` segment of `pattern` stands for any one non-empty segment; the
+/// other segments, and the count, agree.
+fn path_matches(pattern: &str, path: &str) -> bool {
+    let (mut p, mut a) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (p.next(), a.next()) {
+            (None, None) => return true,
+            (Some("*"), Some(seg)) if !seg.is_empty() => {}
+            (Some(ps), Some(seg)) if ps == seg => {}
+            _ => return false,
+        }
+    }
+}
+
+impl EgressMatcher {
+    /// The path a URL is looked up under: the first noise pattern it
+    /// matches, else its own.
+    fn path_key<'a>(&'a self, url: &'a str) -> &'a str {
+        let (path, _) = split_url(url);
+        self.noise
+            .paths
+            .iter()
+            .find(|p| path_matches(p, path))
+            .map_or(path, String::as_str)
+    }
+
+    /// `(METHOD, path or pattern)`, the look-up key.
+    fn key(&self, method: &str, url: &str) -> (String, String) {
+        (method.to_ascii_uppercase(), self.path_key(url).to_string())
+    }
+
+    /// Sorted query parameters, a noisy one's value replaced by `*`.
+    fn query_params(&self, url: &str) -> Vec<String> {
+        let mut params = query_params(url);
+        for p in &mut params {
+            let name = p.split_once('=').map_or(p.as_str(), |(k, _)| k);
+            if self.noise.query.iter().any(|q| q == name) {
+                *p = format!("{name}=*");
+            }
+        }
+        params.sort();
+        params
+    }
 }
 
 /// The path and the query of an absolute (or origin-form) URL.
@@ -150,18 +204,16 @@ fn media(content_type: Option<&str>) -> String {
 }
 
 impl EgressMatcher {
-    /// Indexes `mocks`; `noise` are keploy.yml's body noise keys.
-    pub fn new(mocks: Vec<HttpMock>, noise: Vec<String>) -> Self {
+    /// Indexes `mocks`, under the path patterns of `noise`.
+    pub fn new(mocks: Vec<HttpMock>, noise: EgressNoise) -> Self {
         let mut m = EgressMatcher {
             noise,
             ..Default::default()
         };
         for mock in mocks {
             let i = m.entries.len();
-            m.by_key
-                .entry(key(&mock.spec.req.method, &mock.spec.req.url))
-                .or_default()
-                .push(i);
+            let key = m.key(&mock.spec.req.method, &mock.spec.req.url);
+            m.by_key.entry(key).or_default().push(i);
             m.entries.push(Entry {
                 name: mock.name,
                 test: mock.spec.metadata.get(TEST_KEY).cloned(),
@@ -210,7 +262,7 @@ impl EgressMatcher {
     fn find(&self, call: &Call, test: Option<&str>) -> Result<usize, HttpMiss> {
         let candidates = self
             .by_key
-            .get(&key(&call.method, &call.url))
+            .get(&self.key(&call.method, &call.url))
             .map(Vec::as_slice)
             .unwrap_or_default();
         let fitting: Vec<usize> = candidates
@@ -246,7 +298,10 @@ impl EgressMatcher {
     /// path): `query`, `content-type`, `body`.
     fn differences(&self, spec: &HttpMockSpec, call: &Call) -> Vec<&'static str> {
         let mut diffs = Vec::new();
-        if !same_query(&query_params(&spec.req.url), &query_params(&call.url)) {
+        if !same_query(
+            &self.query_params(&spec.req.url),
+            &self.query_params(&call.url),
+        ) {
             diffs.push("query");
         }
         if media(header(&spec.req.header, "content-type")) != media(call.content_type.as_deref()) {
@@ -263,7 +318,7 @@ impl EgressMatcher {
         let json = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).ok();
         match (json(recorded), json(actual)) {
             (Some(mut a), Some(mut b)) => {
-                for path in &self.noise {
+                for path in &self.noise.body {
                     strip(&mut a, path);
                     strip(&mut b, path);
                 }
@@ -292,10 +347,11 @@ impl EgressMatcher {
             ),
             None => {
                 let (path, _) = split_url(&call.url);
+                let wanted = self.path_key(&call.url);
                 let same_path = self
                     .entries
                     .iter()
-                    .find(|e| split_url(&e.spec.req.url).0 == path);
+                    .find(|e| self.path_key(&e.spec.req.url) == wanted);
                 match same_path {
                     Some(e) => format!("{} {} (differs in method)", e.name, describe(&e.spec)),
                     None => format!(
@@ -378,111 +434,4 @@ fn strip_path(value: &mut serde_json::Value, parts: &[&str]) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn mock(name: &str, test: Option<&str>, url: &str, body: &str, answer: &str) -> HttpMock {
-        let yaml = format!(
-            "metadata: {{{}}}\nreq: {{method: POST, url: '{url}', header: {{Content-Type: application/json}}, body: '{body}'}}\nresp: {{status_code: 200, body: '{answer}'}}\n",
-            test.map(|t| format!("recplay_test: {t}")).unwrap_or_default()
-        );
-        HttpMock::from_document(name, serde_yaml::from_str(&yaml).expect("yaml")).expect("mock")
-    }
-
-    fn call(url: &str, body: &str) -> Call {
-        Call {
-            method: "POST".into(),
-            url: url.into(),
-            content_type: Some("application/json; charset=utf-8".into()),
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    #[test]
-    fn the_current_tests_call_is_preferred_and_consumed() {
-        let mut m = EgressMatcher::new(
-            vec![
-                mock(
-                    "http-1",
-                    Some("test-1"),
-                    "http://a/x?b=2&a=1",
-                    r#"{"q":1,"r":2}"#,
-                    "one",
-                ),
-                mock(
-                    "http-2",
-                    Some("test-2"),
-                    "http://a/x?a=1&b=2",
-                    r#"{"q":1,"r":2}"#,
-                    "two",
-                ),
-            ],
-            vec![],
-        );
-        let c = call("http://other/x?a=1&b=2", r#"{"r":2,"q":1}"#);
-        let (name, spec) = m.answer(&c, Some("test-2")).expect("hit");
-        assert_eq!(
-            (name.as_str(), spec.resp.body.body.as_str()),
-            ("http-2", "two")
-        );
-        let (name, _) = m.answer(&c, Some("test-1")).expect("hit");
-        assert_eq!(name, "http-1");
-        assert_eq!(
-            m.usage_for("test-2").served,
-            ["http-2 POST http://a/x?a=1&b=2"]
-        );
-    }
-
-    #[test]
-    fn a_miss_names_the_nearest_call_and_noise_keys_are_ignored() {
-        let mut m = EgressMatcher::new(
-            vec![mock(
-                "http-1",
-                None,
-                "http://a/x",
-                r#"{"q":1,"id":7}"#,
-                "one",
-            )],
-            vec!["id".into()],
-        );
-        assert!(m
-            .answer(&call("http://a/x", r#"{"q":1,"id":8}"#), None)
-            .is_ok());
-        let miss = m
-            .answer(&call("http://a/x", r#"{"q":2}"#), Some("test-1"))
-            .expect_err("miss");
-        assert!(
-            miss.nearest
-                .starts_with("http-1 POST http://a/x (differs in body)"),
-            "{miss:?}"
-        );
-        let none = m.answer(&call("http://a/y", "{}"), None).expect_err("miss");
-        assert!(
-            none.nearest.starts_with("none recorded for POST /y"),
-            "{none:?}"
-        );
-        assert_eq!(m.usage_for("test-1").misses.len(), 1);
-    }
-
-    #[test]
-    fn a_recorded_secret_placeholder_fits_the_real_value_sent_at_replay() {
-        let recorded = mock(
-            "http-1",
-            Some("test-1"),
-            "http://api/v1/charge?key={{recplay.secret.key_1}}",
-            r#"{"token":"{{recplay.secret.token_1}}","amount":5}"#,
-            "{}",
-        );
-        let matcher = EgressMatcher::new(vec![recorded], Vec::new());
-        let fits = call(
-            "http://api/v1/charge?key=k-live-123",
-            r#"{"amount":5,"token":"t-live-456"}"#,
-        );
-        assert!(matcher.find(&fits, Some("test-1")).is_ok());
-        let other = call(
-            "http://api/v1/charge?key=k-live-123",
-            r#"{"amount":6,"token":"t-live-456"}"#,
-        );
-        assert!(matcher.find(&other, Some("test-1")).is_err());
-    }
-}
+mod tests;
