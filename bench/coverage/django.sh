@@ -7,10 +7,11 @@
 # copied to a scratch directory, seeded, and 121 requests to it are recorded
 # through `recplay record`. Then `recplay test` replays them in interleaved
 # rounds: without coverage; with coverage.py's C tracer, lines and
-# branches (the agent's default with branches); the same, lines only
+# branches (the agent's default with branches; RECPLAY_COVERAGE_ENGINE=ctrace); the same, lines only
 # (RECPLAY_COVERAGE_ENGINE=ctrace); and, where the Python has sys.monitoring
-# (3.12+), the agent's own "monitor" engine (its default for lines there)
-# and coverage.py's COVERAGE_CORE=sysmon, lines only.
+# (3.12+), the agent's own "monitor" engine, lines and branches
+# (RECPLAY_COVERAGE_ENGINE=monitor) and lines only (its default for lines
+# there), and coverage.py's COVERAGE_CORE=sysmon, lines only.
 # Per-test and snapshot times come from recplay's debug log.
 #
 # Usage: bench/coverage/django.sh [ROUNDS]      (default 3)
@@ -77,14 +78,15 @@ PIDS=()
 
 CONFIGS=(off tracer-branch tracer-lines)
 if "$WORK/venv/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then
-    CONFIGS+=(monitor-lines sysmon-lines)
+    CONFIGS+=(monitor-branch monitor-lines sysmon-lines)
 fi
 
 replay() { # config round
     local flags=() vars=()
     case $1 in
         off) ;;
-        tracer-branch) flags=(--coverage) ;;
+        tracer-branch) flags=(--coverage) vars=(RECPLAY_COVERAGE_ENGINE=ctrace) ;;
+        monitor-branch) flags=(--coverage) vars=(RECPLAY_COVERAGE_ENGINE=monitor) ;;
         tracer-lines) flags=(--coverage) vars=(RECPLAY_COVERAGE_BRANCH=0 RECPLAY_COVERAGE_ENGINE=ctrace) ;;
         monitor-lines) flags=(--coverage) vars=(RECPLAY_COVERAGE_BRANCH=0) ;;
         sysmon-lines) flags=(--coverage) vars=(RECPLAY_COVERAGE_BRANCH=0 COVERAGE_CORE=sysmon) ;;

@@ -13,7 +13,14 @@ This script measures both in this interpreter (Python 3.12+):
 - after DISABLE: the same functions run again before re-arming, which
   must cost what the unmeasured run does;
 - a snapshot (take + restart_events) of N recorded lines;
-- for comparison, coverage.py's C tracer on the same function, per line.
+- for comparison, coverage.py's C tracer on the same function, per line;
+- branch mode: generated functions of five `if` statements each (ten
+  lines, B branches in all, each taken one way), armed with LINE and
+  BRANCH events: the first run (lines and branches report), a second run
+  before re-arming (a branch seen one way only reports each time it runs:
+  before Python 3.14 disabling it would silence its other direction too),
+  the snapshot with its mapping to arcs, and coverage.py's C tracer with
+  branches on the same functions.
 
 Usage: python bench/coverage/monitor_callback.py [N]   (coverage optional)
 """
@@ -105,6 +112,70 @@ def main():
     cov.stop()
     print(f"  coverage.py C tracer    {traced * 1e3:8.2f} ms   "
           f"{(traced - plain) / lines * 1e9:6.0f} ns per line, every run")
+    branches(directory, lines)
+
+
+def make_branchy(directory, lines):
+    path = os.path.join(directory, "branchy.py")
+    source = []
+    for n in range(lines // 10):
+        source.append(f"def b{n}(x):\n")
+        for i in range(5):
+            source.append(f"    if x > {i}:\n        x = x - 1\n")
+        source.append("    return x\n")
+    with open(path, "w") as f:
+        f.write("".join(source))
+    namespace = {}
+    exec(compile(open(path).read(), path, "exec"), namespace)
+    functions = [namespace[f"b{n}"] for n in range(lines // 10)]
+
+    def work():
+        for function in functions:
+            function(3)
+
+    return path, functions, work
+
+
+def branches(directory, lines):
+    path, functions, work = make_branchy(directory, lines)
+    count = len(functions) * 5
+    plain = median([timed(work) for _ in range(ROUNDS)])
+    monitor = LineMonitor(lambda p: p == path, branch=True)
+    monitor.start()
+    for function in functions:
+        monitor.arm(function.__code__)
+    first, second, snapshots = [], [], []
+    for _ in range(ROUNDS):
+        first.append(timed(work))
+        second.append(timed(work))
+        start = time.perf_counter()
+        files = monitor.take()
+        snapshots.append(time.perf_counter() - start)
+        assert len(files[path]["arcs"]) == count, "one arc per branch"
+    monitor.stop()
+    line_events = lines - lines // 10 * 2  # `if`s, the bodies of x > 0..2, returns
+    print(f"branch mode, {count} branches ({count} BRANCH events a run), median of {ROUNDS}")
+    print(f"  unmeasured run          {plain * 1e3:8.2f} ms")
+    print(f"  armed (first run)       {median(first) * 1e3:8.2f} ms   "
+          f"{(median(first) - plain) / (count + line_events) * 1e9:6.0f} ns per event")
+    print(f"  second run, no re-arm   {median(second) * 1e3:8.2f} ms   "
+          f"{(median(second) - plain) / count * 1e9:6.0f} ns per branch event")
+    print(f"  snapshot (take+restart) {median(snapshots) * 1e3:8.2f} ms   "
+          f"{median(snapshots) / count * 1e9:6.0f} ns per branch")
+    try:
+        import coverage
+    except ImportError:
+        return
+    cov = coverage.Coverage(data_file=None, include=[path], config_file=False, branch=True)
+    try:
+        cov.set_option("run:core", "ctrace")
+    except Exception:
+        pass
+    cov.start()
+    traced = median([timed(work) for _ in range(ROUNDS)])
+    cov.stop()
+    print(f"  coverage.py C tracer    {traced * 1e3:8.2f} ms   "
+          f"{(traced - plain) / (count + line_events) * 1e9:6.0f} ns per line, every run")
 
 
 if __name__ == "__main__":

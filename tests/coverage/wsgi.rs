@@ -270,6 +270,41 @@ fn lines_only_coverage_matches_coverage_run_with_each_engine() {
     }
 }
 
+/// Branch coverage on the "monitor" engine (`RECPLAY_COVERAGE_ENGINE=monitor`
+/// with `RECPLAY_COVERAGE_BRANCH` on): BRANCH events on the measured code,
+/// mapped to coverage.py's arcs at each snapshot. The union of the per-test
+/// data gives coverage.py's own `--branch` lines and branch counts, file by
+/// file, with single-threaded and threaded workers. Skipped below 3.12.
+#[test]
+fn branch_coverage_on_the_monitor_engine_matches_coverage_run() {
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    let venv = test_venv();
+    if !python_has_sys_monitoring(&venv) {
+        return;
+    }
+    let app_dir = fixture_copy();
+    let app = app_dir.path().canonicalize().expect("canonical app dir");
+    let (expected, summary) = measure_with_coverage_run(&venv, &app, true);
+    for workers in ["sync", "gthread"] {
+        let setup = AgentSetup {
+            mode: "drain",
+            workers,
+            branch: true,
+            core: None,
+            engine: Some("monitor"),
+        };
+        let run = replay_with_agent(&venv, &app, &setup, &expected, &summary);
+        for agent in &run.agents {
+            assert_eq!(
+                (agent.engine.as_str(), agent.mode.as_deref()),
+                ("monitor", Some("rearm")),
+                "{workers}: {agent:?}"
+            );
+            assert!(agent.branch, "{agent:?}");
+        }
+    }
+}
+
 /// Python 3.12 added sys.monitoring.
 fn python_has_sys_monitoring(venv: &Path) -> bool {
     let status = Command::new(venv.join("bin/python"))

@@ -9,9 +9,11 @@ and branches. Only `coverage` (coverage.py) must be installed in the app.
 Engines (`engine` in `hello`):
 - "monitor" (recplay_line_monitor.py), the default on Python 3.12+ for line
   coverage: sys.monitoring LINE events enabled only on the measured files'
-  code, each line reporting once per test; mode "rearm". Lines only, so
-  with branch coverage on (RECPLAY_COVERAGE_BRANCH, the default) and on
-  Python 3.11 and older the agent uses coverage.py's C tracer instead.
+  code, each line reporting once per test; mode "rearm". With branch
+  coverage on (RECPLAY_COVERAGE_BRANCH, the default) it is used only when
+  asked for (RECPLAY_COVERAGE_ENGINE=monitor: BRANCH events too, mapped to
+  coverage.py's arcs; `async for` is not measured), else the agent uses
+  coverage.py's C tracer, as on Python 3.11 and older.
   RECPLAY_COVERAGE_ENGINE=ctrace asks for the C tracer everywhere.
 - coverage.py, with the core COVERAGE_CORE names in the app's environment,
   else its C tracer ("ctrace"), also on 3.14 where coverage.py would pick
@@ -199,17 +201,19 @@ class Agent:
             if requested == "monitor":
                 _warn("the monitor engine needs Python 3.12 or later; using coverage.py")
             return False
-        if self.branch:
-            if requested == "monitor":
-                _warn("the monitor engine measures lines only; branch coverage "
-                      "(RECPLAY_COVERAGE_BRANCH) uses coverage.py's tracer")
+        if self.branch and requested != "monitor":
+            # Branch mode on the monitor engine is asked for by name only.
+            return False
+        if self.branch and not LineMonitor.branches_available():
+            _warn("the monitor engine measures branches on Python 3.12 and 3.13 "
+                  "only; using coverage.py")
             return False
         return True
 
     def _start_monitor(self):
         from recplay_line_monitor import LineMonitor
 
-        monitor = LineMonitor(self._is_measured)
+        monitor = LineMonitor(self._is_measured, branch=self.branch)
         try:
             monitor.start()
         except Exception as exc:

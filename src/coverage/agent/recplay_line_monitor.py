@@ -25,10 +25,23 @@ debugger or coverage.py's own sys.monitoring core running in the same
 process sees the lines it had disabled fire again after each snapshot. Both
 only record them again, so their results stay the same; they run slower.
 
-Lines only: arcs need the order lines ran in, which a line that reports once
-cannot give; branch coverage stays with coverage.py's tracer.
+Branch mode (RECPLAY_COVERAGE_ENGINE=monitor with RECPLAY_COVERAGE_BRANCH
+on; Python 3.12 and 3.13): BRANCH events are enabled with LINE on the same
+code objects. A branch records (code, source offset, destination offset);
+before 3.14 DISABLE silences both directions of a branch instruction, so it
+is returned only once the second direction has reported, and a branch taken
+one way only reports each time it runs. A snapshot maps each record to
+coverage.py's arc: the branch instruction's line to the first other line the
+bytecode reaches from the destination, following unconditional jumps, or to
+-co_firstlineno if the code object returns first; when another conditional
+jump on the same line comes first (`a and b or c`) that jump's own event
+decides. recplay counts the arcs that coverage.py's static analysis (the
+agent's `static` answer) names as branches. Not measured: `async for` (its loop and exit
+are driven by an exception, not a branch instruction, so neither arc of the
+`async for` line is seen).
 """
 
+import dis
 import gc
 import os
 import sys
@@ -40,14 +53,30 @@ TOOL_IDS = (4, 3)
 TOOL_NAME = "recplay-coverage"
 
 
+_RETURNS = {"RETURN_VALUE", "RETURN_CONST"}
+_JUMPS = {"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP",
+          "JUMP_NO_INTERRUPT"}
+# Conditional jumps, loops, raises, yields: the walk stops, a later event
+# (or none, for an exception) decides.
+_STOPS = set(dis.hasjrel) | set(getattr(dis, "hasjabs", [])) | {
+    dis.opmap[name] for name in ("RAISE_VARARGS", "RERAISE", "YIELD_VALUE",
+                                 "END_ASYNC_FOR", "SEND") if name in dis.opmap}
+
+
 class LineMonitor:
     """Records the measured lines that ran since the previous take()."""
 
-    def __init__(self, is_measured):
+    def __init__(self, is_measured, branch=False):
         # is_measured(canonical path) -> bool, asked once per file name.
         self._is_measured = is_measured
+        self._branch = branch
         self._paths = {}  # co_filename -> canonical path, or None if not measured
         self._hits = []
+        self._branches = []  # (code, src offset, dest offset)
+        self._first_dest = {}  # (id(code), src offset) -> first dest seen this test
+        self._layouts = {}  # code -> (offset -> instruction)
+        self._next = {}  # (code, offset) -> offset of the next instruction
+        self._arcs = {}  # (id(code), src, dest) -> (code, arc or None)
         self._tool = None
         self._walked_again = False
         self._patched = []
@@ -55,6 +84,11 @@ class LineMonitor:
     @staticmethod
     def available():
         return sys.version_info >= (3, 12) and hasattr(sys, "monitoring")
+
+    @staticmethod
+    def branches_available():
+        # 3.14 replaced BRANCH with BRANCH_LEFT and BRANCH_RIGHT; not handled.
+        return LineMonitor.available() and sys.version_info < (3, 14)
 
     def start(self):
         """Claims a tool id and arms what exists; raises RuntimeError when
@@ -71,6 +105,9 @@ class LineMonitor:
             users = ", ".join(f"{t}: {monitoring.get_tool(t)}" for t in TOOL_IDS)
             raise RuntimeError(f"no free sys.monitoring tool id ({users})")
         monitoring.register_callback(self._tool, monitoring.events.LINE, self._callback())
+        if self._branch:
+            monitoring.register_callback(
+                self._tool, monitoring.events.BRANCH, self._branch_callback())
         self._wrap_loaders()
         self._walk_existing()
 
@@ -81,6 +118,8 @@ class LineMonitor:
         if self._tool is not None:
             monitoring = sys.monitoring
             monitoring.register_callback(self._tool, monitoring.events.LINE, None)
+            if self._branch:
+                monitoring.register_callback(self._tool, monitoring.events.BRANCH, None)
             monitoring.free_tool_id(self._tool)
             self._tool = None
 
@@ -92,6 +131,29 @@ class LineMonitor:
             return disable
 
         return on_line
+
+    def _branch_callback(self):
+        # Before 3.14, DISABLE on a BRANCH event silences both directions of
+        # the instruction: it is returned only once both have reported, so a
+        # branch taken one way only reports every time it runs (measured code
+        # only).
+        # Keyed by id(code): hashing a code object hashes its bytecode and
+        # constants. The id is stable while the key lives, since the first
+        # event's record holds the code object until the snapshot clears both.
+        def on_branch(code, src, dest, append=self._branches.append,
+                      first=self._first_dest, disable=sys.monitoring.DISABLE):
+            key = (id(code), src)
+            seen = first.get(key)
+            if seen is None:
+                first[key] = dest
+                append((code, src, dest))
+                return None
+            if seen == dest:
+                return None
+            append((code, src, dest))
+            return disable
+
+        return on_branch
 
     def take(self):
         """The lines recorded since the previous take, per canonical path,
@@ -107,18 +169,84 @@ class LineMonitor:
         del hits[:len(taken)]
         # After taking, never before: a line that ran in between would be
         # disabled with nobody to report it for the next test.
+        branches = []
+        if self._branch:
+            record = self._branches
+            branches = record[:]
+            del record[:len(branches)]
+            self._first_dest.clear()
         sys.monitoring.restart_events()
         lines = {}
         for code, line in taken:
             if line is not None:
                 lines.setdefault(code.co_filename, set()).add(line)
+        arcs = {}
+        known_arcs = self._arcs
+        for code, src, dest in branches:
+            key = (id(code), src, dest)
+            try:
+                arc = known_arcs[key][1]
+            except KeyError:
+                # The code object is kept with its arc, so its id stays its own.
+                arc = self._arc(code, src, dest)
+                known_arcs[key] = (code, arc)
+            if arc is not None:
+                arcs.setdefault(code.co_filename, set()).add(arc)
         files = {}
-        for filename, numbers in lines.items():
+        for filename in set(lines) | set(arcs):
             path = self._paths.get(filename)
             if path:
                 entry = files.setdefault(path, {"lines": []})
-                entry["lines"] = sorted(set(entry["lines"]) | numbers)
+                entry["lines"] = sorted(set(entry["lines"]) | lines.get(filename, set()))
+                if self._branch:
+                    known = {tuple(a) for a in entry.get("arcs", [])}
+                    entry["arcs"] = [list(a) for a in sorted(known | arcs.get(filename, set()))]
         return files
+
+    # Branches to arcs -------------------------------------------------------
+
+    def _layout(self, code):
+        layout = self._layouts.get(code)
+        if layout is None:
+            instructions = list(dis.get_instructions(code))
+            layout = {ins.offset: ins for ins in instructions}
+            for ins, after in zip(instructions, instructions[1:] + [None]):
+                self._next[(code, ins.offset)] = after.offset if after else None
+            self._layouts[code] = layout
+        return layout
+
+    def _arc(self, code, src, dest):
+        """coverage.py's arc for a branch from offset `src` to `dest`: the
+        branch's line to the next other line a tracer would see, or to
+        -co_firstlineno when the code object returns first. None when
+        another branch on the same line decides (short-circuit operators)."""
+        layout = self._layout(code)
+        origin = layout.get(src)
+        if origin is None:
+            return None
+        line = origin.positions.lineno
+        if line is None:
+            return None
+        offset = dest
+        for _ in range(len(layout) + 1):
+            ins = layout.get(offset)
+            if ins is None:
+                return None
+            here = ins.positions.lineno
+            if here is not None and here != line:
+                return (line, here)
+            name = ins.opname
+            if name in _RETURNS:
+                return (line, -code.co_firstlineno)
+            if name in _JUMPS:
+                offset = ins.argval
+                continue
+            if ins.opcode in _STOPS:
+                return None
+            offset = self._next.get((code, offset))
+            if offset is None:
+                return None
+        return None
 
     # Finding code objects ---------------------------------------------------
 
@@ -143,6 +271,8 @@ class LineMonitor:
             return
         set_local_events = sys.monitoring.set_local_events
         line = sys.monitoring.events.LINE
+        if self._branch:
+            line |= sys.monitoring.events.BRANCH
         stack = [code]
         while stack:
             current = stack.pop()
