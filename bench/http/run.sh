@@ -152,8 +152,15 @@ measure direct "$UPSTREAM_PORT"
 measure nginx "$NGINX_PORT" "$NGINX_PROXY_PID"
 measure recplay "$RECPLAY_PORT" "$RECPLAY_PID"
 
+# Test files still to write when the load stops, then the time from the
+# stop signal until recplay has written them all and exited.
+AT_STOP=$(find "$KEPLOY_DIR" -name 'test-*.yaml' | wc -l)
+PEAK_RSS_MB=$(awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$RECPLAY_PID/status")
+OPEN_FDS=$(find "/proc/$RECPLAY_PID/fd" -mindepth 1 | wc -l)
+STOP_STARTED=$(date +%s.%N)
 kill -TERM "$RECPLAY_PID"
 wait "$RECPLAY_PID" || true
+STOP_SECONDS=$(awk -v a="$STOP_STARTED" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 RECORDED=$(find "$KEPLOY_DIR" -name 'test-*.yaml' | wc -l)
 
 echo
@@ -170,4 +177,7 @@ done
 echo
 echo "Proxy CPU per request (user + system): nginx ${CPU_US[nginx]} us, recplay ${CPU_US[recplay]} us (recording included)."
 echo "recplay wrote $RECORDED test files for ${TOTAL[recplay]} requests in the measured run (plus the 2 s warm-up)."
+echo "recplay's peak RSS ${PEAK_RSS_MB} MB; open descriptors when the load stopped: $OPEN_FDS."
+echo "At the stop signal $AT_STOP test files existed; recplay wrote the other $((RECORDED - AT_STOP)) and exited in $STOP_SECONDS s."
 tail -n 2 "$WORK/recplay.out"
+grep -i "not recorded" "$WORK/recplay.err" | head -n 3 || true
