@@ -34,8 +34,8 @@ impl TestOutcome {
 
 /// What a finished test leaves behind once its report entry is written:
 /// its name and times for JUnit, and a failed test's whole outcome for the
-/// terminal and JUnit's failure text. A passed test costs a few dozen bytes,
-/// so a run's memory barely grows with the number of its tests.
+/// terminal and JUnit's failure text. A passed test keeps a few dozen bytes
+/// here instead of its request, responses and comparison.
 #[derive(Debug)]
 pub struct TestSummary {
     name: Box<str>,
