@@ -41,12 +41,13 @@ const TESTS: &[(&str, &str, &str, Option<&str>, &str)] = &[
         "create_item",
     ),
     ("test-set-0/test-7", "GET", "/items", None, "list_items"),
+    ("test-set-0/test-8", "GET", "/digest", None, "digest"),
 ];
 
 fn fixture_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wsgi_app");
-    for name in ["app.py", "views.py", "reports.py"] {
+    for name in ["app.py", "views.py", "reports.py", "feeds.py"] {
         std::fs::copy(src.join(name), dir.path().join(name)).expect("copy the fixture");
     }
     dir
