@@ -25,11 +25,11 @@ debugger or coverage.py's own sys.monitoring core running in the same
 process sees the lines it had disabled fire again after each snapshot. Both
 only record them again, so their results stay the same; they run slower.
 
-Branch mode (RECPLAY_COVERAGE_ENGINE=monitor with RECPLAY_COVERAGE_BRANCH
-on; Python 3.12 and 3.13): BRANCH events are enabled with LINE on the same
-code objects. A branch records (code, source offset, destination offset);
-before 3.14 DISABLE silences both directions of a branch instruction, so it
-is returned only once the second direction has reported, and a branch taken
+Branch mode (RECPLAY_COVERAGE_BRANCH on, the agent's default; Python 3.12
+and 3.13): BRANCH events are enabled with LINE on the same code objects.
+A branch records (code, source offset, destination offset); before 3.14
+DISABLE silences both directions of a branch instruction, so it is returned
+only once the second direction has reported, and a branch taken
 one way only reports each time it runs. A snapshot maps each record to
 coverage.py's arc: the branch instruction's line to the first other line the
 bytecode reaches from the destination, following unconditional jumps, or to
@@ -46,7 +46,7 @@ reaches; the exit arc from an EXCEPTION_HANDLED event at an END_ASYNC_FOR
 offset, mapped like a branch from there. Before 3.14 EXCEPTION_HANDLED can
 only be enabled for the whole process, so it is switched on only once
 measured code has an `async for`; from then every exception caught anywhere
-costs one callback (about 0.1 us) that returns at once unless it is a
+costs one callback (about 75 ns) that returns at once unless it is a
 StopAsyncIteration caught in a measured file.
 
 A loop whose target spans lines (`for (a,\n b) in ...`) is charged with an
