@@ -49,9 +49,6 @@ measured code has an `async for`; from then every exception caught anywhere
 costs one callback (about 75 ns) that returns at once unless it is a
 StopAsyncIteration caught in a measured file.
 
-A loop whose target spans lines (`for (a,\n b) in ...`) is charged with an
-arc to the target's second line instead of the body's, which coverage.py
-does not count: its entry branch is missed, for `for` and `async for` alike.
 """
 
 import dis
@@ -74,6 +71,13 @@ _JUMPS = {"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP",
 _STOPS = set(dis.hasjrel) | set(getattr(dis, "hasjabs", [])) | {
     dis.opmap[name] for name in ("RAISE_VARARGS", "RERAISE", "YIELD_VALUE",
                                  "END_ASYNC_FOR", "SEND") if name in dis.opmap}
+# What stores a loop's target, before its body: a target spread over lines
+# (`for (a,` then `b) in ...`) puts its stores on the header's later lines,
+# which are not the body coverage.py's arc goes to.
+_TARGET_STORES = {dis.opmap[name] for name in (
+    "UNPACK_SEQUENCE", "UNPACK_EX", "STORE_FAST", "STORE_NAME", "STORE_GLOBAL",
+    "STORE_DEREF", "STORE_FAST_STORE_FAST") if name in dis.opmap}
+_LOOP_HEADS = {"FOR_ITER", "GET_ANEXT"}
 # `async for` exists only in coroutines and async generators (async
 # generator expressions included); other code objects are not scanned.
 _ASYNC_FLAGS = 0x80 | 0x200  # CO_COROUTINE | CO_ASYNC_GENERATOR
@@ -284,6 +288,10 @@ class LineMonitor:
         if line is None:
             return None
         offset = dest
+        if origin.opname in _LOOP_HEADS:
+            # Into a loop's body: its target's stores belong to the header.
+            while offset is not None and layout[offset].opcode in _TARGET_STORES:
+                offset = self._next.get((code, offset))
         for _ in range(len(layout) + 1):
             ins = layout.get(offset)
             if ins is None:
