@@ -48,7 +48,6 @@ only be enabled for the whole process, so it is switched on only once
 measured code has an `async for`; from then every exception caught anywhere
 costs one callback (about 75 ns) that returns at once unless it is a
 StopAsyncIteration caught in a measured file.
-
 """
 
 import dis
@@ -290,7 +289,7 @@ class LineMonitor:
         offset = dest
         if origin.opname in _LOOP_HEADS:
             # Into a loop's body: its target's stores belong to the header.
-            while offset is not None and layout[offset].opcode in _TARGET_STORES:
+            while offset in layout and layout[offset].opcode in _TARGET_STORES:
                 offset = self._next.get((code, offset))
         for _ in range(len(layout) + 1):
             ins = layout.get(offset)
