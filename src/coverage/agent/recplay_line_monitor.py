@@ -29,8 +29,8 @@ Branch mode (RECPLAY_COVERAGE_BRANCH on, the agent's default; Python 3.12
 and 3.13): BRANCH events are enabled with LINE on the same code objects.
 A branch records (code, source offset, destination offset); before 3.14
 DISABLE silences both directions of a branch instruction, so it is returned
-only once the second direction has reported, and a branch taken
-one way only reports each time it runs. A snapshot maps each record to
+only once the second direction has reported, and a branch taken one way
+only reports each time it runs. A snapshot maps each record to
 coverage.py's arc: the branch instruction's line to the first other line the
 bytecode reaches from the destination, following unconditional jumps, or to
 -co_firstlineno if the code object returns first; when another conditional
@@ -98,7 +98,7 @@ class LineMonitor:
         self._next = {}  # (code, offset) -> offset of the next instruction
         self._arcs = {}  # (id(code), src, dest) -> (code, arc or None)
         self._loop_exits = []  # (code, END_ASYNC_FOR offset)
-        self._async_loops = {}  # id(code) -> (code, {body line: entry arc} or None)
+        self._async_loops = {}  # id(code) -> [code, {body line: entry arc} or None]
         self._tool = None
         self._walked_again = False
         self._patched = []
