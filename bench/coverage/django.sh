@@ -7,11 +7,13 @@
 # copied to a scratch directory, seeded, and 121 requests to it are recorded
 # through `recplay record`. Then `recplay test` replays them in interleaved
 # rounds: without coverage; with coverage.py's C tracer, lines and
-# branches (the agent's default with branches; RECPLAY_COVERAGE_ENGINE=ctrace); the same, lines only
+# branches (the agent's default with branches on 3.11 and older and on
+# 3.14+; RECPLAY_COVERAGE_ENGINE=ctrace); the same, lines only
 # (RECPLAY_COVERAGE_ENGINE=ctrace); and, where the Python has sys.monitoring
 # (3.12+), the agent's own "monitor" engine, lines and branches
-# (RECPLAY_COVERAGE_ENGINE=monitor) and lines only (its default for lines
-# there), and coverage.py's COVERAGE_CORE=sysmon, lines only.
+# (RECPLAY_COVERAGE_ENGINE=monitor, its default with branches on 3.12 and
+# 3.13) and lines only (its default for lines there), and coverage.py's
+# COVERAGE_CORE=sysmon, lines only.
 # Per-test and snapshot times come from recplay's debug log.
 #
 # Usage: bench/coverage/django.sh [ROUNDS]      (default 3)

@@ -20,7 +20,11 @@ This script measures both in this interpreter (Python 3.12+):
   before re-arming (a branch seen one way only reports each time it runs:
   before Python 3.14 disabling it would silence its other direction too),
   the snapshot with its mapping to arcs, and coverage.py's C tracer with
-  branches on the same functions.
+  branches on the same functions;
+- `async for` in branch mode: an exception caught in unmeasured code, before
+  and after measured code with an `async for` is armed (from then the
+  process-wide EXCEPTION_HANDLED event is on: one callback per caught
+  exception, anywhere).
 
 Usage: python bench/coverage/monitor_callback.py [N]   (coverage optional)
 """
@@ -113,6 +117,7 @@ def main():
     print(f"  coverage.py C tracer    {traced * 1e3:8.2f} ms   "
           f"{(traced - plain) / lines * 1e9:6.0f} ns per line, every run")
     branches(directory, lines)
+    caught_exceptions(directory, lines)
 
 
 def make_branchy(directory, lines):
@@ -176,6 +181,37 @@ def branches(directory, lines):
     cov.stop()
     print(f"  coverage.py C tracer    {traced * 1e3:8.2f} ms   "
           f"{(traced - plain) / (count + line_events) * 1e9:6.0f} ns per line, every run")
+
+
+def caught_exceptions(directory, count):
+    path = os.path.join(directory, "looping.py")
+    with open(path, "w") as f:
+        f.write("async def drain(source):\n"
+                "    async for item in source:\n"
+                "        pass\n")
+    namespace = {}
+    exec(compile(open(path).read(), path, "exec"), namespace)
+
+    def work():
+        # Unmeasured: a KeyError raised and caught in Python code.
+        lookup = {}
+        for key in range(count):
+            try:
+                lookup[key]
+            except KeyError:
+                pass
+
+    before = median([timed(work) for _ in range(ROUNDS)])
+    monitor = LineMonitor(lambda p: p == path, branch=True)
+    monitor.start()
+    monitor.arm(namespace["drain"].__code__)
+    after = median([timed(work) for _ in range(ROUNDS)])
+    monitor.stop()
+    print(f"async for in branch mode, {count} exceptions caught in unmeasured code, "
+          f"median of {ROUNDS}")
+    print(f"  no async for armed      {before * 1e3:8.2f} ms")
+    print(f"  an async for armed      {after * 1e3:8.2f} ms   "
+          f"{(after - before) / count * 1e9:6.0f} ns per caught exception")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 //! The agent's sys.monitoring engine in a real interpreter (Python 3.12+):
 //! it arms the measured file's code and nothing else, records each line a
 //! call ran once per snapshot and re-arms it, shares sys.monitoring with
-//! another tool, and takes a free tool id or says none is left.
+//! another tool, watches caught exceptions only for an `async for`, and
+//! takes a free tool id or says none is left.
 
 use std::path::Path;
 use std::process::Command;
@@ -54,6 +55,14 @@ fn the_monitor_arms_only_measured_code_and_rearms_per_snapshot() {
     assert_eq!(checks["empty"], serde_json::json!({}), "{checks}");
     // restart_events() re-armed the other tool's disabled lines too.
     assert_eq!(checks["other_rearmed"], true, "{checks}");
+    // Branch mode watches caught exceptions process-wide only once measured
+    // code has an `async for`, and sees both arcs of its line.
+    assert_eq!(checks["handled_before_async_for"], true, "{checks}");
+    assert_eq!(checks["handled_after_async_for"], true, "{checks}");
+    assert_eq!(
+        checks["async_for_arcs"], checks["async_for_expected"],
+        "{checks}"
+    );
     let refused = checks["all_ids_taken"].as_str().unwrap_or_default();
     assert!(
         refused.contains("no free sys.monitoring tool id"),

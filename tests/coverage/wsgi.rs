@@ -41,12 +41,13 @@ const TESTS: &[(&str, &str, &str, Option<&str>, &str)] = &[
         "create_item",
     ),
     ("test-set-0/test-7", "GET", "/items", None, "list_items"),
+    ("test-set-0/test-8", "GET", "/digest", None, "digest"),
 ];
 
 fn fixture_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wsgi_app");
-    for name in ["app.py", "views.py", "reports.py"] {
+    for name in ["app.py", "views.py", "reports.py", "feeds.py"] {
         std::fs::copy(src.join(name), dir.path().join(name)).expect("copy the fixture");
     }
     dir
@@ -196,6 +197,9 @@ fn per_test_coverage_under_gunicorn_matches_coverage_run() {
     let app_dir = fixture_copy();
     let app = app_dir.path().canonicalize().expect("canonical app dir");
     let (expected, summary) = measure_with_coverage_run(&venv, &app, true);
+    // The C tracer measures branches by default where the monitor engine
+    // does not (below 3.12, and from 3.14); on 3.12 and 3.13 it is asked for.
+    let engine = monitor_measures_branches(&venv).then_some("ctrace");
     // "drain" is the agent's default with coverage.py's tracers; "context"
     // is its fallback through coverage.py's own contexts. Both must agree
     // with coverage.py, with single-threaded and threaded workers.
@@ -209,7 +213,7 @@ fn per_test_coverage_under_gunicorn_matches_coverage_run() {
             workers,
             branch: true,
             core: None,
-            engine: None,
+            engine,
         };
         let run = replay_with_agent(&venv, &app, &setup, &expected, &summary);
         assert!(
@@ -270,28 +274,31 @@ fn lines_only_coverage_matches_coverage_run_with_each_engine() {
     }
 }
 
-/// Branch coverage on the "monitor" engine (`RECPLAY_COVERAGE_ENGINE=monitor`
-/// with `RECPLAY_COVERAGE_BRANCH` on): BRANCH events on the measured code,
-/// mapped to coverage.py's arcs at each snapshot. The union of the per-test
-/// data gives coverage.py's own `--branch` lines and branch counts, file by
-/// file, with single-threaded and threaded workers. Skipped below 3.12.
+/// Branch coverage on the "monitor" engine, the default on Python 3.12 and
+/// 3.13 (also asked for by `RECPLAY_COVERAGE_ENGINE=monitor`): BRANCH events
+/// on the measured code, and for `async for` the body's first line and the
+/// loop's END_ASYNC_FOR handler, mapped to coverage.py's arcs at each
+/// snapshot. The union of the per-test data gives coverage.py's own
+/// `--branch` lines and branch counts, file by file, with single-threaded
+/// and threaded workers. Skipped on other versions.
 #[test]
 fn branch_coverage_on_the_monitor_engine_matches_coverage_run() {
     let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let venv = test_venv();
-    if !python_has_sys_monitoring(&venv) {
+    if !monitor_measures_branches(&venv) {
         return;
     }
     let app_dir = fixture_copy();
     let app = app_dir.path().canonicalize().expect("canonical app dir");
     let (expected, summary) = measure_with_coverage_run(&venv, &app, true);
-    for workers in ["sync", "gthread"] {
+    // The default, and the same engine asked for by name.
+    for (workers, engine) in [("sync", None), ("gthread", Some("monitor"))] {
         let setup = AgentSetup {
             mode: "drain",
             workers,
             branch: true,
             core: None,
-            engine: Some("monitor"),
+            engine,
         };
         let run = replay_with_agent(&venv, &app, &setup, &expected, &summary);
         for agent in &run.agents {
@@ -307,11 +314,21 @@ fn branch_coverage_on_the_monitor_engine_matches_coverage_run() {
 
 /// Python 3.12 added sys.monitoring.
 fn python_has_sys_monitoring(venv: &Path) -> bool {
+    python_version_in(venv, "(3, 12)", "(99,)")
+}
+
+/// The monitor engine measures branches on Python 3.12 and 3.13; 3.14
+/// replaced the BRANCH event.
+fn monitor_measures_branches(venv: &Path) -> bool {
+    python_version_in(venv, "(3, 12)", "(3, 14)")
+}
+
+/// Whether the venv's Python is at least `low` and below `high` (Python
+/// tuples).
+fn python_version_in(venv: &Path, low: &str, high: &str) -> bool {
+    let check = format!("import sys; sys.exit(0 if {low} <= sys.version_info < {high} else 1)");
     let status = Command::new(venv.join("bin/python"))
-        .args([
-            "-c",
-            "import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)",
-        ])
+        .args(["-c", check.as_str()])
         .status()
         .expect("run the venv's python");
     status.success()

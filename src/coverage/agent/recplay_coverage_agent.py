@@ -8,16 +8,15 @@ and branches. Only `coverage` (coverage.py) must be installed in the app.
 
 Engines (`engine` in `hello`):
 - "monitor" (recplay_line_monitor.py), the default on Python 3.12+ for line
-  coverage: sys.monitoring LINE events enabled only on the measured files'
-  code, each line reporting once per test; mode "rearm". With branch
-  coverage on (RECPLAY_COVERAGE_BRANCH, the default) it is used only when
-  asked for (RECPLAY_COVERAGE_ENGINE=monitor: BRANCH events too, mapped to
-  coverage.py's arcs; `async for` is not measured), else the agent uses
-  coverage.py's C tracer, as on Python 3.11 and older.
-  RECPLAY_COVERAGE_ENGINE=ctrace asks for the C tracer everywhere.
+  coverage and on 3.12 and 3.13 for branch coverage (RECPLAY_COVERAGE_BRANCH,
+  on by default): sys.monitoring LINE events (and BRANCH events, mapped to
+  coverage.py's arcs) enabled only on the measured files' code, each line
+  reporting once per test; mode "rearm". RECPLAY_COVERAGE_ENGINE=ctrace
+  asks for coverage.py's C tracer everywhere.
 - coverage.py, with the core COVERAGE_CORE names in the app's environment,
-  else its C tracer ("ctrace"), also on 3.14 where coverage.py would pick
-  sys.monitoring.
+  else its C tracer ("ctrace"): on Python 3.11 and older, for branch
+  coverage on 3.14 and later (also where coverage.py would pick
+  sys.monitoring), and when the monitor cannot start.
 
 How snapshots are cut with coverage.py:
 - C or Python tracer: a stop/erase/start cycle loses every line run
@@ -201,12 +200,12 @@ class Agent:
             if requested == "monitor":
                 _warn("the monitor engine needs Python 3.12 or later; using coverage.py")
             return False
-        if self.branch and requested != "monitor":
-            # Branch mode on the monitor engine is asked for by name only.
-            return False
         if self.branch and not LineMonitor.branches_available():
-            _warn("the monitor engine measures branches on Python 3.12 and 3.13 "
-                  "only; using coverage.py")
+            # 3.14 reports branches as BRANCH_LEFT and BRANCH_RIGHT events,
+            # which the monitor does not handle yet: the C tracer measures.
+            if requested == "monitor":
+                _warn("the monitor engine measures branches on Python 3.12 and 3.13 "
+                      "only; using coverage.py")
             return False
         return True
 

@@ -25,20 +25,29 @@ debugger or coverage.py's own sys.monitoring core running in the same
 process sees the lines it had disabled fire again after each snapshot. Both
 only record them again, so their results stay the same; they run slower.
 
-Branch mode (RECPLAY_COVERAGE_ENGINE=monitor with RECPLAY_COVERAGE_BRANCH
-on; Python 3.12 and 3.13): BRANCH events are enabled with LINE on the same
-code objects. A branch records (code, source offset, destination offset);
-before 3.14 DISABLE silences both directions of a branch instruction, so it
-is returned only once the second direction has reported, and a branch taken
-one way only reports each time it runs. A snapshot maps each record to
+Branch mode (RECPLAY_COVERAGE_BRANCH on, the agent's default; Python 3.12
+and 3.13): BRANCH events are enabled with LINE on the same code objects.
+A branch records (code, source offset, destination offset); before 3.14
+DISABLE silences both directions of a branch instruction, so it is returned
+only once the second direction has reported, and a branch taken one way
+only reports each time it runs. A snapshot maps each record to
 coverage.py's arc: the branch instruction's line to the first other line the
 bytecode reaches from the destination, following unconditional jumps, or to
 -co_firstlineno if the code object returns first; when another conditional
 jump on the same line comes first (`a and b or c`) that jump's own event
 decides. recplay counts the arcs that coverage.py's static analysis (the
-agent's `static` answer) names as branches. Not measured: `async for` (its loop and exit
-are driven by an exception, not a branch instruction, so neither arc of the
-`async for` line is seen).
+agent's `static` answer) names as branches.
+
+`async for` has no branch instruction: its body is entered by falling
+through from the header's await, and the loop ends when __anext__() raises
+StopAsyncIteration into the loop's END_ASYNC_FOR handler. The entry arc is
+taken from the LINE event of the body's first line, which nothing else
+reaches; the exit arc from an EXCEPTION_HANDLED event at an END_ASYNC_FOR
+offset, mapped like a branch from there. Before 3.14 EXCEPTION_HANDLED can
+only be enabled for the whole process, so it is switched on only once
+measured code has an `async for`; from then every exception caught anywhere
+costs one callback (about 75 ns) that returns at once unless it is a
+StopAsyncIteration caught in a measured file.
 """
 
 import dis
@@ -61,6 +70,17 @@ _JUMPS = {"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP",
 _STOPS = set(dis.hasjrel) | set(getattr(dis, "hasjabs", [])) | {
     dis.opmap[name] for name in ("RAISE_VARARGS", "RERAISE", "YIELD_VALUE",
                                  "END_ASYNC_FOR", "SEND") if name in dis.opmap}
+# What stores a loop's target, before its body: a target spread over lines
+# (`for (a,` then `b) in ...`) puts its stores on the header's later lines,
+# which are not the body coverage.py's arc goes to.
+_TARGET_STORES = {dis.opmap[name] for name in (
+    "UNPACK_SEQUENCE", "UNPACK_EX", "STORE_FAST", "STORE_NAME", "STORE_GLOBAL",
+    "STORE_DEREF", "STORE_FAST_STORE_FAST") if name in dis.opmap}
+_LOOP_HEADS = {"FOR_ITER", "GET_ANEXT"}
+# `async for` exists only in coroutines and async generators (async
+# generator expressions included); other code objects are not scanned.
+_ASYNC_FLAGS = 0x80 | 0x200  # CO_COROUTINE | CO_ASYNC_GENERATOR
+_END_ASYNC_FOR = bytes([dis.opmap["END_ASYNC_FOR"]])
 
 
 class LineMonitor:
@@ -77,6 +97,8 @@ class LineMonitor:
         self._layouts = {}  # code -> (offset -> instruction)
         self._next = {}  # (code, offset) -> offset of the next instruction
         self._arcs = {}  # (id(code), src, dest) -> (code, arc or None)
+        self._loop_exits = []  # (code, END_ASYNC_FOR offset)
+        self._async_loops = {}  # id(code) -> [code, {body line: entry arc} or None]
         self._tool = None
         self._walked_again = False
         self._patched = []
@@ -108,6 +130,9 @@ class LineMonitor:
         if self._branch:
             monitoring.register_callback(
                 self._tool, monitoring.events.BRANCH, self._branch_callback())
+            # Switched on by arm() once measured code has an `async for`.
+            monitoring.register_callback(
+                self._tool, monitoring.events.EXCEPTION_HANDLED, self._loop_exit_callback())
         self._wrap_loaders()
         self._walk_existing()
 
@@ -119,7 +144,10 @@ class LineMonitor:
             monitoring = sys.monitoring
             monitoring.register_callback(self._tool, monitoring.events.LINE, None)
             if self._branch:
+                monitoring.set_events(self._tool, 0)
                 monitoring.register_callback(self._tool, monitoring.events.BRANCH, None)
+                monitoring.register_callback(
+                    self._tool, monitoring.events.EXCEPTION_HANDLED, None)
             monitoring.free_tool_id(self._tool)
             self._tool = None
 
@@ -155,6 +183,22 @@ class LineMonitor:
 
         return on_branch
 
+    def _loop_exit_callback(self):
+        # An `async for` ends when its awaited __anext__() raises
+        # StopAsyncIteration, caught by the loop's END_ASYNC_FOR handler: no
+        # branch instruction is involved, so the exit arc is seen here.
+        # EXCEPTION_HANDLED cannot be enabled per code object before 3.14,
+        # so this sees every exception caught anywhere in the process; it
+        # is switched on only once measured code has an `async for`, and
+        # anything else costs one isinstance(). Whether the handler is an
+        # END_ASYNC_FOR is checked at the snapshot.
+        def on_handled(code, offset, exc, append=self._loop_exits.append,
+                       paths=self._paths, stop=StopAsyncIteration):
+            if isinstance(exc, stop) and paths.get(code.co_filename):
+                append((code, offset))
+
+        return on_handled
+
     def take(self):
         """The lines recorded since the previous take, per canonical path,
         in the agent's `delta` form; re-arms them for the next test."""
@@ -170,11 +214,15 @@ class LineMonitor:
         # After taking, never before: a line that ran in between would be
         # disabled with nobody to report it for the next test.
         branches = []
+        exits = []
         if self._branch:
             record = self._branches
             branches = record[:]
             del record[:len(branches)]
             self._first_dest.clear()
+            record = self._loop_exits
+            exits = record[:]
+            del record[:len(exits)]
         sys.monitoring.restart_events()
         lines = {}
         for code, line in taken:
@@ -192,6 +240,17 @@ class LineMonitor:
                 known_arcs[key] = (code, arc)
             if arc is not None:
                 arcs.setdefault(code.co_filename, set()).add(arc)
+        for code, offset in exits:
+            key = (id(code), offset, None)
+            try:
+                arc = known_arcs[key][1]
+            except KeyError:
+                arc = self._loop_exit_arc(code, offset)
+                known_arcs[key] = (code, arc)
+            if arc is not None:
+                arcs.setdefault(code.co_filename, set()).add(arc)
+        if self._async_loops:
+            self._add_loop_entries(taken, arcs)
         files = {}
         for filename in set(lines) | set(arcs):
             path = self._paths.get(filename)
@@ -228,6 +287,10 @@ class LineMonitor:
         if line is None:
             return None
         offset = dest
+        if origin.opname in _LOOP_HEADS:
+            # Into a loop's body: its target's stores belong to the header.
+            while offset in layout and layout[offset].opcode in _TARGET_STORES:
+                offset = self._next.get((code, offset))
         for _ in range(len(layout) + 1):
             ins = layout.get(offset)
             if ins is None:
@@ -247,6 +310,51 @@ class LineMonitor:
             if offset is None:
                 return None
         return None
+
+    def _loop_exit_arc(self, code, offset):
+        """The exit arc of the `async for` whose END_ASYNC_FOR is at
+        `offset`: its line to the line the loop continues at, as for a
+        branch leaving the loop. None for any other handler."""
+        ins = self._layout(code).get(offset)
+        if ins is None or ins.opname != "END_ASYNC_FOR":
+            return None
+        after = self._next.get((code, offset))
+        return None if after is None else self._arc(code, offset, after)
+
+    def _add_loop_entries(self, taken, arcs):
+        # An `async for` enters its body by falling through from the end of
+        # its header's await, not by a branch. The body's first line can be
+        # reached only from there, so its LINE event stands for the arc.
+        loops = self._async_loops
+        for code, line in taken:
+            loop = loops.get(id(code))
+            if loop is None:
+                continue
+            entries = loop[1]
+            if entries is None:
+                entries = loop[1] = self._loop_entries(code)
+            arc = entries.get(line)
+            if arc is not None:
+                arcs.setdefault(code.co_filename, set()).add(arc)
+
+    def _loop_entries(self, code):
+        """{first body line: (header line, first body line)} for each
+        `async for` in `code`. GET_ANEXT starts a header; the body starts
+        after the END_SEND that ends the header's await (and the target's
+        stores). A body on the header's own line has no arc of its own."""
+        layout = self._layout(code)
+        entries = {}
+        header = None
+        for offset, ins in layout.items():
+            if ins.opname == "GET_ANEXT":
+                header = offset
+            elif ins.opname == "END_SEND" and header is not None:
+                after = self._next.get((code, offset))
+                arc = None if after is None else self._arc(code, header, after)
+                if arc is not None and arc[1] > 0:
+                    entries[arc[1]] = arc
+                header = None
+        return entries
 
     # Finding code objects ---------------------------------------------------
 
@@ -277,7 +385,22 @@ class LineMonitor:
         while stack:
             current = stack.pop()
             set_local_events(self._tool, current, line)
+            if self._branch and current.co_flags & _ASYNC_FLAGS:
+                self._note_async_loops(current)
             stack.extend(c for c in current.co_consts if isinstance(c, types.CodeType))
+
+    def _note_async_loops(self, code):
+        # co_code holds one opcode every two bytes (arguments and inline
+        # caches in between), so the even bytes are the opcodes.
+        if id(code) in self._async_loops or _END_ASYNC_FOR not in code.co_code[::2]:
+            return
+        # The code object is kept with its entry, so its id stays its own.
+        self._async_loops[id(code)] = [code, None]
+        monitoring = sys.monitoring
+        handled = monitoring.events.EXCEPTION_HANDLED
+        events = monitoring.get_events(self._tool)
+        if not events & handled:
+            monitoring.set_events(self._tool, events | handled)
 
     def _wrap_loaders(self):
         # SourceFileLoader inherits get_code from SourceLoader; bytecode-only
