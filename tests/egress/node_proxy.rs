@@ -4,7 +4,10 @@
 //! `NODE_EXTRA_CA_CERTS` adds (recplay's project CA). Its calls are
 //! recorded, replay with the service stopped, and a changed recorded answer
 //! fails the test that used it, naming the call. A Node client without
-//! `NODE_EXTRA_CA_CERTS` is refused by its own verification.
+//! `NODE_EXTRA_CA_CERTS` is refused by its own verification. The same
+//! flow with Node's `http2` module in the tunnel: recplay's TLS offers
+//! `h2`, records the calls (going on to the HTTP/1.1-only service as
+//! HTTP/1.1) and answers them over HTTP/2 at replay.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -114,7 +117,9 @@ fn record(version: &str, alpn: &str, untrusting: impl FnOnce(&Path, &str, &str))
         "{out}\n{err}"
     );
     let mocks = std::fs::read_to_string(keploy.join("test-set-0/mocks.yaml")).expect("mocks");
-    let calls: Vec<(String, String)> = mocks
+    // HTTP/2 names the host in `:authority`; the call is recorded as the
+    // HTTP/1.1 request that went on to the service, with its `Host`.
+    let calls: Vec<(String, String, String, Option<u64>)> = mocks
         .split("\n---\n")
         .filter_map(|d| {
             serde_yaml::from_str::<serde_yaml::Value>(d.trim_start_matches("---\n")).ok()
@@ -125,6 +130,8 @@ fn record(version: &str, alpn: &str, untrusting: impl FnOnce(&Path, &str, &str))
             (
                 field(&d["spec"]["metadata"]["recplay_test"]),
                 field(&d["spec"]["req"]["url"]),
+                field(&d["spec"]["req"]["header"]["Host"]),
+                d["spec"]["req"]["proto_major"].as_u64(),
             )
         })
         .collect();
@@ -132,7 +139,9 @@ fn record(version: &str, alpn: &str, untrusting: impl FnOnce(&Path, &str, &str))
         calls,
         [1, 2].map(|n| (
             format!("test-{n}"),
-            format!("{service_url}/echo/item?n={n}")
+            format!("{service_url}/echo/item?n={n}"),
+            format!("localhost:{}", service.addr.port()),
+            Some(1),
         )),
         "{mocks}"
     );
@@ -224,5 +233,13 @@ fn a_node_apps_https_calls_through_the_proxy_record_and_replay_trusting_the_proj
             String::from_utf8_lossy(&untrusting.stderr)
         );
     });
+    replay_then_falsify(&recorded);
+}
+
+#[test]
+fn a_node_apps_http2_calls_inside_the_tunnel_record_and_replay() {
+    // The app offers only `h2`: its TLS fails unless recplay offers it
+    // too, at record and at replay, and it reports what was agreed.
+    let recorded = record("h2", "h2", |_, _, _| {});
     replay_then_falsify(&recorded);
 }
