@@ -3,9 +3,10 @@
 // the CONNECT tunnel, then speaks TLS over it with Node's default
 // verification: it trusts what NODE_EXTRA_CA_CERTS adds, as recplay sets it.
 //
-//   node node_app.js serve PORT   GET /h1/N and /h2/N call
-//                                 UPSTREAM/echo/item?n=N over HTTP/1.1 or
-//                                 HTTP/2 and answer {n, path, query, alpn}
+//   node node_app.js serve PORT   GET /h1/N calls UPSTREAM/echo/item?n=N
+//                                 with a GET over HTTP/1.1, /h2/N with a
+//                                 POST of {"n":"N"} over HTTP/2; both answer
+//                                 what the service echoed and the ALPN
 //   node node_app.js get URL      one GET of an https URL; prints
 //                                 "status N" or "error CODE MESSAGE"
 
@@ -93,14 +94,19 @@ async function getH1(target) {
   });
 }
 
-// GET over HTTP/2 (Node's http2 module): answers [status, body, ALPN].
-async function getH2(target) {
+// POST of `data` (JSON) over HTTP/2 (Node's http2 module): answers
+// [status, body, ALPN].
+async function postH2(target, data) {
   const url = new URL(target);
   const socket = await secure(url, "h2");
   return new Promise((resolve, reject) => {
     const session = http2.connect(url.origin, { createConnection: () => socket });
     session.on("error", reject);
-    const req = session.request({ ":method": "GET", ":path": url.pathname + url.search });
+    const req = session.request({
+      ":method": "POST",
+      ":path": url.pathname + url.search,
+      "content-type": "application/json",
+    });
     req.on("response", (headers) => {
       const status = headers[":status"];
       readJson(
@@ -113,7 +119,7 @@ async function getH2(target) {
       );
     });
     req.on("error", reject);
-    req.end();
+    req.end(data);
   });
 }
 
@@ -125,11 +131,20 @@ function serve(port) {
     let body = { error: `no route ${req.url}` };
     if (match) {
       const [, version, n] = match;
-      const get = version === "h2" ? getH2 : getH1;
+      const target = `${upstream}/echo/item?n=${n}`;
       try {
-        const [got, echoed, alpn] = await get(`${upstream}/echo/item?n=${n}`);
+        const [got, echoed, alpn] =
+          version === "h2" ? await postH2(target, JSON.stringify({ n })) : await getH1(target);
         status = got === 200 ? 200 : 502;
-        body = { n, path: echoed.path, query: echoed.query, alpn, status: got };
+        body = {
+          n,
+          method: echoed.method,
+          path: echoed.path,
+          query: echoed.query,
+          body: echoed.body,
+          alpn,
+          status: got,
+        };
       } catch (e) {
         // The test reads what went wrong.
         status = 502;

@@ -61,9 +61,23 @@ fn start_service(dir: &Path) -> (Upstream, PathBuf) {
 }
 
 /// Records `GET /{version}/1` and `/{version}/2` of the Node app, checks
-/// each answer (the echoed call and the ALPN the app's TLS agreed on) and
-/// the mocks written, then stops the service.
-fn record(version: &str, alpn: &str, untrusting: impl FnOnce(&Path, &str, &str)) -> Recorded {
+/// each answer (the call the service echoed, the ALPN the app's TLS agreed
+/// on) and the mocks written, then stops the service. `post`: the app's
+/// calls are POSTs of `{"n":"N"}` (its HTTP/2 client), else GETs.
+fn record(
+    version: &str,
+    alpn: &str,
+    post: bool,
+    untrusting: impl FnOnce(&Path, &str, &str),
+) -> Recorded {
+    let method = if post { "POST" } else { "GET" };
+    let sent = |n: u32| {
+        if post {
+            format!(r#"{{"n":"{n}"}}"#)
+        } else {
+            String::new()
+        }
+    };
     let node = node();
     let dir = tempfile::tempdir().expect("tempdir");
     let (service, cert_path) = start_service(dir.path());
@@ -105,6 +119,8 @@ fn record(version: &str, alpn: &str, untrusting: impl FnOnce(&Path, &str, &str))
         let got: serde_json::Value = serde_json::from_str(&text).expect("json");
         assert_eq!(got["path"], "/echo/item", "{text}");
         assert_eq!(got["query"], format!("n={n}"), "{text}");
+        assert_eq!(got["method"], method, "{text}");
+        assert_eq!(got["body"], sent(n), "{text}");
         assert_eq!(got["alpn"], alpn, "{text}");
     }
     untrusting(&app, &proxy, &service_url);
@@ -119,7 +135,7 @@ fn record(version: &str, alpn: &str, untrusting: impl FnOnce(&Path, &str, &str))
     let mocks = std::fs::read_to_string(keploy.join("test-set-0/mocks.yaml")).expect("mocks");
     // HTTP/2 names the host in `:authority`; the call is recorded as the
     // HTTP/1.1 request that went on to the service, with its `Host`.
-    let calls: Vec<(String, String, String, Option<u64>)> = mocks
+    let calls: Vec<(String, String, String, String, Option<u64>, String)> = mocks
         .split("\n---\n")
         .filter_map(|d| {
             serde_yaml::from_str::<serde_yaml::Value>(d.trim_start_matches("---\n")).ok()
@@ -129,9 +145,11 @@ fn record(version: &str, alpn: &str, untrusting: impl FnOnce(&Path, &str, &str))
             let field = |v: &serde_yaml::Value| v.as_str().unwrap_or_default().to_string();
             (
                 field(&d["spec"]["metadata"]["recplay_test"]),
+                field(&d["spec"]["req"]["method"]),
                 field(&d["spec"]["req"]["url"]),
                 field(&d["spec"]["req"]["header"]["Host"]),
                 d["spec"]["req"]["proto_major"].as_u64(),
+                field(&d["spec"]["req"]["body"]),
             )
         })
         .collect();
@@ -139,9 +157,11 @@ fn record(version: &str, alpn: &str, untrusting: impl FnOnce(&Path, &str, &str))
         calls,
         [1, 2].map(|n| (
             format!("test-{n}"),
+            method.to_string(),
             format!("{service_url}/echo/item?n={n}"),
             format!("localhost:{}", service.addr.port()),
             Some(1),
+            sent(n),
         )),
         "{mocks}"
     );
@@ -212,7 +232,7 @@ fn replay_then_falsify(rec: &Recorded) {
 
 #[test]
 fn a_node_apps_https_calls_through_the_proxy_record_and_replay_trusting_the_project_ca() {
-    let recorded = record("h1", "http/1.1", |app, proxy, service_url| {
+    let recorded = record("h1", "http/1.1", false, |app, proxy, service_url| {
         // The same client, run without NODE_EXTRA_CA_CERTS: Node's own
         // roots only, so the proxy's certificate is refused.
         let untrusting = Command::new(node())
@@ -239,7 +259,8 @@ fn a_node_apps_https_calls_through_the_proxy_record_and_replay_trusting_the_proj
 #[test]
 fn a_node_apps_http2_calls_inside_the_tunnel_record_and_replay() {
     // The app offers only `h2`: its TLS fails unless recplay offers it
-    // too, at record and at replay, and it reports what was agreed.
-    let recorded = record("h2", "h2", |_, _, _| {});
+    // too, at record and at replay, and it reports what was agreed. Its
+    // POST bodies come without a length, as HTTP/2 allows.
+    let recorded = record("h2", "h2", true, |_, _, _| {});
     replay_then_falsify(&recorded);
 }
