@@ -12,6 +12,13 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 /// ALPN for the HTTP proxy: it speaks HTTP/1.1 on both sides.
 pub const HTTP_1_1: &[&[u8]] = &[b"http/1.1"];
 
+/// The ALPN name of HTTP/2.
+pub const H2: &[u8] = b"h2";
+
+/// ALPN for the TLS recplay ends inside a `CONNECT` tunnel: the app may
+/// speak HTTP/2 there, and is served in the protocol it picks.
+pub const H2_AND_HTTP_1_1: &[&[u8]] = &[H2, b"http/1.1"];
+
 /// No ALPN: PostgreSQL's SSLRequest negotiation does not use it.
 pub const NO_ALPN: &[&[u8]] = &[];
 

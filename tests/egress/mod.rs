@@ -7,6 +7,7 @@
 
 mod https_proxy;
 mod keploy_fixture;
+mod node_proxy;
 mod routes;
 mod url_noise;
 

@@ -170,7 +170,7 @@ impl ProjectCa {
     }
 
     /// A TLS server config presenting a certificate for `host`, offering
-    /// HTTP/1.1; made on first use, then kept.
+    /// HTTP/2 and HTTP/1.1; made on first use, then kept.
     pub fn server_config(&self, host: &str) -> Result<Arc<ServerConfig>, CaError> {
         let mut leaves = self.leaves.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(config) = leaves.get(host) {
@@ -203,7 +203,10 @@ impl ProjectCa {
                 .with_no_client_auth()
                 .with_single_cert(chain, key)
                 .map_err(rejected)?;
-        config.alpn_protocols = crate::tls::HTTP_1_1.iter().map(|p| p.to_vec()).collect();
+        config.alpn_protocols = crate::tls::H2_AND_HTTP_1_1
+            .iter()
+            .map(|p| p.to_vec())
+            .collect();
         let config = Arc::new(config);
         leaves.insert(host.to_string(), config.clone());
         Ok(config)

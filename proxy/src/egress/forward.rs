@@ -8,7 +8,9 @@
 //! the one the app asked for. `CONNECT` (HTTPS through the proxy) is
 //! opened when a CA is given ([`ForwardRecorder::with_connect_tls`]): the
 //! requests inside the tunnel go the same way, to a recording proxy whose
-//! upstream is `https://host:port`; without one it answers 501.
+//! upstream is `https://host:port`; without one it answers 501. An app
+//! that speaks HTTP/2 in the tunnel is recorded the same way: its calls
+//! go on to the recording proxy, and the service, as HTTP/1.1.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -22,7 +24,8 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::header::{HeaderValue, HOST};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -248,6 +251,18 @@ impl Shared {
             );
         };
         *req.uri_mut() = local_uri;
+        // An HTTP/2 call (inside a tunnel) goes on as HTTP/1.1, naming its
+        // host in `Host` as HTTP/2 does in `:authority`: the recording
+        // proxy and the service see what an HTTP/1.1 client would send.
+        if req.version() == Version::HTTP_2 {
+            *req.version_mut() = Version::HTTP_11;
+        }
+        if !req.headers().contains_key(HOST) {
+            let host = uri.authority().map_or(authority, |a| a.as_str());
+            if let Ok(host) = HeaderValue::from_str(host) {
+                req.headers_mut().insert(HOST, host);
+            }
+        }
         req.headers_mut().remove("proxy-connection");
         req.headers_mut().remove(hyper::header::PROXY_AUTHORIZATION);
         match self.client.request(req).await {

@@ -6,7 +6,8 @@
 //! sequence it saw live. A call nothing fits answers 502 with
 //! `X-Recplay-Miss` and a body naming the nearest recorded call. Given the
 //! project's CA, the forward proxy opens `CONNECT` tunnels, and the calls
-//! inside are matched as `https://host:port/...`.
+//! inside (HTTP/1.1 or HTTP/2, as the app's ALPN picks) are matched as
+//! `https://host:port/...`.
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -1,14 +1,18 @@
 //! `CONNECT host:port` through the forward proxy, at record and replay
 //! alike: answered 200, then the app's TLS ends here with a certificate for
-//! `host` from the project's CA ([`super::ca`]), and the HTTP/1.1 requests
-//! inside go to a service of the caller's, as a plain-http call would.
+//! `host` from the project's CA ([`super::ca`]), and the requests inside go
+//! to a service of the caller's, as a plain-http call would. The TLS offers
+//! ALPN `h2` and `http/1.1` ([`crate::tls::H2_AND_HTTP_1_1`]): a client
+//! that picks `h2` is served HTTP/2, any other HTTP/1.1, and the service
+//! is given the same requests either way.
 
 use std::error::Error as StdError;
 
 use hyper::body::{Body, Incoming};
-use hyper::service::HttpService;
-use hyper::Request;
-use hyper_util::rt::TokioIo;
+use hyper::service::Service;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use tokio::sync::watch;
 
 use super::ca::{CaError, ProjectCa};
@@ -47,8 +51,9 @@ pub fn spawn_tunnel<S, B>(
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), CaError>
 where
-    S: HttpService<Incoming, ResBody = B> + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
@@ -79,8 +84,13 @@ where
             },
             _ = cancel.wait_for(|s| *s) => return,
         };
-        let conn =
-            hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service);
+        let builder = auto::Builder::new(TokioExecutor::new());
+        let builder = if tls.get_ref().1.alpn_protocol() == Some(crate::tls::H2) {
+            builder.http2_only()
+        } else {
+            builder.http1_only()
+        };
+        let conn = builder.serve_connection(TokioIo::new(tls), service);
         tokio::pin!(conn);
         tokio::select! {
             _ = conn.as_mut() => {}
