@@ -208,14 +208,9 @@ impl Shared {
         let Some(tls) = &self.connect else {
             return text(StatusCode::NOT_IMPLEMENTED, CONNECT_REFUSED.to_string());
         };
-        let Some(target) = connect_target(&req) else {
-            return text(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "recplay forward proxy: CONNECT needs host:port, got {}\n",
-                    req.uri()
-                ),
-            );
+        let target = match connect_target(&req) {
+            Ok(target) => target,
+            Err(problem) => return text(StatusCode::BAD_REQUEST, problem),
         };
         let authority = target.authority.clone();
         let shared = self.clone();

@@ -213,14 +213,9 @@ impl Shared {
         let ServeAs::Proxy(Some(ca)) = &self.serve_as else {
             return text(StatusCode::NOT_IMPLEMENTED, CONNECT_REFUSED.to_string());
         };
-        let Some(target) = connect_target(&req) else {
-            return text(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "recplay forward proxy: CONNECT needs host:port, got {}\n",
-                    req.uri()
-                ),
-            );
+        let target = match connect_target(&req) {
+            Ok(target) => target,
+            Err(problem) => return text(StatusCode::BAD_REQUEST, problem),
         };
         let inner = Arc::new(Shared {
             serve_as: ServeAs::Tunnel(target.authority.clone()),

@@ -24,15 +24,21 @@ pub struct ConnectTarget {
     pub authority: String,
 }
 
-/// The `host:port` a `CONNECT` asks for, when it names one.
-pub fn connect_target<B>(req: &Request<B>) -> Option<ConnectTarget> {
-    let authority = req.uri().authority()?;
+/// The `host:port` a `CONNECT` asks for; when it names none, the answer
+/// for the client.
+pub fn connect_target<B>(req: &Request<B>) -> Result<ConnectTarget, String> {
+    let Some(authority) = req.uri().authority() else {
+        return Err(format!(
+            "recplay forward proxy: CONNECT needs host:port, got {}\n",
+            req.uri()
+        ));
+    };
     let port = authority.port_u16().unwrap_or(443);
     let host = authority
         .host()
         .trim_start_matches('[')
         .trim_end_matches(']');
-    Some(ConnectTarget {
+    Ok(ConnectTarget {
         host: host.to_string(),
         authority: format!("{}:{port}", authority.host()),
     })
