@@ -270,7 +270,7 @@ fn load_sets(
         }
         if let Some(piece) = piece {
             let range = piece.range(set.test_files.len());
-            set.test_files = set.test_files.drain(range).collect();
+            set.test_files.keep(range);
         }
         sets.push(set);
     }
@@ -357,7 +357,7 @@ impl SetRun<'_> {
         // turn comes, and its outcome keeps what the reports need.
         for file in &test_files {
             self.bar.inc(1);
-            let case = match read_test(file) {
+            let case = match read_test(&file) {
                 ReadTest::Http(case) => *case,
                 ReadTest::Skipped(t) => {
                     tracing::info!(
