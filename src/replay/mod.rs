@@ -46,7 +46,7 @@ use crate::report;
 use crate::shard::{ShardRecord, ShardSpec};
 use observer::{ExtraFields, Repeat, ReplayObserver, ReplaySet};
 use observers::ObserverContext;
-use outcome::{SetOutcome, TestOutcome, TestSummary};
+use outcome::{SetOutcome, TestOutcome, TestTally};
 use request::{Replayer, Target};
 
 /// Grace the app gets between SIGTERM and SIGKILL at the end of a set.
@@ -112,6 +112,13 @@ async fn run_to_end(mut args: TestArgs) -> Result<ExitCode> {
         secrets,
     );
     let total: usize = sets.iter().map(|s| s.test_files.len()).sum();
+    // JUnit is wanted for --junit, and in a shard's run directory for
+    // `report merge`; its rows are written as the tests finish.
+    let mut junit_rows = if args.junit.is_some() || shard.is_some() {
+        Some(report::junit::Rows::create(&run_dir)?)
+    } else {
+        None
+    };
     let bar = report::terminal::progress(total);
     let mut outcomes = Vec::new();
     let mut proposals = BTreeMap::new();
@@ -129,7 +136,8 @@ async fn run_to_end(mut args: TestArgs) -> Result<ExitCode> {
             run_dir: &run_dir,
         };
         let replaying = std::time::Instant::now();
-        let (outcome, proposal, entries) = ctx.run_set(set, &set_noise).await?;
+        let (outcome, proposal, entries) =
+            ctx.run_set(set, &set_noise, junit_rows.as_mut()).await?;
         tracing::debug!(elapsed = ?replaying.elapsed(), set = %outcome.name, "replayed");
         let writing = std::time::Instant::now();
         report::yaml::write_streamed_set_report(&run_dir, &outcome, entries)?;
@@ -160,12 +168,16 @@ async fn run_to_end(mut args: TestArgs) -> Result<ExitCode> {
             "shard".into(),
             serde_yaml::to_value(shard).context("could not encode the shard")?,
         );
-        report::junit::write(&run_dir.join(report::junit::FILE_NAME), &outcomes)?;
+    }
+    if let (Some(_), Some(rows)) = (&shard, &mut junit_rows) {
+        report::junit::write(&run_dir.join(report::junit::FILE_NAME), &outcomes, rows)?;
     }
     report::yaml::write_run_report(&run_dir, &outcomes, &run_extra)?;
-    if let Some(junit) = &args.junit {
-        report::junit::write(junit, &outcomes)?;
+    if let (Some(junit), Some(rows)) = (&args.junit, &mut junit_rows) {
+        report::junit::write(junit, &outcomes, rows)?;
     }
+    // Removes the rows' file.
+    drop(junit_rows);
     print!(
         "{}",
         report::terminal::render_run(&outcomes, report::terminal::Palette::detect())
@@ -270,7 +282,7 @@ fn load_sets(
         }
         if let Some(piece) = piece {
             let range = piece.range(set.test_files.len());
-            set.test_files = set.test_files.drain(range).collect();
+            set.test_files.keep(range);
         }
         sets.push(set);
     }
@@ -312,6 +324,7 @@ impl SetRun<'_> {
         &self,
         set: ReplaySet,
         noise: &NoiseRules,
+        mut junit_rows: Option<&mut report::junit::Rows>,
     ) -> Result<(
         SetOutcome,
         Option<detect_noise::SetProposal>,
@@ -337,7 +350,7 @@ impl SetRun<'_> {
             }
         }
 
-        let mut tests = Vec::with_capacity(set.test_files.len());
+        let mut tests = TestTally::default();
         let mut proposal = self
             .args
             .detect_noise
@@ -354,10 +367,11 @@ impl SetRun<'_> {
         let mut entries = report::yaml::TestsWriter::create(self.run_dir, &name, &dir)?;
         let replaying = std::time::Instant::now();
         // One test case in memory at a time: each file is read when its
-        // turn comes, and its outcome keeps what the reports need.
+        // turn comes, its report entry and JUnit row are written as it
+        // finishes, and only a failed test's outcome is kept.
         for file in &test_files {
             self.bar.inc(1);
-            let case = match read_test(file) {
+            let case = match read_test(&file) {
                 ReadTest::Http(case) => *case,
                 ReadTest::Skipped(t) => {
                     tracing::info!(
@@ -377,7 +391,10 @@ impl SetRun<'_> {
             let rules = test_noise(&name, &case, noise)?;
             let outcome = self.run_test(&name, case, &rules, proposal.as_mut()).await;
             entries.add(&outcome)?;
-            tests.push(TestSummary::of(outcome));
+            if let Some(rows) = junit_rows.as_deref_mut() {
+                rows.add(&name, &outcome)?;
+            }
+            tests.add(outcome);
         }
         // The app's start-up left out: what observers add per test shows here.
         tracing::debug!(elapsed = ?replaying.elapsed(), set = %name, tests = tests.len(), "tests replayed");

@@ -32,39 +32,39 @@ impl TestOutcome {
     }
 }
 
-/// What a finished test leaves behind once its report entry is written:
-/// its name and times for JUnit, and a failed test's whole outcome for the
-/// terminal and JUnit's failure text. A passed test keeps a few dozen bytes
-/// here instead of its request, responses and comparison.
-#[derive(Debug)]
-pub struct TestSummary {
-    name: Box<str>,
-    pub started: DateTime<Utc>,
-    pub completed: DateTime<Utc>,
-    failure: Option<Box<TestOutcome>>,
+/// What a set's finished tests leave behind for the reports at the end:
+/// how many passed, and each failed test's whole outcome (the terminal
+/// shows its differences). Everything else a report needs of a test is
+/// written as the test finishes (its YAML entry by `TestsWriter`, its
+/// JUnit `<testcase>` by `junit::Rows`), so a passed test costs a count
+/// here, whatever the number of tests.
+#[derive(Debug, Default)]
+pub struct TestTally {
+    passed: usize,
+    failed: Vec<TestOutcome>,
 }
 
-impl TestSummary {
-    pub fn of(outcome: TestOutcome) -> TestSummary {
-        TestSummary {
-            name: outcome.case.name.as_str().into(),
-            started: outcome.started,
-            completed: outcome.completed,
-            failure: (!outcome.passed()).then(|| Box::new(outcome)),
+impl TestTally {
+    pub fn add(&mut self, outcome: TestOutcome) {
+        if outcome.passed() {
+            self.passed += 1;
+        } else {
+            self.failed.push(outcome);
         }
     }
 
-    pub fn passed(&self) -> bool {
-        self.failure.is_none()
+    pub fn passed(&self) -> usize {
+        self.passed
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
+    /// The failed tests, in the order they ran.
+    pub fn failures(&self) -> &[TestOutcome] {
+        &self.failed
     }
 
-    /// The whole outcome of a failed test; None when it passed.
-    pub fn failure(&self) -> Option<&TestOutcome> {
-        self.failure.as_deref()
+    /// Every test replayed.
+    pub fn len(&self) -> usize {
+        self.passed + self.failed.len()
     }
 }
 
@@ -72,7 +72,7 @@ impl TestSummary {
 #[derive(Debug)]
 pub struct SetOutcome {
     pub name: String,
-    pub tests: Vec<TestSummary>,
+    pub tests: TestTally,
     /// Files that did not load; each counts as a failure.
     pub problems: Vec<LoadProblem>,
     /// Test files of kinds recplay does not replay (Keploy's gRPC and
@@ -91,12 +91,12 @@ pub struct SetOutcome {
 
 impl SetOutcome {
     pub fn passed_count(&self) -> usize {
-        self.tests.iter().filter(|t| t.passed()).count()
+        self.tests.passed()
     }
 
     /// Failed tests plus files that could not be loaded.
     pub fn failed_count(&self) -> usize {
-        self.tests.len() - self.passed_count() + self.problems.len()
+        self.tests.failures().len() + self.problems.len()
     }
 
     pub fn total(&self) -> usize {
@@ -133,20 +133,19 @@ mod tests {
     }
 
     #[test]
-    fn a_passed_test_keeps_its_name_and_times_and_a_failed_one_everything() {
-        let passed = TestSummary::of(outcome(Vec::new()));
-        assert!(passed.passed());
-        assert_eq!(passed.name(), "test-7");
-        assert!(passed.failure().is_none());
-        // What a passed test costs the run: this struct and its name.
-        assert!(std::mem::size_of::<TestSummary>() <= 48);
-
-        let failed = TestSummary::of(outcome(vec![Difference::Status {
+    fn a_passed_test_is_counted_and_a_failed_one_kept_whole() {
+        let mut tally = TestTally::default();
+        tally.add(outcome(Vec::new()));
+        tally.add(outcome(vec![Difference::Status {
             expected: 200,
             actual: 500,
         }]));
-        assert!(!failed.passed());
-        let kept = failed.failure().expect("a failed test keeps its outcome");
-        assert_eq!(kept.case.spec.req.body.body.len(), 10_000);
+        tally.add(outcome(Vec::new()));
+        assert_eq!((tally.passed(), tally.len()), (2, 3));
+        let [failed] = tally.failures() else {
+            panic!("one failure: {:?}", tally.failures());
+        };
+        assert_eq!(failed.name(), "test-7");
+        assert_eq!(failed.case.spec.req.body.body.len(), 10_000);
     }
 }

@@ -281,7 +281,7 @@ pub fn render_run(sets: &[SetOutcome], palette: Palette) -> String {
                 note
             ));
         }
-        for t in set.tests.iter().filter_map(|t| t.failure()) {
+        for t in set.tests.failures() {
             let req = &t.case.spec.req;
             out.push_str(&format!(
                 "{} {}/{} {}\n",

@@ -20,6 +20,7 @@ pub mod redact;
 mod samples;
 pub mod store;
 pub mod stream_body;
+pub mod test_files;
 #[cfg(test)]
 mod test_rng;
 mod timestamp;

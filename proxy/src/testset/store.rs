@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use super::keploy::{HttpMock, KeployMocks};
 pub use super::mock_file::LoadProblem;
 use super::mock_file::{newer_format, scan_mock_documents, utf8, MockFile, MockSink};
+pub use super::test_files::{TestFile, TestFiles};
 use super::{HttpTestCase, PgMock};
 
 /// What went wrong reading or writing a test set.
@@ -41,15 +42,6 @@ pub struct SkippedTest {
     pub name: String,
     /// Its `kind:`.
     pub kind: String,
-}
-
-/// A test file listed, not read yet: replaying a set of 100,000 tests holds
-/// one test case at a time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TestFile {
-    /// The file's name without `.yaml`.
-    pub name: String,
-    pub path: PathBuf,
 }
 
 /// What reading one test file gave.
@@ -112,7 +104,7 @@ pub struct LoadedTestSet<M = Vec<PgMock>> {
     /// From [`TestSetDir::load_listed_with`]: every test file, in replay
     /// order, not read yet (`tests` and `skipped_tests` are then empty);
     /// [`read_test`] reads each when its turn comes.
-    pub test_files: Vec<TestFile>,
+    pub test_files: TestFiles,
     /// Keploy's `Http` mocks (outgoing calls), not served yet.
     pub http_mocks: Vec<HttpMock>,
     /// Kind → how many of Keploy's mocks of that kind recplay does not
@@ -341,7 +333,7 @@ impl TestSetDir {
                     set.tests = set
                         .test_files
                         .iter()
-                        .filter_map(|f| match read_test(f) {
+                        .filter_map(|f| match read_test(&f) {
                             ReadTest::Http(case) => Some(*case),
                             _ => None,
                         })
@@ -379,43 +371,31 @@ impl TestSetDir {
 
     /// The test files in replay order (by the number in `test-N`, then by
     /// name), not read; a `tests` that is not a directory is a problem.
-    pub fn list_tests(&self) -> Result<(Vec<TestFile>, Option<LoadProblem>), StoreError> {
+    pub fn list_tests(&self) -> Result<(TestFiles, Option<LoadProblem>), StoreError> {
         let tests_dir = self.root.join("tests");
         match fs::metadata(&tests_dir) {
             Ok(meta) if meta.is_dir() => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((TestFiles::default(), None))
+            }
             Ok(_) => {
                 let problem = LoadProblem {
                     location: tests_dir.display().to_string(),
                     message: "is not a directory, so no test case could be read".to_string(),
                 };
-                return Ok((Vec::new(), Some(problem)));
+                return Ok((TestFiles::default(), Some(problem)));
             }
             Err(e) => return Err(io_err(&tests_dir)(e)),
         }
-        let mut files = Vec::new();
-        for name in list_names(&tests_dir)? {
-            let Some(stem) = name.strip_suffix(".yaml").or(name.strip_suffix(".yml")) else {
-                continue;
-            };
-            let order = numbered(stem, "test").unwrap_or(u64::MAX);
-            files.push((
-                order,
-                TestFile {
-                    name: stem.to_string(),
-                    path: tests_dir.join(&name),
-                },
-            ));
-        }
-        files.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
-        Ok((files.into_iter().map(|(_, f)| f).collect(), None))
+        let files = TestFiles::list(&tests_dir).map_err(io_err(&tests_dir))?;
+        Ok((files, None))
     }
 
     fn load_tests(&self, set: &mut LoadedTestSet) -> Result<(), StoreError> {
         let (files, problem) = self.list_tests()?;
         set.problems.extend(problem);
         for file in &files {
-            match read_test(file) {
+            match read_test(&file) {
                 ReadTest::Http(case) => set.tests.push(*case),
                 ReadTest::Skipped(skipped) => set.skipped_tests.push(skipped),
                 ReadTest::Problem(problem) => set.problems.push(problem),
@@ -612,16 +592,30 @@ pub fn list_test_sets(keploy_dir: &Path) -> Result<Vec<TestSetDir>, StoreError> 
 /// Writes `bytes` to `path` through a temp file in the same directory and a
 /// rename, so readers see the old file or the new one, never a mix.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    write_through_temp(path, bytes, true)
+    write_through_temp(path, true, |out| out.write_all(bytes))
 }
 
 /// [`write_atomically`] without the fsync: atomic against a crash of the
 /// process (the page cache survives it), not against a power cut.
 pub fn write_atomically_unsynced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    write_through_temp(path, bytes, false)
+    write_through_temp(path, false, |out| out.write_all(bytes))
 }
 
-fn write_through_temp(path: &Path, bytes: &[u8], fsync: bool) -> Result<(), StoreError> {
+/// [`write_atomically`] of what `fill` writes, for a file too big to be
+/// built in memory first (a JUnit report of 100,000 tests). An error of
+/// `fill` is reported against the temp file, which is removed.
+pub fn write_atomically_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
+    write_through_temp(path, true, fill)
+}
+
+fn write_through_temp(
+    path: &Path,
+    fsync: bool,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let file_name = path
         .file_name()
@@ -629,8 +623,10 @@ fn write_through_temp(path: &Path, bytes: &[u8], fsync: bool) -> Result<(), Stor
         .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let written = (|| {
-        let mut file = fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        file.write_all(bytes).map_err(io_err(&tmp))?;
+        let file = fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        let mut out = std::io::BufWriter::new(file);
+        fill(&mut out).map_err(io_err(&tmp))?;
+        let file = out.into_inner().map_err(|e| io_err(&tmp)(e.into_error()))?;
         if fsync {
             file.sync_data().map_err(io_err(&tmp))?;
         }
