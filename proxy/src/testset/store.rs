@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use super::keploy::{HttpMock, KeployMocks};
 pub use super::mock_file::LoadProblem;
 use super::mock_file::{newer_format, scan_mock_documents, utf8, MockFile, MockSink};
-pub use super::test_files::{TestFile, TestFiles};
+pub use super::test_files::{numbered, TestFile, TestFiles};
 use super::{HttpTestCase, PgMock};
 
 /// What went wrong reading or writing a test set.
@@ -147,11 +147,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// The number in `prefix-N`, if the name has that shape.
-pub fn numbered(name: &str, prefix: &str) -> Option<u64> {
-    name.strip_prefix(prefix)?.strip_prefix('-')?.parse().ok()
 }
 
 impl TestSetDir {

@@ -11,7 +11,10 @@ use std::fs;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::store::numbered;
+/// The number in `prefix-N`, if the name has that shape.
+pub fn numbered(name: &str, prefix: &str) -> Option<u64> {
+    name.strip_prefix(prefix)?.strip_prefix('-')?.parse().ok()
+}
 
 /// One listed test file, not read yet (see [`super::store::read_test`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
