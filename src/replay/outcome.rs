@@ -30,6 +30,25 @@ impl TestOutcome {
     pub fn name(&self) -> &str {
         &self.case.name
     }
+
+    /// A test of `case` compared as text with these differences (none:
+    /// it passed), for the reports' unit tests.
+    #[cfg(test)]
+    pub fn compared(case: HttpTestCase, differences: Vec<crate::compare::Difference>) -> Self {
+        TestOutcome {
+            case,
+            started: Utc::now(),
+            completed: Utc::now(),
+            actual: None,
+            error: None,
+            comparison: Some(Comparison {
+                body_kind: crate::compare::BodyKind::Text,
+                differences,
+            }),
+            noise: Default::default(),
+            extras: Default::default(),
+        }
+    }
 }
 
 /// What a set's finished tests leave behind for the reports at the end:
@@ -111,25 +130,13 @@ impl SetOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::{BodyKind, Difference};
+    use crate::compare::Difference;
     use recplay_proxy::testset::HttpSpec;
 
     fn outcome(differences: Vec<Difference>) -> TestOutcome {
         let mut spec = HttpSpec::default();
         spec.req.body.body = "x".repeat(10_000);
-        TestOutcome {
-            case: HttpTestCase::new("test-7", spec),
-            started: Utc::now(),
-            completed: Utc::now(),
-            actual: None,
-            error: None,
-            comparison: Some(Comparison {
-                body_kind: BodyKind::Text,
-                differences,
-            }),
-            noise: Default::default(),
-            extras: Default::default(),
-        }
+        TestOutcome::compared(HttpTestCase::new("test-7", spec), differences)
     }
 
     #[test]

@@ -347,23 +347,13 @@ pub fn summary_line(set: &SetOutcome, palette: Palette) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::{BodyKind, Comparison};
     use recplay_proxy::testset::{HttpSpec, HttpTestCase};
 
     fn failing(differences: Vec<Difference>) -> TestOutcome {
-        TestOutcome {
-            case: HttpTestCase::new("test-1", HttpSpec::default()),
-            started: chrono::Utc::now(),
-            completed: chrono::Utc::now(),
-            actual: None,
-            error: None,
-            comparison: Some(Comparison {
-                body_kind: BodyKind::Text,
-                differences,
-            }),
-            noise: Default::default(),
-            extras: Default::default(),
-        }
+        TestOutcome::compared(
+            HttpTestCase::new("test-1", HttpSpec::default()),
+            differences,
+        )
     }
 
     #[test]
