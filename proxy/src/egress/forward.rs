@@ -28,7 +28,7 @@ use hyper::header::{HeaderValue, HOST};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Mutex};
 use tokio::task::JoinSet;
@@ -41,6 +41,7 @@ use crate::testset::TestSetDir;
 use crate::window::TestWindows;
 
 use super::ca::ProjectCa;
+use super::listener::{serve_until, Handler};
 use super::record::EgressRecorder;
 use super::tunnel::{connect_target, spawn_tunnel};
 use super::PROXY_ROUTE;
@@ -62,6 +63,8 @@ pub struct ConnectTls {
 pub struct ForwardRecorder {
     listener: TcpListener,
     shared: Shared,
+    /// Given when the listener stops: open tunnels close then.
+    stop_tx: watch::Sender<bool>,
 }
 
 struct Shared {
@@ -72,7 +75,6 @@ struct Shared {
     redactor: Arc<Redactor>,
     grace: Duration,
     stop: watch::Receiver<bool>,
-    stop_tx: watch::Sender<bool>,
     /// `host:port` → the local address of its recording proxy.
     targets: Mutex<HashMap<String, SocketAddr>>,
     recorders: std::sync::Mutex<Vec<Arc<EgressRecorder>>>,
@@ -106,13 +108,13 @@ impl ForwardRecorder {
                 redactor,
                 grace,
                 stop,
-                stop_tx,
                 targets: Mutex::new(HashMap::new()),
                 recorders: std::sync::Mutex::new(Vec::new()),
                 proxies: Mutex::new(JoinSet::new()),
                 client: Client::builder(TokioExecutor::new()).build_http(),
                 connect: None,
             },
+            stop_tx,
         })
     }
 
@@ -131,48 +133,13 @@ impl ForwardRecorder {
     /// Serves until `shutdown`, then lets the per-target proxies drain
     /// (each for the grace period) and returns what was recorded.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> RecorderCounts {
-        let ForwardRecorder { listener, shared } = self;
+        let ForwardRecorder {
+            listener,
+            shared,
+            stop_tx,
+        } = self;
         let shared = Arc::new(shared);
-        let mut connections = JoinSet::new();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        let shared = shared.clone();
-                        let mut stop = shared.stop.clone();
-                        connections.spawn(async move {
-                            let service = hyper::service::service_fn(move |req| {
-                                let shared = shared.clone();
-                                async move { Ok::<_, Infallible>(shared.handle(req).await) }
-                            });
-                            let conn = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), service)
-                                .with_upgrades();
-                            tokio::pin!(conn);
-                            // An idle keep-alive connection closes at the
-                            // stop; one mid-exchange finishes it first.
-                            tokio::select! {
-                                _ = conn.as_mut() => {}
-                                _ = async { let _ = stop.wait_for(|s| *s).await; } => {
-                                    conn.as_mut().graceful_shutdown();
-                                    let _ = conn.await;
-                                }
-                            }
-                        });
-                    }
-                    Err(e) => tracing::warn!("forward proxy: accept failed: {e}"),
-                },
-            }
-        }
-        let _ = shared.stop_tx.send(true);
-        let _ = tokio::time::timeout(shared.grace, async {
-            while connections.join_next().await.is_some() {}
-        })
-        .await;
-        connections.abort_all();
+        serve_until(listener, shared.clone(), stop_tx, shared.grace, shutdown).await;
         let mut proxies = std::mem::take(&mut *shared.proxies.lock().await);
         while proxies.join_next().await.is_some() {}
         let recorders = shared.recorders.lock().unwrap_or_else(|p| p.into_inner());
@@ -186,8 +153,16 @@ impl ForwardRecorder {
     }
 }
 
+impl Handler for Shared {
+    type Body = BoxBody<Bytes, hyper::Error>;
+
+    fn handle(self: Arc<Self>, req: Request<Incoming>) -> impl Future<Output = ProxyResponse> {
+        self.answer(req)
+    }
+}
+
 impl Shared {
-    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> ProxyResponse {
+    async fn answer(self: Arc<Self>, req: Request<Incoming>) -> ProxyResponse {
         if req.method() == Method::CONNECT {
             return self.connect(req);
         }

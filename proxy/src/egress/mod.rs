@@ -14,9 +14,12 @@
 //! - [`matcher`]: which recorded call answers an incoming one.
 //! - [`serve`]: the replay listeners answering from the matcher, streamed
 //!   answers event by event.
+//! - `listener`: both kinds of listener on the one server skeleton
+//!   ([`crate::serve`]): the cap, the drain, the refusal.
 
 pub mod ca;
 pub mod forward;
+mod listener;
 pub mod matcher;
 pub mod record;
 pub mod route;

@@ -13,6 +13,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream;
@@ -20,10 +21,8 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use crate::testset::http_form::{is_transfer_header, stored_bytes};
 use crate::testset::keploy::http::HttpMockSpec;
@@ -35,6 +34,7 @@ use crate::window::TestWindows;
 
 use super::ca::ProjectCa;
 use super::forward::CONNECT_REFUSED;
+use super::listener::{serve_until, Handler};
 use super::matcher::{Call, EgressMatcher};
 use super::record::header;
 use super::tunnel::{connect_target, spawn_tunnel};
@@ -45,6 +45,10 @@ use super::EgressRoute;
 pub const MISS_HEADER: &str = "x-recplay-miss";
 
 type ServeBody = BoxBody<Bytes, Infallible>;
+
+/// How long an answer in flight may take to finish once replay stops the
+/// listener; the app is being stopped too, so nothing waits longer.
+const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// What a listener stands in for.
 #[derive(Debug, Clone)]
@@ -87,7 +91,8 @@ impl EgressServer {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown`; connections still open then are closed.
+    /// Serves until `shutdown`; connections still open then get
+    /// [`STOP_GRACE`] to finish the answer in flight.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -96,32 +101,7 @@ impl EgressServer {
             windows: self.windows,
             stop,
         });
-        let mut connections = JoinSet::new();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        let shared = shared.clone();
-                        connections.spawn(async move {
-                            let service = hyper::service::service_fn(move |req| {
-                                let shared = shared.clone();
-                                async move { Ok::<_, Infallible>(shared.handle(req).await) }
-                            });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), service)
-                                .with_upgrades()
-                                .await;
-                        });
-                    }
-                    Err(e) => tracing::warn!("outgoing-call mock server: accept failed: {e}"),
-                },
-            }
-        }
-        let _ = stop_tx.send(true);
-        connections.abort_all();
+        serve_until(self.listener, shared, stop_tx, STOP_GRACE, shutdown).await;
     }
 }
 
@@ -133,8 +113,19 @@ struct Shared {
     stop: watch::Receiver<bool>,
 }
 
+impl Handler for Shared {
+    type Body = ServeBody;
+
+    fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> impl Future<Output = Response<ServeBody>> {
+        self.answer(req)
+    }
+}
+
 impl Shared {
-    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<ServeBody> {
+    async fn answer(self: Arc<Self>, req: Request<Incoming>) -> Response<ServeBody> {
         if req.method() == Method::CONNECT {
             return self.connect(req);
         }

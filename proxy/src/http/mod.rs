@@ -54,5 +54,5 @@ pub use exchange::{Exchange, ExchangeSink, Hold, RequestHead, ResponseHead};
 pub use forward::{ProxyBody, ResponseEnd};
 pub use limits::HttpLimits;
 pub use recorder::{RecorderCounts, TestSetRecorder};
-pub use server::{DrainReport, HttpProxy, HttpProxyConfig, DEFAULT_BODY_CAP};
+pub use server::{refuse_with_503, DrainReport, HttpProxy, HttpProxyConfig, DEFAULT_BODY_CAP};
 pub use upstream::Upstream;

@@ -61,15 +61,27 @@ impl HttpProxyConfig {
 
 pub use crate::serve::DrainReport;
 
-/// The answer to a connection over the cap. `Connection: close`: the
-/// proxy closes it after this.
-const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
-Retry-After: 1\r\n\
-Content-Type: text/plain; charset=utf-8\r\n\
-Connection: close\r\n\
-Content-Length: 75\r\n\
-\r\n\
-recplay: too many connections (--http-max-connections); retry in a second.\n";
+/// What a connection over the cap is told.
+const REFUSAL: &str =
+    "recplay: too many connections (--http-max-connections); retry in a second.\n";
+
+/// Answers a plain-HTTP connection over a listener's cap with `503`,
+/// `Retry-After: 1` and `text`, then closes it (`Connection: close`).
+pub async fn refuse_with_503(mut stream: TcpStream, text: &str) {
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\
+         Content-Length: {}\r\n\r\n{text}",
+        text.len()
+    );
+    if stream.write_all(answer.as_bytes()).await.is_ok() {
+        let _ = stream.shutdown().await;
+        // Read what the client sent until it closes, so the close is not
+        // a reset that could destroy the answer before it is read.
+        let mut sink = [0u8; 4096];
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    }
+}
 
 /// A bound, not yet running proxy.
 pub struct HttpProxy {
@@ -175,14 +187,10 @@ impl Service for HttpService {
         }
     }
 
-    async fn refuse(self: Arc<Self>, mut stream: TcpStream) {
+    async fn refuse(self: Arc<Self>, stream: TcpStream) {
         // A TLS client could not read a plain answer: it is just closed.
-        if self.tls.is_none() && stream.write_all(REFUSAL).await.is_ok() {
-            let _ = stream.shutdown().await;
-            // Read what the client sent until it closes, so the close is
-            // not a reset that could destroy the answer before it is read.
-            let mut sink = [0u8; 4096];
-            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        if self.tls.is_none() {
+            refuse_with_503(stream, REFUSAL).await;
         }
     }
 }

@@ -1,5 +1,7 @@
 //! One accept / limit / drain loop for every listener recplay runs: the
-//! HTTP recorder, the PostgreSQL recorder and the PostgreSQL mock server.
+//! HTTP recorder, the PostgreSQL recorder, the PostgreSQL mock server, and
+//! the outgoing-call listeners (the recording forward proxy and the replay
+//! mock listeners).
 //!
 //! Modelled on mini-redis's `server.rs`: the loop takes `shutdown: impl
 //! Future`, caps connections with a [`Semaphore`], tells connections to stop
