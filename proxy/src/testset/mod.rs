@@ -7,6 +7,7 @@
 //! request back into what is sent; the recorder, the replayer, the
 //! comparison and the report all go through it.
 
+mod atomic_write;
 #[cfg(test)]
 mod corruption_tests;
 pub mod http_case;
@@ -16,10 +17,13 @@ pub mod mock_file;
 pub mod noise_path;
 pub mod pg_mock;
 pub mod redact;
+mod regular_file;
 #[cfg(test)]
 mod samples;
 pub mod store;
+mod store_error;
 pub mod stream_body;
+mod test_file;
 pub mod test_files;
 #[cfg(test)]
 mod test_rng;

@@ -1,4 +1,7 @@
-//! Reading and writing a test-set directory.
+//! Reading and writing a test-set directory: creating and listing sets,
+//! loading one (its test files through [`super::test_file`], its mocks
+//! document by document), writing test files (atomically, through
+//! [`super::atomic_write`]) and appending mocks.
 //!
 //! Test cases are written atomically (a temp file in the same directory,
 //! then rename), so a reader never sees half a file. `mocks.yaml` is
@@ -12,79 +15,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+pub use super::atomic_write::{write_atomically, write_atomically_unsynced, write_atomically_with};
 use super::keploy::{HttpMock, KeployMocks};
 pub use super::mock_file::LoadProblem;
-use super::mock_file::{newer_format, scan_mock_documents, utf8, MockFile, MockSink};
+use super::mock_file::{scan_mock_documents, MockFile, MockSink};
+use super::regular_file::check_regular_file;
+use super::store_error::io_err;
+pub use super::store_error::StoreError;
+pub use super::test_file::{parse_test, read_test, render_test, ReadTest, SkippedTest};
 pub use super::test_files::{numbered, TestFile, TestFiles};
 use super::{HttpTestCase, PgMock};
-
-/// What went wrong reading or writing a test set.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: not a valid recplay/Keploy document: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("{path}: could not serialise: {message}")]
-    Serialise { path: PathBuf, message: String },
-}
-
-/// A test file of a kind recplay does not replay (Keploy's `gRPC` and
-/// `Http2` tests): left out of the run and named in its summary, never a
-/// failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SkippedTest {
-    /// The file's name without `.yaml`.
-    pub name: String,
-    /// Its `kind:`.
-    pub kind: String,
-}
-
-/// What reading one test file gave.
-#[derive(Debug)]
-pub enum ReadTest {
-    Http(Box<HttpTestCase>),
-    /// A test of a kind recplay does not replay.
-    Skipped(SkippedTest),
-    /// A file that could not be read or parsed.
-    Problem(LoadProblem),
-}
-
-/// Reads one listed test file (see [`TestSetDir::list_tests`]).
-pub fn read_test(file: &TestFile) -> ReadTest {
-    let parsed = match read_regular_file(&file.path) {
-        Ok(Some(bytes)) => parse_test(&bytes).map_err(|message| {
-            // A test of another protocol fails to read as Http; its kind
-            // says so.
-            let kind = utf8(&bytes).ok().and_then(super::http_case::other_kind);
-            (message, kind)
-        }),
-        Ok(None) => Err((
-            "vanished while the test set was being read".to_string(),
-            None,
-        )),
-        Err(message) => Err((message, None)),
-    };
-    let skipped = |kind| {
-        ReadTest::Skipped(SkippedTest {
-            name: file.name.clone(),
-            kind,
-        })
-    };
-    match parsed {
-        Ok(case) if case.kind != super::http_case::HTTP_KIND => skipped(case.kind),
-        Ok(case) => ReadTest::Http(Box::new(case)),
-        Err((_, Some(kind))) => skipped(kind),
-        Err((message, None)) => ReadTest::Problem(LoadProblem {
-            location: file.path.display().to_string(),
-            message,
-        }),
-    }
-}
 
 /// Everything that loaded from one test set. `M` holds its mocks: every
 /// mock whole (what [`TestSetDir::load`] gives), or whatever a
@@ -140,13 +80,6 @@ impl<M> LoadedTestSet<M> {
 pub struct TestSetDir {
     root: PathBuf,
     mocks: Mutex<Option<fs::File>>,
-}
-
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 impl TestSetDir {
@@ -400,38 +333,6 @@ impl TestSetDir {
     }
 }
 
-/// The bytes of `path`; `None` when there is no such file. Anything else
-/// that is not a readable regular file (a directory, a FIFO that would
-/// block the reader, a dangling link) is an error saying what it is.
-fn read_regular_file(path: &Path) -> Result<Option<Vec<u8>>, String> {
-    if check_regular_file(path)?.is_none() {
-        return Ok(None);
-    }
-    fs::read(path).map(Some).map_err(|e| e.to_string())
-}
-
-/// `Some(())` when `path` is a regular file (or a link to one), `None`
-/// when there is no such file, else what it is instead.
-fn check_regular_file(path: &Path) -> Result<Option<()>, String> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.to_string()),
-    };
-    let meta = if meta.file_type().is_symlink() {
-        fs::metadata(path).map_err(|e| format!("is a link that cannot be followed: {e}"))?
-    } else {
-        meta
-    };
-    if meta.is_dir() {
-        return Err("is a directory, not a file".to_string());
-    }
-    if !meta.is_file() {
-        return Err("is not a regular file".to_string());
-    }
-    Ok(Some(()))
-}
-
 /// [`read_regular_file`]'s checks, then the file opened for reading a
 /// document at a time.
 fn open_regular_file(path: &Path) -> Result<Option<MockFile>, String> {
@@ -439,41 +340,6 @@ fn open_regular_file(path: &Path) -> Result<Option<MockFile>, String> {
         return Ok(None);
     }
     MockFile::open(path).map(Some).map_err(|e| e.to_string())
-}
-
-/// Parses one test-case file, refusing one written by a newer recplay
-/// (its meaning may have changed in ways this reader would get wrong).
-pub fn parse_test(bytes: &[u8]) -> Result<HttpTestCase, String> {
-    let case: HttpTestCase = serde_yaml::from_str(utf8(bytes)?).map_err(|e| e.to_string())?;
-    newer_format(u64::from(case.recplay_format))?;
-    let last_line = bytes
-        .trim_ascii_end()
-        .rsplit(|&b| b == b'\n')
-        .next()
-        .unwrap_or_default();
-    if case.recplay_format >= super::END_MARKER_VERSION && last_line.trim_ascii_end() != b"..." {
-        return Err(
-            "is cut short: it lacks the closing `...` every test file of its format ends with"
-                .to_string(),
-        );
-    }
-    Ok(case)
-}
-
-/// `case` as a test file. Recorded cases go through the fast writer; a case
-/// carrying free-form YAML (Keploy's `objects`, unknown assertion keys,
-/// which may hold tags or non-string keys) goes through serde_yaml, which
-/// writes any YAML value faithfully. Either way the file closes with `...`,
-/// which tells a whole file from one cut short.
-pub fn render_test(case: &HttpTestCase) -> Result<String, String> {
-    let free_form = !case.spec.objects.is_empty() || !case.spec.assertions.other.is_empty();
-    let mut text = if free_form {
-        serde_yaml::to_string(case).map_err(|e| e.to_string())?
-    } else {
-        super::yaml::to_yaml(case).map_err(|e| e.to_string())?
-    };
-    text.push_str("...\n");
-    Ok(text)
 }
 
 /// `mocks` as mocks.yaml documents: each opens with `---` and closes with
@@ -582,57 +448,6 @@ pub fn list_test_sets(keploy_dir: &Path) -> Result<Vec<TestSetDir>, StoreError> 
         .chain(by_name)
         .map(|n| TestSetDir::open(keploy_dir.join(n)))
         .collect())
-}
-
-/// Writes `bytes` to `path` through a temp file in the same directory and a
-/// rename, so readers see the old file or the new one, never a mix.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    write_through_temp(path, true, |out| out.write_all(bytes))
-}
-
-/// [`write_atomically`] without the fsync: atomic against a crash of the
-/// process (the page cache survives it), not against a power cut.
-pub fn write_atomically_unsynced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    write_through_temp(path, false, |out| out.write_all(bytes))
-}
-
-/// [`write_atomically`] of what `fill` writes, for a file too big to be
-/// built in memory first (a JUnit report of 100,000 tests). An error of
-/// `fill` is reported against the temp file, which is removed.
-pub fn write_atomically_with(
-    path: &Path,
-    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<(), StoreError> {
-    write_through_temp(path, true, fill)
-}
-
-fn write_through_temp(
-    path: &Path,
-    fsync: bool,
-    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<(), StoreError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let written = (|| {
-        let file = fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        let mut out = std::io::BufWriter::new(file);
-        fill(&mut out).map_err(io_err(&tmp))?;
-        let file = out.into_inner().map_err(|e| io_err(&tmp)(e.into_error()))?;
-        if fsync {
-            file.sync_data().map_err(io_err(&tmp))?;
-        }
-        drop(file);
-        fs::rename(&tmp, path).map_err(io_err(path))
-    })();
-    // A write that failed (a full disk) leaves no temp file behind.
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written
 }
 
 #[cfg(test)]
