@@ -35,6 +35,13 @@ struct Repeated {
     /// Its data mocks recorded in a test's window, in `windowed`.
     windowed_start: u32,
     windowed_end: u32,
+    /// The test last served from `windowed`, and the position there
+    /// before which every one of that test's mocks is consumed: a test
+    /// sending one exact query many times walks its recordings once, not
+    /// once per query. Only ever set further on, so reset wherever
+    /// consumption can be undone ([`ExactIndex::rewind`]).
+    window_test: u32,
+    window_cursor: u32,
 }
 
 /// The exact index.
@@ -96,6 +103,8 @@ impl ExactIndex {
                     cursor: start as u32,
                     windowed_start: windowed_start as u32,
                     windowed_end: self.windowed.len() as u32,
+                    window_test: NONE,
+                    window_cursor: 0,
                 });
             }
             start = end;
@@ -145,10 +154,19 @@ impl ExactIndex {
                 .unwrap_or_default();
             let lo = w.partition_point(|&e| lifetime(entries, e) < t);
             let hi = w.partition_point(|&e| lifetime(entries, e) <= t);
-            // No cursor here: a test rarely sends one exact query many
-            // times, and the first unconsumed one is what a cursor would
-            // find.
-            if let Some(&e) = w[lo..hi].iter().find(|&&e| !consumed.get(e as usize)) {
+            let from = if rep.window_test == t {
+                (rep.window_cursor as usize).clamp(lo, hi)
+            } else {
+                lo
+            };
+            let found = w[from..hi]
+                .iter()
+                .position(|&e| !consumed.get(e as usize))
+                .map(|p| from + p);
+            rep.window_test = t;
+            rep.window_cursor = found.map_or(hi, |p| p + 1) as u32;
+            if let Some(p) = found {
+                let e = w[p];
                 consumed.set(e as usize);
                 return Some((e as usize, false));
             }
@@ -171,6 +189,8 @@ impl ExactIndex {
     pub fn rewind(&mut self) {
         for r in &mut self.repeated {
             r.cursor = r.start;
+            r.window_test = NONE;
+            r.window_cursor = 0;
         }
     }
 }
