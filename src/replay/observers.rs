@@ -103,7 +103,7 @@ impl PgMockObserver {
             .unwrap_or_else(|p| p.into_inner())
             .take()
             .unwrap_or_default();
-        let served = index.entries.len();
+        let served = index.len();
         let server =
             MockServer::bind_index(self.listen, index, self.windows.clone(), self.strategy).await?;
         tracing::info!(

@@ -38,7 +38,7 @@ pub struct DocRef {
     /// The file's line number of the document's first line.
     pub line: u32,
     /// [`bytes_digest`] of the document when it was loaded.
-    pub digest: u64,
+    pub digest: u32,
 }
 
 /// Receives the mocks of a test set as the loader reads them.
@@ -153,11 +153,15 @@ impl MockFile {
 }
 
 /// A digest of a document's bytes, to tell at serve time whether it is
-/// still the one loaded. In memory only.
-pub fn bytes_digest(bytes: &[u8]) -> u64 {
+/// still the one loaded. In memory only, and kept for every mock, so 32
+/// bits: it guards against a file changed by mistake, not by an attacker,
+/// and a changed document must also still parse, and (in the matcher) still
+/// carry the loaded mock's name, to be served.
+pub fn bytes_digest(bytes: &[u8]) -> u32 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     h.write(bytes);
-    h.finish()
+    let h = h.finish();
+    (h ^ (h >> 32)) as u32
 }
 
 /// One `---`-separated document of mocks.yaml.

@@ -166,7 +166,7 @@ fn a_torn_last_document_is_left_out_and_the_rest_serve() {
     // A crash's torn tail: left out with a warning, not a failed test.
     assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
     let mut m = Matcher::from_index(index, MatchStrategy::Exact);
-    assert_eq!(m.index.entries.len(), 2);
+    assert_eq!(m.index.len(), 2);
     match m.find(&live("SELECT name FROM t WHERE id = 7"), Some("test-1")) {
         Outcome::Answer { mock, .. } => assert_eq!(*mock, recorded[1]),
         other => panic!("{other:?}"),

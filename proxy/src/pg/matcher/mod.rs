@@ -2,8 +2,8 @@
 //!
 //! Matching preserves bind semantics: a simple Query is identified by its
 //! full text with every literal, an extended exchange by its statement texts
-//! and Bind values (see [`identity`]). Look-up is a hash probe, never a
-//! scan of the mocks, in this order of preference:
+//! and Bind values (see [`identity`]). Look-up is a binary search over
+//! digests, never a scan of the mocks, in this order of preference:
 //!
 //! 1. exact identity, recorded in the window of the test being replayed;
 //! 2. exact identity, a session mock (reusable);
@@ -33,8 +33,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 pub use identity::{identify, Identity, IdentityError, Statements};
+use index::consumed::Consumed;
 pub use index::Index;
-use index::{digest, similarity, tokens, Bucket};
+use index::{digest, similarity, tokens};
 pub use usage::{Fallback, FallbackReason, LiteralDiff, Miss, TestUsage};
 
 use crate::testset::pg_mock::PgMock;
@@ -97,7 +98,7 @@ pub struct Matcher {
 
 /// Which mocks were consumed at one moment (see [`Matcher::checkpoint`]).
 #[derive(Debug, Clone)]
-pub struct Checkpoint(Vec<bool>);
+pub struct Checkpoint(Consumed);
 
 /// What one test used, as recorded while serving.
 #[derive(Debug, Default)]
@@ -135,18 +136,13 @@ impl Matcher {
     /// Names of recorded mocks that could not be indexed (a Bind to a
     /// statement the recording never prepared).
     pub fn unindexed(&self) -> &[String] {
-        &self.index.unindexed
+        self.index.unindexed()
     }
 
     /// The recorded startup whose parameters best match `params`: all equal,
     /// else the same user and database, else the first one.
     pub fn startup(&self, params: &BTreeMap<String, String>) -> Option<Arc<PgMock>> {
-        let startups: Vec<Arc<PgMock>> = self
-            .index
-            .startups
-            .iter()
-            .filter_map(|&i| self.index.mock(i).ok())
-            .collect();
+        let startups = self.index.startups();
         let same = |key: &str, m: &PgMock| m.spec.startup.get(key) == params.get(key);
         startups
             .iter()
@@ -255,35 +251,8 @@ impl Matcher {
 
     fn find_exact(&mut self, live: &Identity, test: Option<&str>) -> Choice {
         let index = &mut self.index;
-        let test_id = test.and_then(|t| index.tests.get(t).copied());
-        let found = match index.exact.get_mut(&digest(&live.exact)) {
-            None => None,
-            Some(Bucket::One(i)) => {
-                let i = *i;
-                let e = &index.entries[i];
-                let fresh = !e.session && !index.consumed[i];
-                if fresh || e.session {
-                    // In the test's window, a session mock, or any
-                    // unconsumed data mock: one recording is all three.
-                    if fresh {
-                        index.consumed[i] = true;
-                    }
-                    Some((i, false))
-                } else {
-                    Some((i, true))
-                }
-            }
-            Some(Bucket::Many(bucket)) => {
-                let in_window = test_id
-                    .and_then(|t| bucket.by_test.get_mut(&t))
-                    .and_then(|queue| queue.take(&mut index.consumed));
-                in_window
-                    .or_else(|| bucket.session.first().copied())
-                    .or_else(|| bucket.data.take(&mut index.consumed))
-                    .map(|i| (i, false))
-                    .or_else(|| bucket.all.last().map(|&i| (i, true)))
-            }
-        };
+        let test_id = test.and_then(|t| index.test_code(t));
+        let found = index.take_exact(&digest(&live.exact), test_id);
         if let Some((i, reused)) = found {
             // Preparing a statement again (a pool's extra connection)
             // has the same answer whatever the data: nothing to report.
@@ -299,8 +268,8 @@ impl Matcher {
             return Choice::Entry(i, Some(fallback));
         }
         if let Some(i) = self.best_same_shape(live, test) {
-            if !self.index.entries[i].session {
-                self.index.consumed[i] = true;
+            if !self.index.is_session(i) {
+                self.index.consume(i);
             }
             let differing = diff_literals(&self.index.literals(i), &live.literals);
             let fallback = Fallback {
@@ -316,10 +285,10 @@ impl Matcher {
 
     /// Scans only the recordings of the live query's shape.
     fn best_same_shape(&self, live: &Identity, test: Option<&str>) -> Option<usize> {
-        let candidates = self.index.shape.get(&digest(&live.shape))?;
-        let test_id = test.and_then(|t| self.index.tests.get(t).copied());
-        candidates.iter().copied().max_by_key(|&i| {
-            let e = &self.index.entries[i];
+        let shape = self.index.shape(&digest(&live.shape))?;
+        let test_id = test.and_then(|t| self.index.test_code(t));
+        self.index.shape_members(shape).max_by_key(|&i| {
+            let session = self.index.is_session(i);
             let agree = self
                 .index
                 .literals(i)
@@ -327,11 +296,11 @@ impl Matcher {
                 .zip(&live.literals)
                 .filter(|(a, b)| **a == b.as_str())
                 .count();
-            let in_window = test_id.is_some() && e.test == test_id;
-            let fresh = e.session || !self.index.consumed[i];
+            let in_window = test_id.is_some() && self.index.test_of(i) == test_id;
+            let fresh = session || !self.index.is_consumed(i);
             // Earlier recordings win ties: max_by_key keeps the last max,
             // so the order is reversed.
-            (agree, fresh, in_window, e.session, std::cmp::Reverse(i))
+            (agree, fresh, in_window, session, std::cmp::Reverse(i))
         })
     }
 
@@ -339,11 +308,10 @@ impl Matcher {
     fn find_collapsed(&self, live: &Identity) -> Choice {
         match self
             .index
-            .shape
-            .get(&digest(&live.shape))
-            .and_then(|c| c.first())
+            .shape(&digest(&live.shape))
+            .and_then(|s| self.index.shape_members(s).next())
         {
-            Some(&i) => Choice::Entry(i, None),
+            Some(i) => Choice::Entry(i, None),
             None => Choice::Miss(self.miss(live)),
         }
     }
@@ -352,11 +320,11 @@ impl Matcher {
         let want = tokens(&live.display);
         let mut scored: Vec<(f64, usize, usize)> = self
             .index
-            .shapes
+            .shapes()
             .iter()
             .take(MISS_SHAPES_COMPARED)
             .enumerate()
-            .map(|(n, s)| (similarity(&want, &s.tokens), s.first, n))
+            .map(|(n, s)| (similarity(&want, &s.tokens), s.first as usize, n))
             .filter(|(score, _, _)| *score > 0.0)
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -366,7 +334,7 @@ impl Matcher {
                 .into_iter()
                 .take(MISS_CANDIDATES)
                 .map(|(_, i, n)| {
-                    format!("{}: {}", self.index.name(i), self.index.shapes[n].display)
+                    format!("{}: {}", self.index.name(i), self.index.shapes()[n].display)
                 })
                 .collect(),
         }
