@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use recplay_proxy::pg::record::recover::PgRecovered;
 use recplay_proxy::recovery::recover_all;
 use recplay_proxy::testset::redact::RedactConfig;
 
@@ -47,6 +48,7 @@ pub fn recover(keploy_dir: &Path, redact: &RedactConfig) -> Result<()> {
         for why in &set.skipped {
             tracing::warn!(test_set = %set.set, "a journal record was not turned into a test: {why}");
         }
+        report_pg(&set.set, &set.pg);
         if set.temp_files_removed > 0 {
             tracing::info!(
                 test_set = %set.set,
@@ -56,4 +58,44 @@ pub fn recover(keploy_dir: &Path, redact: &RedactConfig) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What recovery did with a test set's PostgreSQL journal.
+fn report_pg(set: &str, pg: &PgRecovered) {
+    if pg.in_use {
+        tracing::warn!(
+            test_set = %set,
+            "a PostgreSQL recording into it is still running; left alone"
+        );
+        return;
+    }
+    if !pg.had_journal {
+        return;
+    }
+    eprintln!(
+        "recplay: recovered {set} from an unfinished PostgreSQL recording: {} mock{} added to mocks.yaml from its journal{}",
+        pg.written,
+        if pg.written == 1 { "" } else { "s" },
+        if pg.already_there > 0 {
+            format!(" ({} were there already)", pg.already_there)
+        } else {
+            String::new()
+        }
+    );
+    if pg.mocks_cut > 0 {
+        tracing::warn!(
+            test_set = %set,
+            "cut {} bytes of a document a crash left unfinished from the end of mocks.yaml",
+            pg.mocks_cut
+        );
+    }
+    if let Some((bytes, reason)) = &pg.torn {
+        tracing::warn!(
+            test_set = %set,
+            "cut a torn tail of {bytes} bytes from its PostgreSQL journal ({reason}): traffic being written when the recording died, which no client had received"
+        );
+    }
+    for why in &pg.skipped {
+        tracing::warn!(test_set = %set, "a PostgreSQL journal record was not replayed: {why}");
+    }
 }

@@ -1,5 +1,6 @@
 //! Recovering what a crashed recording left: its journal becomes test
-//! files, and half-written temp files go.
+//! files, its PostgreSQL journal becomes the mocks mocks.yaml is missing
+//! ([`crate::pg::record::recover`]), and half-written temp files go.
 //!
 //! Every command that reads or writes test sets runs this first. Each
 //! complete record becomes its test file exactly once: the record carries
@@ -19,6 +20,7 @@ use std::path::Path;
 
 use crate::http::materializer::{materialize, MaterializeError, Outcome};
 use crate::journal::{self, JournalError, JournalReader, Next};
+use crate::pg::record::recover::{recover_pg_journal, PgRecovered};
 use crate::testset::redact::{RedactConfig, RedactError, Redactor};
 use crate::testset::store::list_test_sets;
 use crate::testset::{StoreError, TestSetDir};
@@ -43,12 +45,18 @@ pub struct Recovered {
     pub torn: Option<(u64, String)>,
     /// Temp files of interrupted writes that were removed.
     pub temp_files_removed: u64,
+    /// What became of the PostgreSQL recorder's journal.
+    pub pg: PgRecovered,
 }
 
 impl Recovered {
     /// True when there is nothing to tell.
     pub fn is_quiet(&self) -> bool {
-        !self.in_use && !self.had_journal && self.temp_files_removed == 0
+        !self.in_use
+            && !self.had_journal
+            && self.temp_files_removed == 0
+            && !self.pg.in_use
+            && !self.pg.had_journal
     }
 }
 
@@ -152,6 +160,7 @@ pub fn recover_test_set(
         })?;
         drop(file);
     }
+    done.pg = recover_pg_journal(dir)?;
     done.temp_files_removed = remove_temp_files(dir)?;
     Ok(done)
 }

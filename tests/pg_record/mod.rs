@@ -5,6 +5,7 @@
 mod auth;
 mod bad_input;
 mod copy;
+mod crash;
 mod extended;
 mod pgbench;
 mod plain_yaml;
@@ -88,6 +89,11 @@ impl Recording {
             "host=127.0.0.1 port={} user={user} dbname=postgres",
             self.addr.port()
         )
+    }
+
+    /// The PostgreSQL journal as written so far.
+    pub fn journal(&self) -> Vec<u8> {
+        std::fs::read(self.test_set.root().join(".recplay-pg-journal")).expect("journal")
     }
 
     /// Stops the recorder (in-flight exchanges finish) and loads the mocks.

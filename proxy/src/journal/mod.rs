@@ -38,6 +38,11 @@ pub use writer::{JournalWriter, Progress, Written};
 /// of the test set, and is gone once a recording finished).
 pub const FILE_NAME: &str = ".recplay-journal";
 
+/// The PostgreSQL recorder's journal in a test-set directory. It has one of
+/// its own: the PostgreSQL and HTTP recorders start and finish on their
+/// own, and each removes its journal once everything in it is on disk.
+pub const PG_FILE_NAME: &str = ".recplay-pg-journal";
+
 /// First bytes of every journal.
 pub const MAGIC: [u8; 8] = *b"RECPLAYJ";
 
@@ -50,6 +55,11 @@ pub const HEADER_LEN: usize = 16;
 /// The journal of the test set at `dir`.
 pub fn path_in(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
+}
+
+/// The PostgreSQL recorder's journal of the test set at `dir`.
+pub fn pg_path_in(dir: &Path) -> PathBuf {
+    dir.join(PG_FILE_NAME)
 }
 
 /// The header every journal starts with.

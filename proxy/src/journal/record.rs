@@ -22,8 +22,10 @@ pub const MAX_RECORD: u32 = 1 << 30;
 pub enum RecordKind {
     /// One HTTP exchange: both heads, both captured bodies, timestamps.
     HttpExchange = 1,
-    /// Reserved for PostgreSQL exchanges written ahead; not written yet.
-    PgExchange = 2,
+    /// One step of one PostgreSQL connection's traffic: opened, bytes read
+    /// from one side, or closed (see `pg::record::entry`). Mocks are made
+    /// from these by replaying them in order.
+    PgTraffic = 2,
 }
 
 impl RecordKind {
@@ -31,7 +33,7 @@ impl RecordKind {
     pub fn from_byte(byte: u8) -> Option<Self> {
         match byte {
             1 => Some(RecordKind::HttpExchange),
-            2 => Some(RecordKind::PgExchange),
+            2 => Some(RecordKind::PgTraffic),
             _ => None,
         }
     }
@@ -41,14 +43,20 @@ impl RecordKind {
 /// a record is built in one buffer with no copy.
 pub fn frame(kind: RecordKind, fill: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     let mut buf = Vec::with_capacity(256);
+    frame_into(&mut buf, kind, fill);
+    buf
+}
+
+/// [`frame`], appending the frame to `buf` (which may hold other frames).
+pub fn frame_into(buf: &mut Vec<u8>, kind: RecordKind, fill: impl FnOnce(&mut Vec<u8>)) {
+    let start = buf.len();
     buf.extend_from_slice(&[0; FRAME_HEAD]);
     buf.push(kind as u8);
-    fill(&mut buf);
-    let len = (buf.len() - FRAME_HEAD) as u32;
-    buf[..4].copy_from_slice(&len.to_le_bytes());
-    let crc = checksum(len, &buf[FRAME_HEAD..]);
-    buf[4..8].copy_from_slice(&crc.to_le_bytes());
-    buf
+    fill(buf);
+    let len = (buf.len() - start - FRAME_HEAD) as u32;
+    buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    let crc = checksum(len, &buf[start + FRAME_HEAD..]);
+    buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// The CRC32C a frame carries: over its length and its body.

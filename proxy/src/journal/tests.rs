@@ -183,3 +183,41 @@ fn the_writer_cuts_a_partial_batch_it_could_not_finish() {
     let (records, end) = read_all(&path);
     assert_eq!((records.len(), end), (1, Next::End));
 }
+
+#[test]
+fn a_caller_flushed_journal_writes_what_was_appended_when_flushed_and_the_rest_at_close() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = path_in(dir.path());
+    let writer = JournalWriter::create_caller_flushed(&path).expect("create");
+    let append = |text: &str| {
+        writer
+            .append_in_place(RecordKind::PgTraffic, |buf| put_bytes(buf, text.as_bytes()))
+            .expect("append")
+    };
+    append("one");
+    append("two");
+    // Nothing wakes the thread: the records wait for a flush.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(fs::metadata(&path).expect("stat").len(), HEADER_LEN as u64);
+    writer.flush().expect("flush");
+    let (records, end) = read_all(&path);
+    assert_eq!((records.len(), end), (2, Next::End));
+    // One `write` for both: the writer's progress moved once, to the end.
+    assert_eq!(
+        writer.progress().now().end,
+        fs::metadata(&path).expect("stat").len()
+    );
+
+    append("three");
+    let closed = writer.close();
+    assert!(closed.failed.is_none() && closed.closed);
+    let (records, _) = read_all(&path);
+    let payloads: Vec<_> = records.iter().map(|r| r.payload[4..].to_vec()).collect();
+    assert_eq!(
+        payloads,
+        [b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
+    );
+    assert!(writer
+        .append_in_place(RecordKind::PgTraffic, |buf| put_bytes(buf, b"late"))
+        .is_err());
+}

@@ -3,16 +3,25 @@
 //! `write` while the next batch gathers. An exchange waits for the write
 //! that carries its record, so under load many exchanges share one system
 //! call, and at rest a record is written as soon as it arrives.
+//!
+//! A recorder whose connections all run on one thread can instead write
+//! the batch itself ([`JournalWriter::create_caller_flushed`],
+//! [`JournalWriter::flush`]): its connections append during one turn of
+//! their event loop and the first to flush writes them all, with no hand
+//! over to another thread and back on every round trip. The thread then
+//! only writes what is left when the journal closes.
 
 use std::fs::{self, File, OpenOptions};
 use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use super::record::{frame_into, RecordKind};
 use super::{header, io_err, lock, JournalError, HEADER_LEN};
 
 /// A batch larger than this is not kept for reuse once written.
@@ -32,11 +41,29 @@ struct Shared {
     state: Mutex<State>,
     wake: Condvar,
     progress: Arc<Progress>,
+    /// The file and how far it is written. Whoever writes holds it from
+    /// before taking a batch until the batch is written, so batches reach
+    /// the file in the order they were taken.
+    sink: Mutex<Sink>,
+    /// Whether an append wakes the thread; off when callers flush.
+    wake_on_append: bool,
+}
+
+struct Sink {
+    file: File,
+    offset: u64,
+    path: PathBuf,
+    /// The last batch's buffer, kept for the next one.
+    spare: Vec<u8>,
 }
 
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sink(&self) -> MutexGuard<'_, Sink> {
+        self.sink.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -46,6 +73,9 @@ impl Shared {
 pub struct Progress {
     written: Mutex<Written>,
     moved: Condvar,
+    /// Threads waiting in `wait_beyond` (changed under `written`'s lock):
+    /// with none, an update skips the wake-up, which is a system call.
+    waiting: AtomicUsize,
 }
 
 /// A snapshot of [`Progress`].
@@ -63,7 +93,9 @@ impl Progress {
     fn update(&self, change: impl FnOnce(&mut Written)) {
         let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
         change(&mut written);
-        self.moved.notify_all();
+        if self.waiting.load(Ordering::Relaxed) > 0 {
+            self.moved.notify_all();
+        }
     }
 
     /// The current state.
@@ -78,10 +110,12 @@ impl Progress {
     /// the writer to stop; returns the state either way.
     pub fn wait_beyond(&self, offset: u64, timeout: Duration) -> Written {
         let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        self.waiting.fetch_add(1, Ordering::Relaxed);
         let (written, _) = self
             .moved
             .wait_timeout_while(written, timeout, |w| w.end <= offset && !w.closed)
             .unwrap_or_else(|p| p.into_inner());
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
         written.clone()
     }
 }
@@ -99,6 +133,17 @@ impl JournalWriter {
     /// once it is locked and has its header, so a recovery never takes a
     /// journal being set up for an empty leftover.
     pub fn create(path: &Path) -> Result<Self, JournalError> {
+        Self::create_with(path, true)
+    }
+
+    /// [`JournalWriter::create`] for callers that write their records
+    /// themselves with [`JournalWriter::flush`]; the thread writes only what
+    /// is left when the journal closes.
+    pub fn create_caller_flushed(path: &Path) -> Result<Self, JournalError> {
+        Self::create_with(path, false)
+    }
+
+    fn create_with(path: &Path, wake_on_append: bool) -> Result<Self, JournalError> {
         if path.exists() {
             return Err(JournalError::Exists {
                 path: path.to_path_buf(),
@@ -123,24 +168,39 @@ impl JournalWriter {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
-        Self::start(file, HEADER_LEN as u64, path)
+        Self::start_with(file, HEADER_LEN as u64, path, wake_on_append)
     }
 
     /// Starts the writer thread on an open file positioned at `offset`.
     pub fn start(file: File, offset: u64, path: &Path) -> Result<Self, JournalError> {
+        Self::start_with(file, offset, path, true)
+    }
+
+    fn start_with(
+        file: File,
+        offset: u64,
+        path: &Path,
+        wake_on_append: bool,
+    ) -> Result<Self, JournalError> {
         let progress = Arc::new(Progress::default());
         progress.update(|w| w.end = offset);
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
             progress,
+            sink: Mutex::new(Sink {
+                file,
+                offset,
+                path: path.to_path_buf(),
+                spare: Vec::new(),
+            }),
+            wake_on_append,
         });
         let thread = std::thread::Builder::new()
             .name("recplay-journal".to_string())
             .spawn({
                 let shared = shared.clone();
-                let path = path.to_path_buf();
-                move || write_batches(&shared, file, offset, &path)
+                move || write_batches(&shared)
             })
             .map_err(io_err(path))?;
         Ok(JournalWriter {
@@ -178,7 +238,7 @@ impl JournalWriter {
                 let was_empty = state.pending.is_empty();
                 state.pending.extend_from_slice(frame);
                 state.waiters.push(tx);
-                if was_empty {
+                if was_empty && self.shared.wake_on_append {
                     self.shared.wake.notify_one();
                 }
             }
@@ -191,6 +251,47 @@ impl JournalWriter {
                     "the journal writer thread is gone".to_string(),
                 )),
             }
+        }
+    }
+
+    /// Frames a record straight into the shared buffer, for a caller that
+    /// flushes ([`JournalWriter::flush`]) instead of waiting on a future.
+    pub fn append_in_place(
+        &self,
+        kind: RecordKind,
+        fill: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), JournalError> {
+        let mut state = self.shared.state();
+        if let Some(failed) = &state.failed {
+            return Err(JournalError::Stopped(failed.to_string()));
+        }
+        if state.closing {
+            return Err(JournalError::Stopped(
+                "the journal was already closed".to_string(),
+            ));
+        }
+        let was_empty = state.pending.is_empty();
+        frame_into(&mut state.pending, kind, fill);
+        if was_empty && self.shared.wake_on_append {
+            self.shared.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Writes every record appended so far, on the caller's thread, with
+    /// one `write`. `Ok` means all of them are written: those another
+    /// caller's flush took were written by it, or the journal would have
+    /// stopped.
+    pub fn flush(&self) -> Result<(), JournalError> {
+        let mut sink = self.shared.sink();
+        if write_pending(&self.shared, &mut sink) {
+            Ok(())
+        } else {
+            let failed = self.shared.state().failed.clone();
+            Err(JournalError::Stopped(failed.map_or_else(
+                || "the journal writer stopped".to_string(),
+                |f| f.to_string(),
+            )))
         }
     }
 
@@ -222,52 +323,22 @@ impl Drop for JournalWriter {
 }
 
 /// The writer thread: one `write` per gathered batch until closed.
-fn write_batches(shared: &Shared, mut file: File, mut offset: u64, path: &Path) {
-    let mut spare = Vec::new();
+fn write_batches(shared: &Shared) {
     loop {
-        let (batch, waiters) = {
+        {
             let mut state = shared.state();
-            while state.pending.is_empty() && !state.closing {
+            // When callers flush, the thread only writes what is left at
+            // the close.
+            while !state.closing && (state.pending.is_empty() || !shared.wake_on_append) {
                 state = shared.wake.wait(state).unwrap_or_else(|p| p.into_inner());
             }
             if state.pending.is_empty() {
                 break;
             }
-            let batch = std::mem::replace(&mut state.pending, std::mem::take(&mut spare));
-            (batch, std::mem::take(&mut state.waiters))
-        };
-        match file.write_all(&batch) {
-            Ok(()) => {
-                offset += batch.len() as u64;
-                shared.progress.update(|w| w.end = offset);
-                for waiter in waiters {
-                    let _ = waiter.send(Ok(()));
-                }
-            }
-            Err(e) => {
-                // A partly written batch is cut off again, so the file
-                // ends on a whole record and a recovery finds no torn tail.
-                let _ = file.set_len(offset);
-                let message: Arc<str> = Arc::from(format!(
-                    "{}: {e}; the records written before it are kept, and become tests once there is room again",
-                    path.display()
-                ));
-                tracing::error!("the journal could not be written: {message}");
-                let mut state = shared.state();
-                state.failed = Some(message.clone());
-                for waiter in waiters.into_iter().chain(state.waiters.drain(..)) {
-                    let _ = waiter.send(Err(message.clone()));
-                }
-                state.pending.clear();
-                drop(state);
-                shared.progress.update(|w| w.failed = Some(message.clone()));
-                break;
-            }
         }
-        spare = batch;
-        spare.clear();
-        if spare.capacity() > KEEP_BUFFER {
-            spare = Vec::new();
+        let mut sink = shared.sink();
+        if !write_pending(shared, &mut sink) {
+            break;
         }
     }
     // Exchanges that arrive after the writer stopped are failed at once.
@@ -278,4 +349,55 @@ fn write_batches(shared: &Shared, mut file: File, mut offset: u64, path: &Path) 
     }
     drop(state);
     shared.progress.update(|w| w.closed = true);
+}
+
+/// Writes the records gathered so far (if any) with one `write` and tells
+/// their waiters; false once the journal cannot be written.
+fn write_pending(shared: &Shared, sink: &mut Sink) -> bool {
+    let (batch, waiters) = {
+        let mut state = shared.state();
+        if state.failed.is_some() {
+            return false;
+        }
+        if state.pending.is_empty() {
+            return true;
+        }
+        let batch = std::mem::replace(&mut state.pending, std::mem::take(&mut sink.spare));
+        (batch, std::mem::take(&mut state.waiters))
+    };
+    match sink.file.write_all(&batch) {
+        Ok(()) => {
+            sink.offset += batch.len() as u64;
+            let offset = sink.offset;
+            shared.progress.update(|w| w.end = offset);
+            for waiter in waiters {
+                let _ = waiter.send(Ok(()));
+            }
+        }
+        Err(e) => {
+            // A partly written batch is cut off again, so the file ends on
+            // a whole record and a recovery finds no torn tail.
+            let _ = sink.file.set_len(sink.offset);
+            let message: Arc<str> = Arc::from(format!(
+                "{}: {e}; the records written before it are kept, and become tests once there is room again",
+                sink.path.display()
+            ));
+            tracing::error!("the journal could not be written: {message}");
+            let mut state = shared.state();
+            state.failed = Some(message.clone());
+            for waiter in waiters.into_iter().chain(state.waiters.drain(..)) {
+                let _ = waiter.send(Err(message.clone()));
+            }
+            state.pending.clear();
+            drop(state);
+            shared.progress.update(|w| w.failed = Some(message.clone()));
+            return false;
+        }
+    }
+    sink.spare = batch;
+    sink.spare.clear();
+    if sink.spare.capacity() > KEEP_BUFFER {
+        sink.spare = Vec::new();
+    }
+    true
 }

@@ -27,7 +27,8 @@ use tokio::sync::watch;
 use tokio_util::either::Either;
 
 use super::handover::{Event, Feed, Progress, Side};
-use crate::pg::backend::BackendMessage;
+use crate::journal::JournalWriter;
+use crate::pg::backend::{Authentication, BackendMessage};
 use crate::pg::frontend::{Checked, DecodeContext, FrontendMessage};
 use crate::pg::wire::ProtocolError;
 
@@ -46,6 +47,8 @@ pub(super) struct Shared {
     pub client_tls: Option<tokio_rustls::TlsAcceptor>,
     pub upstream_tls: Option<tokio_rustls::TlsConnector>,
     pub events: tokio::sync::mpsc::Sender<Event>,
+    /// Where every event is written ahead of the answers it carries.
+    pub journal: Arc<JournalWriter>,
     pub next_connection: AtomicU64,
 }
 
@@ -219,7 +222,11 @@ async fn serve_inner(
     buf.advance_to(startup_len);
 
     let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
-    let feed = Arc::new(Feed::new(id, shared.events.clone()));
+    let feed = Arc::new(Feed::new(
+        id,
+        shared.events.clone(),
+        Arc::clone(&shared.journal),
+    ));
     feed.send(Event::Opened {
         connection: id,
         startup: Box::new(startup),
@@ -338,14 +345,27 @@ impl Handshake {
     }
 
     /// Follows the server's bytes, in order, until authentication is over.
-    fn observe(&mut self, bytes: &[u8]) {
+    /// Returns what of them may be recorded: during authentication only
+    /// the whole messages read so far, without the server's authentication
+    /// requests other than AuthenticationOk (they carry salts and the
+    /// server's SASL messages, which never leave the connection); once it
+    /// is over, `None`: everything.
+    fn observe(&mut self, bytes: &[u8]) -> Option<BytesMut> {
         if self.done {
-            return;
+            return None;
         }
         self.partial.extend_from_slice(bytes);
+        let mut recordable = BytesMut::new();
         loop {
             match BackendMessage::decode(&self.partial) {
                 Ok(Some((msg, used))) => {
+                    let secret = matches!(
+                        msg,
+                        BackendMessage::Authentication(ref auth) if *auth != Authentication::Ok
+                    );
+                    if !secret {
+                        recordable.extend_from_slice(&self.partial[..used]);
+                    }
                     self.partial.advance(used);
                     match msg {
                         BackendMessage::Authentication(auth) => {
@@ -355,14 +375,17 @@ impl Handshake {
                         _ => {}
                     }
                 }
-                Ok(None) => return,
+                Ok(None) => return Some(recordable),
                 // The writer reports the message it cannot decode either;
                 // the client's decoder keeps the context it has.
                 Err(_) => break,
             }
         }
         self.done = true;
+        // What follows the first ReadyForQuery is ordinary traffic.
+        recordable.extend_from_slice(&self.partial);
         self.partial = BytesMut::new();
+        Some(recordable)
     }
 }
 
@@ -496,6 +519,7 @@ async fn forward_answers(
 ) -> Result<(), ConnError> {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut handshaking = true;
+    let mut journal_failed = false;
     loop {
         if buf.capacity() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
@@ -507,20 +531,50 @@ async fn forward_answers(
         let at = SystemTime::now();
         // Both happen before forwarding, so that neither the client's
         // decoder nor the writer can see the client's reply first.
+        let mut recordable = None;
         if handshaking {
             let mut state = lock(handshake);
-            state.observe(&buf);
+            recordable = state.observe(&buf);
             handshaking = !state.done;
         }
         if feed.is_recording() {
             let read = buf.split().freeze();
-            feed.send(Event::Traffic {
-                connection: feed.connection,
-                from: Side::Server,
-                bytes: read.clone(),
-                at,
-            })
-            .await;
+            let recordable = recordable.map_or_else(|| read.clone(), BytesMut::freeze);
+            let appended = if recordable.is_empty() {
+                None
+            } else {
+                feed.send(Event::Traffic {
+                    connection: feed.connection,
+                    from: Side::Server,
+                    bytes: recordable,
+                    at,
+                })
+                .await
+            };
+            // Written ahead: the client gets no answer a crash could lose.
+            if let Some(appended) = appended {
+                let written = match appended {
+                    Ok(()) => {
+                        // Every connection shares this thread: the others
+                        // with answers ready append theirs meanwhile, and
+                        // the first to flush writes them all with one
+                        // `write`.
+                        tokio::task::yield_now().await;
+                        feed.flush_journal()
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = written {
+                    if !journal_failed {
+                        journal_failed = true;
+                        tracing::error!(
+                            "PostgreSQL connection {}: {e}; its traffic is forwarded, and what \
+                             was journaled before is kept for the next command to recover",
+                            feed.connection
+                        );
+                    }
+                }
+            }
             to.write_all(&read).await.map_err(ConnError::Client)?;
         } else {
             to.write_all(&buf).await.map_err(ConnError::Client)?;

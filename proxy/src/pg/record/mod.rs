@@ -7,16 +7,25 @@
 //! names (`mock-1`, `mock-2`, ...) follow completion order across
 //! connections.
 //!
+//! The same copy is written ahead to the test set's PostgreSQL journal
+//! ([`crate::journal`]) before the client gets the server's answer; after
+//! a crash, [`recover`] replays it and adds to mocks.yaml the mocks the
+//! writer had not written yet.
+//!
 //! - [`connection`]: one client connection (TLS negotiation, upstream
 //!   connect, the two pumps).
-//! - [`handover`]: what connections hand the writer, and how they learn
-//!   that it has caught up.
-//! - [`writer`]: the writer thread.
+//! - [`handover`]: what connections hand the writer and the journal, and
+//!   how they learn that the writer has caught up.
+//! - [`entry`]: one event as a journal record.
+//! - [`writer`]: the writer thread, and the replay of a journal.
+//! - [`recover`]: a crashed recording's journal into mocks.yaml.
 //! - [`calendar`]: the calendar times of the connections' clock readings.
 
 mod calendar;
 mod connection;
+mod entry;
 mod handover;
+pub mod recover;
 mod writer;
 
 use std::future::Future;
@@ -28,6 +37,7 @@ use thiserror::Error;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
+use crate::journal::{self, JournalError, JournalWriter};
 use crate::serve::{self, ServeLimits, Service, Shutdown};
 use crate::testset::TestSetDir;
 use crate::window::TestWindows;
@@ -80,6 +90,8 @@ pub enum RecordError {
     WriterLost,
     #[error("could not start the PostgreSQL recorder's thread: {0}")]
     Thread(std::io::Error),
+    #[error("the PostgreSQL recorder's journal: {0}")]
+    Journal(#[from] JournalError),
 }
 
 /// What a finished recording produced.
@@ -137,6 +149,9 @@ impl PgRecorder {
         windows: TestWindows,
         shutdown: impl Future<Output = ()>,
     ) -> Result<RecordSummary, RecordError> {
+        let journal = Arc::new(JournalWriter::create_caller_flushed(&journal::pg_path_in(
+            test_set.root(),
+        ))?);
         let (event_tx, event_rx) = tokio::sync::mpsc::channel(EVENT_QUEUE);
         let writer_set = Arc::clone(&test_set);
         let (written_tx, written_rx) = oneshot::channel();
@@ -157,6 +172,7 @@ impl PgRecorder {
                 .upstream_tls
                 .map(tokio_rustls::TlsConnector::from),
             events: event_tx,
+            journal: Arc::clone(&journal),
             next_connection: AtomicU64::new(1),
         });
         let listener = self.listener.into_std().map_err(RecordError::Thread)?;
@@ -196,15 +212,39 @@ impl PgRecorder {
             - 1;
         drop(shared);
         let written = written_rx.await.map_err(|_| RecordError::WriterLost)?;
-        if let Err(e) = test_set.sync() {
+        let synced = test_set.sync();
+        if let Err(e) = &synced {
             tracing::error!("{e}");
         }
+        finish_journal(&journal, synced.is_ok() && written.failures == 0);
         Ok(RecordSummary {
             connections: connections_seen,
             mocks: written.mocks,
             write_failures: written.failures,
             unrecorded_connections: written.unrecorded_connections,
         })
+    }
+}
+
+/// Closes the journal and removes it when every mock it holds is on disk;
+/// otherwise keeps it for the next command to recover from.
+fn finish_journal(journal: &JournalWriter, mocks_on_disk: bool) {
+    let written = journal.close();
+    let path = journal.path().display();
+    match (&written.failed, mocks_on_disk) {
+        (None, true) => {
+            if let Err(e) = std::fs::remove_file(journal.path()) {
+                tracing::warn!("{path}: could not remove the finished journal: {e}");
+            }
+        }
+        (failed, _) => tracing::error!(
+            "{path} is kept{}: `recplay record`, `recplay test` or `recplay coverage` on this \
+             directory adds the mocks it holds to mocks.yaml once there is room",
+            failed
+                .as_ref()
+                .map(|f| format!(" ({f})"))
+                .unwrap_or_default()
+        ),
     }
 }
 

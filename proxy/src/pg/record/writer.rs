@@ -4,10 +4,11 @@
 //! It keeps each connection's [`ConnFramer`] and the server bytes that do
 //! not yet make a whole message, decodes the answers, groups exchanges, names
 //! the mocks in the order they complete across connections (`mock-1`,
-//! `mock-2`, ...) and writes them in batches: a crash loses at most the
-//! exchanges in flight, the traffic still queued for the writer (which runs
-//! at a lower priority than the traffic, see [`yield_to_traffic`]) and the
-//! batch being written.
+//! `mock-2`, ...) and writes them in batches. What a crash keeps it from
+//! writing (the traffic still queued for it, which runs at a lower priority
+//! than the traffic, see [`yield_to_traffic`], and the batch being
+//! written) is in the journal, and a [`Replay`] of the journal names the
+//! same mocks the same way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,6 +107,44 @@ pub(super) fn run(
         std::thread::sleep(WRITE_PAUSE);
     }
     written
+}
+
+/// The writer's state run over a journal's events, in the order they were
+/// written: the mocks come out in the writer's order, under the names it
+/// gave them, whether or not it got to write them.
+pub(super) struct Replay {
+    connections: FastMap<u64, Followed>,
+    windows: TestWindows,
+    calendar: Calendar,
+    completed: Vec<MockSpec>,
+    named: u64,
+}
+
+impl Replay {
+    pub fn new(windows: TestWindows) -> Self {
+        Replay {
+            connections: FastMap::default(),
+            windows,
+            calendar: Calendar::default(),
+            completed: Vec::new(),
+            named: 0,
+        }
+    }
+
+    /// Takes in one event; adds the mocks it completes to `mocks`.
+    pub fn take(&mut self, event: Event, mocks: &mut Vec<PgMock>) {
+        take(
+            event,
+            &mut self.connections,
+            &self.windows,
+            &mut self.calendar,
+            &mut self.completed,
+        );
+        for spec in self.completed.drain(..) {
+            self.named += 1;
+            mocks.push(PgMock::new(mock_name(self.named), spec));
+        }
+    }
 }
 
 /// `mock-N`, without the formatting machinery (one per exchange).

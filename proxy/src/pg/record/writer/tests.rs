@@ -5,6 +5,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use super::*;
+use crate::journal::{JournalReader, JournalWriter, Next};
 use crate::pg::backend::encode_backend;
 use crate::pg::frontend::FrontendMessage as F;
 use crate::testset::pg_mock::{BackendMsg, FrontendMsg, PgValue};
@@ -101,7 +102,9 @@ fn answers_split_anywhere_across_reads_make_the_same_mock() {
 #[tokio::test]
 async fn a_connection_learns_when_the_writer_has_caught_up_and_nothing_is_in_flight() {
     let (queue, mut events) = tokio::sync::mpsc::channel(16);
-    let feed = super::super::handover::Feed::new(1, queue);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = JournalWriter::create(&crate::journal::pg_path_in(dir.path())).expect("journal");
+    let feed = super::super::handover::Feed::new(1, queue, Arc::new(journal));
     let progress = Arc::clone(feed.progress());
     let mut connections = FastMap::default();
     let mut completed = Vec::new();
@@ -258,4 +261,107 @@ fn the_writer_yields_to_traffic_on_its_own_thread_only() {
     .expect("the thread ran");
     assert_eq!(writer, before.max(i64::from(WRITER_NICE)));
     assert_eq!(own_nice(), before, "only the writer's thread yields");
+}
+
+/// Two connections' events, interleaved, through a feed each: the writer
+/// fed from the queue and a replay of the journal make the same mocks
+/// under the same names.
+#[tokio::test]
+async fn a_replay_of_the_journal_names_every_mock_as_the_writer_did() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let test_set = TestSetDir::open(dir.path().to_path_buf());
+    let journal_path = crate::journal::pg_path_in(dir.path());
+    let journal = Arc::new(JournalWriter::create_caller_flushed(&journal_path).expect("journal"));
+    let (queue, events) = tokio::sync::mpsc::channel(64);
+    let feeds: Vec<_> = [1, 2]
+        .map(|connection| {
+            super::super::handover::Feed::new(connection, queue.clone(), Arc::clone(&journal))
+        })
+        .into_iter()
+        .collect();
+    drop(queue);
+    let traffic = |connection, from, bytes: Vec<u8>| Event::Traffic {
+        connection,
+        from,
+        bytes: Bytes::from(bytes),
+        at: SystemTime::now(),
+    };
+    let query = |text: &str| {
+        let mut query = BytesMut::new();
+        postgres_protocol::message::frontend::query(text, &mut query).expect("encode");
+        query.to_vec()
+    };
+    let answer = wire(&[
+        BackendMsg::CommandComplete {
+            tag: "SELECT 1".into(),
+        },
+        ready(),
+    ]);
+    for feed in &feeds {
+        let progress = Arc::clone(feed.progress());
+        let Event::Opened { startup, at, .. } = opened(&progress) else {
+            unreachable!("opened() makes an Opened event");
+        };
+        let opened = Event::Opened {
+            connection: feed.connection,
+            startup,
+            at,
+            progress,
+        };
+        let _ = feed.send(opened).await;
+        let ok = wire(&[BackendMsg::AuthenticationOk, ready()]);
+        let written = feed.send(traffic(feed.connection, Side::Server, ok)).await;
+        written.expect("recording").expect("appended");
+        feed.flush_journal().expect("journaled");
+    }
+    for round in 0..3 {
+        for feed in &feeds {
+            let text = format!("SELECT {round} FROM c{}", feed.connection);
+            let _ = feed
+                .send(traffic(feed.connection, Side::Client, query(&text)))
+                .await;
+        }
+        for feed in feeds.iter().rev() {
+            let answered = traffic(feed.connection, Side::Server, answer.clone());
+            feed.send(answered)
+                .await
+                .expect("recording")
+                .expect("appended");
+            feed.flush_journal().expect("journaled");
+        }
+    }
+    for feed in feeds {
+        feed.close().await;
+    }
+    assert!(journal.close().failed.is_none());
+    let test_set = Arc::new(test_set);
+    let writer_set = Arc::clone(&test_set);
+    let written =
+        tokio::task::spawn_blocking(move || super::run(events, &writer_set, TestWindows::new()))
+            .await
+            .expect("writer");
+    assert_eq!((written.mocks, written.failures), (8, 0));
+
+    let path = test_set.mocks_path();
+    let text = std::fs::read_to_string(&path).expect("mocks.yaml");
+    let (from_writer, problems) = crate::testset::store::parse_mocks(&text, &path);
+    assert!(problems.is_empty(), "{problems:?}");
+
+    let mut reader = JournalReader::open(&journal_path).expect("open");
+    let mut replay = Replay::new(TestWindows::new());
+    let mut replayed = Vec::new();
+    loop {
+        match reader.next_record().expect("read") {
+            Next::Record(record) => {
+                let event = super::super::entry::decode(&record.payload).expect("decode");
+                replay.take(event, &mut replayed);
+            }
+            Next::End => break,
+            Next::Torn { reason, .. } => panic!("torn: {reason}"),
+        }
+    }
+    let rendered = crate::testset::store::render_mocks(&replayed);
+    let (replayed, problems) = crate::testset::store::parse_mocks(&rendered, &path);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(replayed, from_writer);
 }
