@@ -26,7 +26,8 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_util::either::Either;
 
-use super::handover::{Event, Feed, Progress, Side};
+use super::event::{Event, Progress, Side};
+use super::handover::Feed;
 use crate::journal::JournalWriter;
 use crate::pg::backend::{Authentication, BackendMessage};
 use crate::pg::frontend::{Checked, DecodeContext, FrontendMessage};

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::handover::{Event, Progress, Side};
+use super::event::{Event, Progress, Side};
 use crate::journal::record::{put_bytes, put_i64, put_u64, Fields};
 use crate::journal::JournalError;
 #[cfg(test)]

@@ -14,8 +14,10 @@
 //!
 //! - [`connection`]: one client connection (TLS negotiation, upstream
 //!   connect, the two pumps).
-//! - [`handover`]: what connections hand the writer and the journal, and
-//!   how they learn that the writer has caught up.
+//! - [`event`]: one step of a connection's traffic, and how far the writer
+//!   has followed each connection.
+//! - [`handover`]: how connections hand their events to the writer and the
+//!   journal.
 //! - [`entry`]: one event as a journal record.
 //! - [`writer`]: the writer thread, and the replay of a journal.
 //! - [`recover`]: a crashed recording's journal into mocks.yaml.
@@ -24,6 +26,7 @@
 mod calendar;
 mod connection;
 mod entry;
+mod event;
 mod handover;
 pub mod recover;
 mod writer;

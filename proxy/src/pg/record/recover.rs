@@ -191,7 +191,7 @@ mod tests {
 
     use bytes::{Bytes, BytesMut};
 
-    use super::super::handover::{Event, Side};
+    use super::super::event::{Event, Side};
     use super::*;
     use crate::pg::backend::encode_backend;
     use crate::pg::frontend::FrontendMessage;

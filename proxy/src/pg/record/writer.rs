@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::Receiver;
 
 use super::calendar::Calendar;
-use super::handover::{Event, Progress, Side};
+use super::event::{Event, Progress, Side};
 use crate::pg::backend::BackendMessage;
 use crate::pg::exchange::by_name::FastMap;
 use crate::pg::exchange::ConnFramer;
