@@ -20,7 +20,7 @@ use std::path::Path;
 
 use crate::http::materializer::{materialize, MaterializeError, Outcome};
 use crate::journal::{self, JournalError, JournalReader, Next};
-use crate::pg::record::recover::{recover_pg_journal, PgRecovered};
+use crate::pg::record::recover::{recover_pg_journal, PgRecovered, PgRecoveryError};
 use crate::testset::redact::{RedactConfig, RedactError, Redactor};
 use crate::testset::store::list_test_sets;
 use crate::testset::{StoreError, TestSetDir};
@@ -67,6 +67,8 @@ pub enum RecoveryError {
     Journal(#[from] JournalError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Pg(#[from] PgRecoveryError),
     #[error("keploy.yml record.redact: {0}")]
     Redact(#[from] RedactError),
     #[error("{path}: {source}")]

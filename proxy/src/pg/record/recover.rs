@@ -19,11 +19,20 @@ use std::path::Path;
 use super::entry;
 use super::writer::Replay;
 use crate::journal::{self, JournalError, JournalReader, Next, RecordKind};
-use crate::recovery::RecoveryError;
 use crate::testset::pg_mock::PgMock;
 use crate::testset::store::{parse_mock_bytes, render_mocks};
-use crate::testset::TestSetDir;
+use crate::testset::{StoreError, TestSetDir};
 use crate::window::TestWindows;
+
+/// Why a PostgreSQL journal could not be recovered: reading the journal,
+/// or writing the mocks it holds to mocks.yaml.
+#[derive(Debug, thiserror::Error)]
+pub enum PgRecoveryError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// What recovery did with one test set's PostgreSQL journal.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -46,13 +55,13 @@ pub struct PgRecovered {
 }
 
 /// Recovers the PostgreSQL journal of `dir`, if there is one.
-pub fn recover_pg_journal(dir: &TestSetDir) -> Result<PgRecovered, RecoveryError> {
+pub fn recover_pg_journal(dir: &TestSetDir) -> Result<PgRecovered, PgRecoveryError> {
     let mut done = PgRecovered::default();
     let path = journal::pg_path_in(dir.root());
     let file = match OpenOptions::new().read(true).write(true).open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(done),
-        Err(source) => return Err(RecoveryError::Io { path, source }),
+        Err(source) => return Err(JournalError::Io { path, source }.into()),
     };
     match journal::lock(&file, &path) {
         Ok(()) => {}
@@ -63,23 +72,17 @@ pub fn recover_pg_journal(dir: &TestSetDir) -> Result<PgRecovered, RecoveryError
         Err(e) => return Err(e.into()),
     }
     done.had_journal = true;
-    let read = file.try_clone().map_err(|source| RecoveryError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let read = file.try_clone().map_err(journal::io_err(&path))?;
     let mocks = replay(JournalReader::from_file(read, &path)?, &mut done)?;
     append_missing(dir, &mocks, &mut done)?;
     // The mocks are on disk before the journal that vouches for them goes.
-    fs::remove_file(&path).map_err(|source| RecoveryError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    fs::remove_file(&path).map_err(journal::io_err(&path))?;
     drop(file);
     Ok(done)
 }
 
 /// Every mock the journal's complete records make, in the writer's order.
-fn replay(mut reader: JournalReader, done: &mut PgRecovered) -> Result<Vec<PgMock>, RecoveryError> {
+fn replay(mut reader: JournalReader, done: &mut PgRecovered) -> Result<Vec<PgMock>, JournalError> {
     let mut replay = Replay::new(TestWindows::new());
     let mut mocks = Vec::new();
     loop {
@@ -115,9 +118,9 @@ fn append_missing(
     dir: &TestSetDir,
     mocks: &[PgMock],
     done: &mut PgRecovered,
-) -> Result<(), RecoveryError> {
+) -> Result<(), StoreError> {
     let path = dir.mocks_path();
-    let io = |source| RecoveryError::Io {
+    let io = |source| StoreError::Io {
         path: path.clone(),
         source,
     };
@@ -154,7 +157,7 @@ fn append_missing(
     file.write_all(render_mocks(&missing).as_bytes())
         .map_err(io)?;
     file.sync_all().map_err(io)?;
-    sync_dir(dir.root()).map_err(|source| RecoveryError::Io {
+    sync_dir(dir.root()).map_err(|source| StoreError::Io {
         path: dir.root().to_path_buf(),
         source,
     })
