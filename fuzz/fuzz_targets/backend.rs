@@ -4,9 +4,9 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use recplay_proxy::pg::backend::BackendMessage;
-use recplay_proxy::pg::backend::encode_backend;
-use recplay_proxy::testset::pg_mock::Format;
+use recplay_proxy::pgwire::backend::BackendMessage;
+use recplay_proxy::pgwire::backend::encode_backend;
+use recplay_proxy::pgwire::recorded::Format;
 
 fuzz_target!(|data: &[u8]| {
     let mut rest = data;

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use recplay_proxy::pg::frontend::{AuthRequest, DecodeContext, FrontendMessage};
+use recplay_proxy::pgwire::frontend::{AuthRequest, DecodeContext, FrontendMessage};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, mut rest)) = data.split_first() else {

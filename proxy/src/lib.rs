@@ -14,8 +14,11 @@
 //!   the check that names keys neither recplay nor Keploy knows.
 //! - [`recovery`]: turning a journal left by a crash into its test files.
 //! - [`priority`]: background threads yield to the traffic.
-//! - [`pg`]: PostgreSQL protocol v3 — frontend/backend codecs, the recording
-//!   wire proxy, and the replay mock server with its matcher.
+//! - [`pgwire`]: PostgreSQL protocol v3 without I/O — the messages of both
+//!   directions, their decoders and encoder, and the form a recording holds
+//!   them in. The ground floor: it imports nothing of the model.
+//! - [`pg`]: the recording PostgreSQL wire proxy, and the replay mock server
+//!   with its matcher.
 //! - [`serve`]: the accept / limit / drain loop every listener runs on.
 //! - [`tls`]: loading certificates, keys and trust for both proxies.
 //! - [`window`]: which HTTP test is in flight, so database exchanges can be
@@ -31,6 +34,7 @@ pub mod http;
 pub mod journal;
 pub mod keploy_yml;
 pub mod pg;
+pub mod pgwire;
 pub mod priority;
 pub mod recovery;
 pub mod serve;

@@ -5,7 +5,7 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::wire::MAX_STARTUP_LEN;
+use crate::pgwire::wire::MAX_STARTUP_LEN;
 
 /// SQLSTATE too_many_connections, what PostgreSQL answers past
 /// `max_connections`.

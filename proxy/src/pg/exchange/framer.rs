@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 
 use super::by_name::ByName;
 use super::lifetime::is_session_sql;
-use crate::pg::backend::BackendMessage;
-use crate::pg::frontend::FrontendMessage;
+use crate::pgwire::backend::BackendMessage;
+use crate::pgwire::frontend::FrontendMessage;
 use crate::testset::pg_mock::{BackendMsg, Format, FrontendMsg, Lifetime, MockSpec, Target};
 use crate::window::TestWindows;
 

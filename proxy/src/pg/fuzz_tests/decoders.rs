@@ -14,10 +14,10 @@ use bytes::BytesMut;
 use super::alloc::{allowed_for, largest_allocation};
 use super::seeds::{backend_messages, frontend_messages, startup_packets};
 use super::{hex, mutate, Rng};
-use crate::pg::backend::BackendMessage;
-use crate::pg::backend::{encode_backend, EncodeError};
-use crate::pg::frontend::{AuthRequest, Checked, DecodeContext, FrontendMessage};
-use crate::pg::wire::{ProtocolError, MAX_MESSAGE_LEN, MAX_STARTUP_LEN, MIN_STARTUP_LEN};
+use crate::pgwire::backend::BackendMessage;
+use crate::pgwire::backend::{encode_backend, EncodeError};
+use crate::pgwire::frontend::{AuthRequest, Checked, DecodeContext, FrontendMessage};
+use crate::pgwire::wire::{ProtocolError, MAX_MESSAGE_LEN, MAX_STARTUP_LEN, MIN_STARTUP_LEN};
 use crate::testset::pg_mock::{BackendMsg, Format};
 
 /// Mutated inputs per decode context.

@@ -15,9 +15,9 @@ use tokio::net::TcpStream;
 
 use super::seeds::{frontend_messages, startup_packets};
 use super::{hex, mutate, Rng};
-use crate::pg::backend::BackendMessage;
 use crate::pg::matcher::MatchStrategy;
 use crate::pg::mock_server::MockServer;
+use crate::pgwire::backend::BackendMessage;
 use crate::testset::pg_mock::{BackendMsg, Format, FrontendMsg, Lifetime, MockSpec, PgMock};
 use crate::window::TestWindows;
 

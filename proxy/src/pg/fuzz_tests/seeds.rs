@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use bytes::{BufMut, BytesMut};
 use postgres_protocol::message::frontend as pp;
-use postgres_protocol::IsNull;
 
-use crate::pg::backend::encode_backend;
+use crate::pgwire::backend::encode_backend;
+use crate::pgwire::frontend::tests::sample_bind;
 use crate::testset::pg_mock::{BackendMsg, FieldDescription, Format, PgValue};
 
 /// Tag, length word and body.
@@ -48,29 +48,6 @@ pub fn startup_packets() -> Vec<Vec<u8>> {
         // Protocol 3.2 with no parameters.
         vec![0, 0, 0, 9, 0, 3, 0, 2, 0],
     ]
-}
-
-/// A Bind of portal `p1` to statement `s1` with a binary int4 7, a NULL
-/// and a text `x`, asking for one binary result column.
-pub fn sample_bind(b: &mut BytesMut) {
-    let values: Vec<Option<Vec<u8>>> = vec![Some(vec![0, 0, 0, 7]), None, Some(b"x".to_vec())];
-    pp::bind(
-        "p1",
-        "s1",
-        [1i16, 0, 0],
-        values,
-        |v, buf| match v {
-            Some(bytes) => {
-                buf.put_slice(&bytes);
-                Ok::<_, Box<dyn std::error::Error + Sync + Send>>(IsNull::No)
-            }
-            None => Ok(IsNull::Yes),
-        },
-        [1i16],
-        b,
-    )
-    .map_err(|_| "bind")
-    .expect("encodes")
 }
 
 /// Every tagged client message, including the four `p` variants.

@@ -26,15 +26,15 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::{startup, Shared};
-use crate::pg::backend::{encode_backend, error_response};
 use crate::pg::exchange::{request_end, RequestEnd};
-use crate::pg::frontend::{DecodeContext, FrontendMessage};
 use crate::pg::matcher::identity::is_copy_stream;
 use crate::pg::matcher::{
     identify, miss_message, Fallback, FallbackReason, IdentityError, Outcome, Statements,
     MISS_SQLSTATE, UNREADABLE_SQLSTATE,
 };
-use crate::pg::wire::ProtocolError;
+use crate::pgwire::backend::{encode_backend, error_response};
+use crate::pgwire::frontend::{DecodeContext, FrontendMessage};
+use crate::pgwire::wire::ProtocolError;
 use crate::testset::pg_mock::{BackendMsg, FrontendMsg, PgMock};
 
 /// SQLSTATE protocol_violation.

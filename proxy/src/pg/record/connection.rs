@@ -29,9 +29,9 @@ use tokio_util::either::Either;
 use super::event::{Event, Progress, Side};
 use super::handover::Feed;
 use crate::journal::JournalWriter;
-use crate::pg::backend::{Authentication, BackendMessage};
-use crate::pg::frontend::{Checked, DecodeContext, FrontendMessage};
-use crate::pg::wire::ProtocolError;
+use crate::pgwire::backend::{Authentication, BackendMessage};
+use crate::pgwire::frontend::{Checked, DecodeContext, FrontendMessage};
+use crate::pgwire::wire::ProtocolError;
 
 /// How long connecting to the server may take before the client is told.
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -603,7 +603,7 @@ async fn connect_upstream(shared: &Shared) -> Result<Stream, ConnError> {
     let mut tcp = tcp;
     let mut req = BytesMut::with_capacity(8);
     req.put_i32(8);
-    req.put_u32(crate::pg::frontend::SSL_REQUEST_CODE);
+    req.put_u32(crate::pgwire::frontend::SSL_REQUEST_CODE);
     tcp.write_all(&req)
         .await
         .map_err(|e| unreachable(e.to_string()))?;

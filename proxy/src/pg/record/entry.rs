@@ -18,7 +18,7 @@ use crate::journal::record::{put_bytes, put_i64, put_u64, Fields};
 use crate::journal::JournalError;
 #[cfg(test)]
 use crate::journal::RecordKind;
-use crate::pg::frontend::{DecodeContext, FrontendMessage};
+use crate::pgwire::frontend::{DecodeContext, FrontendMessage};
 use std::sync::Arc;
 
 const OPENED: u8 = 1;
@@ -167,7 +167,7 @@ mod tests {
 
     fn startup() -> FrontendMessage {
         FrontendMessage::Startup {
-            protocol: crate::pg::frontend::PROTOCOL_3_0,
+            protocol: crate::pgwire::frontend::PROTOCOL_3_0,
             parameters: vec![
                 ("user".into(), "app".into()),
                 ("database".into(), "shop".into()),

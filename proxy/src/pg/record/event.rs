@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use crate::pg::frontend::FrontendMessage;
+use crate::pgwire::frontend::FrontendMessage;
 
 /// One step of one connection's traffic.
 pub(super) enum Event {

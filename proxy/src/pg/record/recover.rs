@@ -196,8 +196,8 @@ mod tests {
 
     use super::super::event::{Event, Side};
     use super::*;
-    use crate::pg::backend::encode_backend;
-    use crate::pg::frontend::FrontendMessage;
+    use crate::pgwire::backend::encode_backend;
+    use crate::pgwire::frontend::FrontendMessage;
     use crate::testset::pg_mock::BackendMsg;
 
     /// A connection's start-up and `queries` simple queries, as journal
@@ -221,7 +221,7 @@ mod tests {
             Event::Opened {
                 connection: 1,
                 startup: Box::new(FrontendMessage::Startup {
-                    protocol: crate::pg::frontend::PROTOCOL_3_0,
+                    protocol: crate::pgwire::frontend::PROTOCOL_3_0,
                     parameters: vec![("user".into(), "app".into())],
                 }),
                 at: SystemTime::now(),

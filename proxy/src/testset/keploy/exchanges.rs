@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 
 use super::cell;
 use super::query::{Answer, Column, Invocation};
-use crate::pg::wire::model_value;
+use crate::pgwire::wire::model_value;
 use crate::testset::pg_mock::{
     BackendMsg, FieldDescription, Format, FrontendMsg, Lifetime, MockSpec, PgMock, Target,
 };

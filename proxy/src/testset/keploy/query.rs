@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use super::cell;
 use super::fields::Field;
 use super::sql_text::{max_placeholder, status_after};
-use crate::pg::wire::model_value;
+use crate::pgwire::wire::model_value;
 use crate::testset::pg_mock::{BackendMsg, FieldDescription, Format, PgValue};
 
 /// One recorded invocation, ready to be turned into exchanges.

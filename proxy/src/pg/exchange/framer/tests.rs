@@ -1,8 +1,8 @@
 //! Grouping rules, fed with decoded messages as a connection would.
 
 use super::*;
-use crate::pg::backend::BackendMessage as B;
-use crate::pg::frontend::FrontendMessage as F;
+use crate::pgwire::backend::BackendMessage as B;
+use crate::pgwire::frontend::FrontendMessage as F;
 use crate::testset::pg_mock::PgValue;
 
 fn rec() -> ConnFramer {

@@ -6,15 +6,15 @@ use bytes::Bytes;
 
 use super::*;
 use crate::journal::{JournalReader, JournalWriter, Next};
-use crate::pg::backend::encode_backend;
-use crate::pg::frontend::FrontendMessage as F;
+use crate::pgwire::backend::encode_backend;
+use crate::pgwire::frontend::FrontendMessage as F;
 use crate::testset::pg_mock::{BackendMsg, FrontendMsg, PgValue};
 
 fn opened(progress: &Arc<Progress>) -> Event {
     Event::Opened {
         connection: 1,
         startup: Box::new(F::Startup {
-            protocol: crate::pg::frontend::PROTOCOL_3_0,
+            protocol: crate::pgwire::frontend::PROTOCOL_3_0,
             parameters: vec![("user".into(), "app".into())],
         }),
         at: SystemTime::now(),

@@ -216,7 +216,7 @@ impl Connection {
             for message in requests.messages {
                 self.started |= matches!(
                     message,
-                    crate::pg::frontend::FrontendMessage::Startup { .. }
+                    crate::pgwire::frontend::FrontendMessage::Startup { .. }
                 );
                 self.recorder.on_frontend(message, doc.requested);
             }
@@ -228,12 +228,17 @@ impl Connection {
                 .map_err(|e| format!("response packet {}: {e}", i + 1))?;
             answers.extend(messages);
         }
-        let ready = answers
-            .iter()
-            .any(|m| matches!(m, crate::pg::backend::BackendMessage::ReadyForQuery { .. }));
+        let ready = answers.iter().any(|m| {
+            matches!(
+                m,
+                crate::pgwire::backend::BackendMessage::ReadyForQuery { .. }
+            )
+        });
         if open_batch && ready {
-            self.recorder
-                .on_frontend(crate::pg::frontend::FrontendMessage::Sync, doc.requested);
+            self.recorder.on_frontend(
+                crate::pgwire::frontend::FrontendMessage::Sync,
+                doc.requested,
+            );
         }
         for message in answers {
             if let Some(mut spec) = self.recorder.on_backend(message, doc.answered) {

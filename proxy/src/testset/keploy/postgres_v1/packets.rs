@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde_yaml::Value;
 
-use crate::pg::backend::{Authentication, BackendMessage};
-use crate::pg::frontend::{AuthRequest, DecodeContext, FrontendMessage, PROTOCOL_3_0};
+use crate::pgwire::backend::{Authentication, BackendMessage};
+use crate::pgwire::frontend::{AuthRequest, DecodeContext, FrontendMessage, PROTOCOL_3_0};
 use crate::testset::pg_mock::{FieldDescription, Format, Target};
 
 /// What decoding a connection's packets must remember between them.

@@ -3,7 +3,7 @@ use bytes::BytesMut;
 use postgres_protocol::message::frontend;
 
 use super::Documents;
-use crate::pg::backend::encode_backend;
+use crate::pgwire::backend::encode_backend;
 use crate::testset::pg_mock::{BackendMsg, FrontendMsg, Lifetime, PgValue};
 use crate::testset::PgMock;
 

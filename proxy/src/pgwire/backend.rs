@@ -19,10 +19,10 @@ use std::collections::BTreeMap;
 pub use encode::{encode_backend, error_response, EncodeError};
 
 use super::frontend::AuthRequest;
+use super::recorded::{BackendMsg, FieldDescription, Format, PgValue};
 use super::wire::{
     format_code, format_of, model_value, tagged_frame_len, ProtocolError, Reader, TagName,
 };
-use crate::testset::pg_mock::{BackendMsg, FieldDescription, Format, PgValue};
 
 /// An authentication request or outcome (`R`). Only `Ok` is ever recorded;
 /// the rest are kept here only so the proxy can tell which kind of `p`

@@ -8,6 +8,8 @@
 
 use thiserror::Error;
 
+use super::recorded::{Format, PgValue};
+
 /// Largest message either side may announce. PostgreSQL itself caps a
 /// message at 1 GiB (`PQ_LARGE_MESSAGE_LIMIT`); anything claiming more is a
 /// broken or hostile peer, and is refused before a buffer is sized from it.
@@ -287,14 +289,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// A format code (0 text, 1 binary) as the model's [`Format`].
-///
-/// [`Format`]: crate::testset::pg_mock::Format
-pub fn format_code(
-    code: i16,
-    what: &'static str,
-) -> Result<crate::testset::pg_mock::Format, ProtocolError> {
-    use crate::testset::pg_mock::Format;
+/// A format code (0 text, 1 binary) as a recorded [`Format`].
+pub fn format_code(code: i16, what: &'static str) -> Result<Format, ProtocolError> {
     match code {
         0 => Ok(Format::Text),
         1 => Ok(Format::Binary),
@@ -304,11 +300,7 @@ pub fn format_code(
 
 /// The format that applies to value `index` given the wire's format list:
 /// none means all text, one applies to all, otherwise one per value.
-pub fn format_of(
-    formats: &[crate::testset::pg_mock::Format],
-    index: usize,
-) -> crate::testset::pg_mock::Format {
-    use crate::testset::pg_mock::Format;
+pub fn format_of(formats: &[Format], index: usize) -> Format {
     match formats {
         [] => Format::Text,
         [only] => *only,
@@ -319,11 +311,7 @@ pub fn format_of(
 /// A value as the model stores it: text-format values as text when they are
 /// UTF-8, binary-format values always as base64 (their bytes may happen to be
 /// valid UTF-8, e.g. an int4 `1` is `\0\0\0\x01`, and must not read as text).
-pub fn model_value(
-    bytes: Option<Vec<u8>>,
-    format: crate::testset::pg_mock::Format,
-) -> crate::testset::pg_mock::PgValue {
-    use crate::testset::pg_mock::{Format, PgValue};
+pub fn model_value(bytes: Option<Vec<u8>>, format: Format) -> PgValue {
     use base64::Engine as _;
     match (bytes, format) {
         (None, _) => PgValue::Null,

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use bytes::{BufMut, BytesMut};
 
-use crate::testset::pg_mock::{BackendMsg, FieldDescription, Format, PgValue};
+use crate::pgwire::recorded::{BackendMsg, FieldDescription, Format, PgValue};
 
 /// Why a recorded message cannot be put on the wire.
 #[derive(Debug, thiserror::Error)]

@@ -3,9 +3,33 @@
 
 use bytes::{BufMut, BytesMut};
 use postgres_protocol::message::frontend as pp;
+use postgres_protocol::IsNull;
 
 use super::*;
-use crate::pg::wire::ProtocolError;
+use crate::pgwire::wire::ProtocolError;
+
+/// A Bind of portal `p1` to statement `s1` with a binary int4 7, a NULL
+/// and a text `x`, asking for one binary result column.
+pub(crate) fn sample_bind(b: &mut BytesMut) {
+    let values: Vec<Option<Vec<u8>>> = vec![Some(vec![0, 0, 0, 7]), None, Some(b"x".to_vec())];
+    pp::bind(
+        "p1",
+        "s1",
+        [1i16, 0, 0],
+        values,
+        |v, buf| match v {
+            Some(bytes) => {
+                buf.put_slice(&bytes);
+                Ok::<_, Box<dyn std::error::Error + Sync + Send>>(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        },
+        [1i16],
+        b,
+    )
+    .map_err(|_| "bind")
+    .expect("encodes")
+}
 
 fn decode_all(bytes: &[u8], ctx: DecodeContext) -> FrontendMessage {
     let (msg, used) = FrontendMessage::decode(bytes, &ctx)
@@ -94,7 +118,7 @@ fn simple_and_extended_messages_round_trip() {
     );
     roundtrip!(
         ctx,
-        crate::pg::fuzz_tests::seeds::sample_bind,
+        sample_bind,
         FrontendMessage::Bind {
             portal: "p1".into(),
             statement: "s1".into(),

@@ -17,11 +17,11 @@ use std::collections::BTreeMap;
 
 use bytes::{Buf, BytesMut};
 
+use super::recorded::{Format, FrontendMsg, PgValue, Target};
 use super::wire::{
     format_code, format_of, model_value, startup_frame_len, tagged_frame_len, ProtocolError,
     Reader, TagName,
 };
-use crate::testset::pg_mock::{Format, FrontendMsg, PgValue, Target};
 
 pub use super::wire::{MAX_MESSAGE_LEN, MAX_STARTUP_LEN};
 
@@ -635,4 +635,4 @@ fn decode_auth(body: &[u8], auth: Option<AuthRequest>) -> Result<FrontendMessage
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
