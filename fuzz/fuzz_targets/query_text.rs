@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use recplay_proxy::pg::matcher::lexer::lex;
-use recplay_proxy::pg::exchange::lifetime::is_session_sql;
+use recplay_proxy::testset::pg_exchange::lifetime::is_session_sql;
 
 fuzz_target!(|data: &[u8]| {
     let sql = String::from_utf8_lossy(data);

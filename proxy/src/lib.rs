@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`testset`]: the on-disk model — Keploy-compatible Http test cases and
 //!   the stored HTTP form both ways (from the wire, back to the wire),
-//!   readable Postgres mocks, and the test-set directory that holds them
+//!   readable Postgres mocks and the grouping of PostgreSQL messages into
+//!   them, the Keploy importer, and the test-set directory that holds them
 //!   (atomic writes, crash-tolerant loading, format versions).
 //! - [`http`]: the recording HTTP proxy.
 //! - [`egress`]: the app's outgoing HTTP calls, recorded as Http mocks and

@@ -1,14 +1,13 @@
 //! PostgreSQL: the recording proxy and the replay mock server, built on the
-//! protocol core in [`crate::pgwire`].
+//! protocol core in [`crate::pgwire`] and on the model's grouping of
+//! messages into exchanges ([`crate::testset::pg_exchange`]).
 //!
-//! - [`exchange`]: grouping messages into exchanges, without I/O.
 //! - [`record`]: the recording wire proxy.
 //! - [`matcher`]: which recording answers a live exchange.
 //! - [`mock_server`]: the replay server that answers from mocks.yaml.
 //! - [`refuse`]: the ErrorResponse recplay's listeners answer with when
 //!   they turn a client away (too many connections, a bad message).
 
-pub mod exchange;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod matcher;

@@ -6,6 +6,21 @@
 //! [`http_form`] turns an HTTP exchange into its stored form and a stored
 //! request back into what is sent; the recorder, the replayer, the
 //! comparison and the report all go through it.
+//!
+//! # Layout
+//! - [`http_case`], [`http_form`], [`stream_body`]: HTTP test cases, and
+//!   the stored HTTP form both ways.
+//! - [`pg_mock`]: one recorded PostgreSQL exchange; its messages are the
+//!   protocol core's ([`crate::pgwire::recorded`]).
+//! - [`pg_exchange`]: how one connection's PostgreSQL messages group into
+//!   those exchanges, for the recorder, the mock server and the Keploy
+//!   importer alike.
+//! - [`keploy`]: what Keploy writes (Http mocks, its Postgres mocks of every
+//!   version) read into this model.
+//! - [`store`], [`mock_file`], [`test_files`], [`yaml`]: the test-set
+//!   directory, reading and writing its files.
+//! - [`redact`], [`noise_path`]: secrets kept out of stored files, and the
+//!   selectors that name noisy fields.
 
 mod atomic_write;
 #[cfg(test)]
@@ -15,6 +30,7 @@ pub mod http_form;
 pub mod keploy;
 pub mod mock_file;
 pub mod noise_path;
+pub mod pg_exchange;
 pub mod pg_mock;
 pub mod redact;
 mod regular_file;

@@ -8,10 +8,10 @@ use chrono::Utc;
 
 use super::seeds::{backend_messages, frontend_messages, startup_packets};
 use super::{mutate, Rng};
-use crate::pg::exchange::lifetime::is_session_sql;
-use crate::pg::exchange::ConnFramer;
 use crate::pgwire::backend::BackendMessage;
 use crate::pgwire::frontend::{AuthRequest, DecodeContext, FrontendMessage};
+use crate::testset::pg_exchange::lifetime::is_session_sql;
+use crate::testset::pg_exchange::ConnFramer;
 use crate::testset::pg_mock::{FrontendMsg, Lifetime, MockSpec};
 use crate::window::TestWindows;
 

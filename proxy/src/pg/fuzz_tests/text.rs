@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use super::Rng;
-use crate::pg::exchange::lifetime::is_session_sql;
 use crate::pg::matcher::identity::{identify, Statements};
 use crate::pg::matcher::lexer::lex;
+use crate::testset::pg_exchange::lifetime::is_session_sql;
 use crate::testset::pg_mock::{Format, FrontendMsg, PgValue, Target};
 
 /// Fragments that open, close or escape something, plus text the lexer

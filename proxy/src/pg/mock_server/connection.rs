@@ -26,7 +26,6 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::{startup, Shared};
-use crate::pg::exchange::{request_end, RequestEnd};
 use crate::pg::matcher::identity::is_copy_stream;
 use crate::pg::matcher::{
     identify, miss_message, Fallback, FallbackReason, IdentityError, Outcome, Statements,
@@ -35,6 +34,7 @@ use crate::pg::matcher::{
 use crate::pgwire::backend::{encode_backend, error_response};
 use crate::pgwire::frontend::{DecodeContext, FrontendMessage};
 use crate::pgwire::wire::ProtocolError;
+use crate::testset::pg_exchange::{request_end, RequestEnd};
 use crate::testset::pg_mock::{BackendMsg, FrontendMsg, PgMock};
 
 /// SQLSTATE protocol_violation.

@@ -2,7 +2,7 @@
 //!
 //! Clients connect here instead of to the server. Every byte is forwarded
 //! unchanged in both directions; a copy goes to a single writer thread that
-//! decodes and groups it into exchanges ([`crate::pg::exchange`]) and appends each
+//! decodes and groups it into exchanges ([`crate::testset::pg_exchange`]) and appends each
 //! completed exchange as one document to the test set's `mocks.yaml`, so
 //! names (`mock-1`, `mock-2`, ...) follow completion order across
 //! connections.

@@ -19,11 +19,11 @@ use tokio::sync::mpsc::Receiver;
 
 use super::calendar::Calendar;
 use super::event::{Event, Progress, Side};
-use crate::pg::exchange::by_name::FastMap;
-use crate::pg::exchange::ConnFramer;
 use crate::pgwire::backend::BackendMessage;
 use crate::pgwire::frontend::{DecodeContext, FrontendMessage};
 use crate::pgwire::wire::ProtocolError;
+use crate::testset::pg_exchange::by_name::FastMap;
+use crate::testset::pg_exchange::ConnFramer;
 use crate::testset::pg_mock::{MockSpec, PgMock};
 use crate::testset::store::render_mocks_into;
 use crate::testset::TestSetDir;

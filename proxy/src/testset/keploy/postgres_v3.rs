@@ -32,7 +32,7 @@ use chrono::{DateTime, Datelike, Utc};
 use super::exchanges::{self, Placement};
 use super::fields::Field;
 use super::query;
-use crate::pg::exchange::lifetime::is_session_sql;
+use crate::testset::pg_exchange::lifetime::is_session_sql;
 use crate::testset::pg_mock::{BackendMsg, FrontendMsg, Lifetime, MockSpec, PgMock};
 
 /// One Keploy `PostgresV2` or `PostgresV3` document (`kind` says which) as

@@ -19,8 +19,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde_yaml::Value;
 
-use crate::pg::exchange::lifetime::is_session_sql;
-use crate::pg::exchange::ConnFramer;
+use crate::testset::pg_exchange::lifetime::is_session_sql;
+use crate::testset::pg_exchange::ConnFramer;
 use crate::testset::pg_mock::{FrontendMsg, Lifetime, MockSpec};
 use crate::testset::PgMock;
 use crate::window::TestWindows;

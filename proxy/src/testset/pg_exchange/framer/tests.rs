@@ -3,7 +3,7 @@
 use super::*;
 use crate::pgwire::backend::BackendMessage as B;
 use crate::pgwire::frontend::FrontendMessage as F;
-use crate::testset::pg_mock::PgValue;
+use crate::pgwire::recorded::PgValue;
 
 fn rec() -> ConnFramer {
     ConnFramer::new(1, TestWindows::new())
@@ -156,7 +156,7 @@ fn a_flush_ends_a_batch_once_everything_is_answered() {
         &[
             parse("", "SELECT 1"),
             F::Describe {
-                target: crate::testset::pg_mock::Target::Statement,
+                target: Target::Statement,
                 name: String::new(),
             },
             F::Flush,

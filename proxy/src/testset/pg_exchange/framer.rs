@@ -19,7 +19,8 @@ use super::by_name::ByName;
 use super::lifetime::is_session_sql;
 use crate::pgwire::backend::BackendMessage;
 use crate::pgwire::frontend::FrontendMessage;
-use crate::testset::pg_mock::{BackendMsg, Format, FrontendMsg, Lifetime, MockSpec, Target};
+use crate::pgwire::recorded::{BackendMsg, Format, FrontendMsg, Target};
+use crate::testset::pg_mock::{Lifetime, MockSpec};
 use crate::window::TestWindows;
 
 /// Where a client message leaves the request side of the exchange it joins.

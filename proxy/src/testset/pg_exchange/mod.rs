@@ -6,6 +6,11 @@
 //! Keploy importer (Keploy's recorded packets, fed as if live) and the mock
 //! server (which answers each exchange as its request side ends).
 //!
+//! It lives in the model, beside the mocks it builds ([`super::pg_mock`]):
+//! it reads the protocol core's messages ([`crate::pgwire`]) and nothing
+//! above the model, so the Keploy importer ([`super::keploy`]), which
+//! mocks.yaml's loader runs, uses it without importing upward.
+//!
 //! - [`framer`]: where a client message leaves its exchange
 //!   ([`request_end`]) and [`ConnFramer`], which groups a connection's
 //!   traffic into recorded exchanges.
