@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use recplay_proxy::http::{BacklogLimits, HttpProxyConfig};
+use recplay_proxy::http::HttpProxyConfig;
 use tokio::net::TcpStream;
 
 use super::Proxied;
@@ -18,26 +18,11 @@ const REQUESTS_PER_CLIENT: usize = 5;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_keep_alive_clients_are_each_recorded_once_and_unmixed() {
-    many_clients_each_recorded_once(BacklogLimits::default()).await;
-}
-
-/// With room for one unwritten exchange, every request waits for the writer
-/// at the door; nothing is lost, doubled or left waiting.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_writer_that_falls_behind_slows_clients_down_and_loses_nothing() {
-    many_clients_each_recorded_once(BacklogLimits {
-        exchanges: 1,
-        bytes: 1,
-    })
-    .await;
-}
-
-async fn many_clients_each_recorded_once(limits: BacklogLimits) {
     let upstream = Upstream::start();
     let config = HttpProxyConfig::new(
         recplay_proxy::http::Upstream::parse(&upstream.url()).expect("upstream URL"),
     );
-    let proxy = Proxied::start_bounded(config, limits).await;
+    let proxy = Proxied::start_with(config).await;
     let addr = proxy.addr;
     let mut clients = Vec::new();
     for client in 0..CLIENTS {

@@ -20,7 +20,7 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use recplay_proxy::http::{BacklogLimits, HttpProxy, HttpProxyConfig, TestSetRecorder, Upstream};
+use recplay_proxy::http::{HttpProxy, HttpProxyConfig, TestSetRecorder, Upstream};
 use recplay_proxy::testset::redact::Redactor;
 use recplay_proxy::testset::{HttpTestCase, LoadedTestSet, TestSetDir};
 use recplay_proxy::window::TestWindows;
@@ -45,20 +45,14 @@ impl Proxied {
     }
 
     pub async fn start_with(config: HttpProxyConfig) -> Self {
-        Self::start_bounded(config, BacklogLimits::default()).await
-    }
-
-    /// With the recorder's queue of unwritten exchanges bounded by `limits`.
-    pub async fn start_bounded(config: HttpProxyConfig, limits: BacklogLimits) -> Self {
         let keploy = tempfile::tempdir().expect("tempdir");
         let set = Arc::new(TestSetDir::create_next(keploy.path()).expect("test set"));
         let windows = TestWindows::new();
         let recorder = Arc::new(
-            TestSetRecorder::with_limits(
+            TestSetRecorder::new(
                 set.clone(),
                 windows.clone(),
                 config.body_cap,
-                limits,
                 Arc::new(Redactor::default()),
             )
             .expect("start the recorder's journal"),

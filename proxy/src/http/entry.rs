@@ -16,11 +16,18 @@ use crate::journal::{JournalError, RecordKind};
 use super::exchange::{Exchange, RequestHead, ResponseHead};
 use super::tee::CapturedBody;
 
-/// Frames `exchange` as an [`RecordKind::HttpExchange`] record. `number`
-/// is its test's number, kept so a recovery writes each test once under
-/// the same name; `body_cap` is what the proxy capped bodies at.
+/// Frames `exchange` as an [`RecordKind::HttpExchange`] record.
 pub fn encode(exchange: &Exchange, body_cap: u64) -> Vec<u8> {
     frame(RecordKind::HttpExchange, |buf| {
+        put_exchange(buf, exchange, body_cap)
+    })
+}
+
+/// Appends an [`RecordKind::HttpExchange`] record's payload to `buf`. The
+/// test's name is kept so a recovery writes each test once under the same
+/// name; `body_cap` is what the proxy capped bodies at.
+pub fn put_exchange(buf: &mut Vec<u8>, exchange: &Exchange, body_cap: u64) {
+    {
         put_bytes(buf, exchange.name.as_bytes());
         put_u64(buf, exchange.request.connection);
         put_u64(buf, body_cap);
@@ -50,7 +57,7 @@ pub fn encode(exchange: &Exchange, body_cap: u64) -> Vec<u8> {
         put_headers(&mut head, &exchange.response.headers);
         put_bytes(buf, &head);
         put_body(buf, &exchange.response_body);
-    })
+    }
 }
 
 /// An exchange read back, and the body cap it was recorded with.

@@ -74,18 +74,10 @@ pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 pub use super::tee::Hold;
 
-/// Receives exchanges from the proxy. Every call but [`ExchangeSink::ready`]
-/// and [`ExchangeSink::flush`] runs on the request path, from inside the
-/// proxy's tasks, and must neither block nor wait: a recorder queues the
-/// work for elsewhere.
+/// Receives exchanges from the proxy. Every call but
+/// [`ExchangeSink::flush`] runs on the request path, from inside the
+/// proxy's tasks: at most a short write, never a wait on another thread.
 pub trait ExchangeSink: Send + Sync + 'static {
-    /// Resolves once the sink can take another exchange. The proxy awaits it
-    /// before it takes a request in, so a sink that falls behind slows the
-    /// traffic down instead of holding an ever longer queue in memory.
-    fn ready(&self) -> SinkFuture<'_> {
-        Box::pin(std::future::ready(()))
-    }
-
     /// A request arrived; returns the name the exchange is recorded under.
     fn request_arrived(&self, head: &RequestHead) -> String;
 

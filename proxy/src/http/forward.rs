@@ -313,7 +313,6 @@ impl Forwarder {
         if is_upgrade(&req) {
             return self.pass_through_upgrade(req).await;
         }
-        self.sink.ready().await;
         let received_at = Utc::now();
         let (mut parts, body) = req.into_parts();
         let path_and_query = parts

@@ -15,10 +15,9 @@
 //!   the cap) while frames stream on.
 //! - [`exchange`]: what a finished exchange is, and [`ExchangeSink`], the
 //!   hook recorders implement.
-//! - [`recorder`]: [`TestSetRecorder`], the sink appending each exchange to
+//! - [`recorder`]: [`TestSetRecorder`], the sink writing each exchange to
 //!   the test set's [`crate::journal`] before the client has its last
-//!   bytes; what the journal has yet to write is bounded by a [`backlog`]
-//!   that new requests wait on.
+//!   bytes.
 //! - [`entry`]: an exchange as a journal record and back.
 //! - [`materializer`]: the background thread (and the recovery step)
 //!   turning journal records into `tests/test-N.yaml`.
@@ -32,7 +31,6 @@
 //! - [`error`]: set-up failures.
 
 mod activity;
-pub mod backlog;
 pub mod case;
 mod client_body;
 pub mod entry;
@@ -48,7 +46,6 @@ pub mod server;
 pub mod tee;
 pub mod upstream;
 
-pub use backlog::BacklogLimits;
 pub use error::HttpProxyError;
 pub use exchange::{Exchange, ExchangeSink, Hold, RequestHead, ResponseHead};
 pub use forward::{ProxyBody, ResponseEnd};

@@ -4,9 +4,9 @@
 //! Creating a file per exchange on the traffic's path costs more than the
 //! proxying itself, and a queue in memory in front of those files is lost
 //! to a kill -9. The journal is what the hot path writes instead: framed
-//! records (see [`record`]) appended by a group-commit writer thread
-//! ([`writer`]), one `write` per batch of every connection's records, no
-//! fsync (the page cache survives the death of the process). The Keploy
+//! records (see [`record`]) appended with group commit ([`writer`]): the
+//! exchange's own thread writes every record gathered so far with one
+//! `write`, no fsync (the page cache survives the death of the process). The Keploy
 //! files are made from it behind the traffic, and after a crash by the next
 //! command on the test set ([`reader`] tells complete records from a torn
 //! tail).

@@ -115,16 +115,21 @@ fn a_foreign_file_is_refused_and_a_cut_header_holds_nothing() {
     assert!(matches!(end, Next::Torn { bytes: 5, .. }), "{end:?}");
 }
 
-#[tokio::test]
-async fn appended_records_are_written_in_order_and_a_second_writer_is_locked_out() {
+/// Appends `text` as a record's payload.
+fn append(writer: &JournalWriter, text: &str) -> Result<(), JournalError> {
+    writer.append_in_place(RecordKind::PgTraffic, |buf| put_bytes(buf, text.as_bytes()))
+}
+
+#[test]
+fn appended_records_are_written_in_order_and_a_second_writer_is_locked_out() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = path_in(dir.path());
     let writer = JournalWriter::create(&path).expect("create");
-    let waits: Vec<_> = (0..100)
-        .map(|i| writer.append(&record(&format!("record {i}"))))
-        .collect();
-    for wait in waits {
-        wait.await.expect("written");
+    for i in 0..100 {
+        append(&writer, &format!("record {i}")).expect("appended");
+        if i % 7 == 0 {
+            writer.flush().expect("written");
+        }
     }
     // The lock is on the file: a second writer (or a recovery) cannot
     // take it while the first one holds it.
@@ -146,27 +151,24 @@ async fn appended_records_are_written_in_order_and_a_second_writer_is_locked_out
     for (i, r) in records.iter().enumerate() {
         assert_eq!(r.payload, &record(&format!("record {i}"))[FRAME_HEAD + 1..]);
     }
-    assert!(writer.append(&record("late")).await.is_err());
+    assert!(append(&writer, "late").is_err());
 }
 
 #[cfg(target_os = "linux")]
-#[tokio::test]
-async fn a_full_disk_fails_the_waiting_exchange_with_a_clear_error_and_stops() {
+#[test]
+fn a_full_disk_fails_the_exchange_with_a_clear_error_and_stops() {
     let full = OpenOptions::new()
         .write(true)
         .open("/dev/full")
         .expect("/dev/full exists on Linux");
-    let writer = JournalWriter::start(full, 0, std::path::Path::new("/dev/full")).expect("start");
-    let err = writer
-        .append(&record("no room"))
-        .await
-        .expect_err("a full disk is an error");
+    let writer = JournalWriter::start(full, 0, std::path::Path::new("/dev/full"));
+    append(&writer, "no room").expect("appended");
+    let err = writer.flush().expect_err("a full disk is an error");
     let text = err.to_string();
     assert!(text.contains("could not be written"), "{text}");
     assert!(text.to_lowercase().contains("no space"), "{text}");
-    // Later exchanges fail at once instead of waiting for a writer that
-    // stopped.
-    assert!(writer.append(&record("later")).await.is_err());
+    // Later exchanges fail at once.
+    assert!(append(&writer, "later").is_err());
     let written = writer.close();
     assert!(written.failed.is_some() && written.closed);
 }
@@ -174,7 +176,7 @@ async fn a_full_disk_fails_the_waiting_exchange_with_a_clear_error_and_stops() {
 #[test]
 fn the_writer_cuts_a_partial_batch_it_could_not_finish() {
     // What the writer does after a failed write: the file ends on a whole
-    // record (see `write_batches`), so a reader finds no torn tail.
+    // record (see `write_pending`), so a reader finds no torn tail.
     let (_dir, path) = journal_with(&[record("kept")]);
     let whole = fs::metadata(&path).expect("stat").len();
     let mut file = OpenOptions::new().append(true).open(&path).expect("open");
@@ -185,19 +187,14 @@ fn the_writer_cuts_a_partial_batch_it_could_not_finish() {
 }
 
 #[test]
-fn a_caller_flushed_journal_writes_what_was_appended_when_flushed_and_the_rest_at_close() {
+fn appended_records_are_written_by_the_next_flush_and_the_rest_at_close() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = path_in(dir.path());
-    let writer = JournalWriter::create_caller_flushed(&path).expect("create");
-    let append = |text: &str| {
-        writer
-            .append_in_place(RecordKind::PgTraffic, |buf| put_bytes(buf, text.as_bytes()))
-            .expect("append")
-    };
-    append("one");
-    append("two");
-    // Nothing wakes the thread: the records wait for a flush.
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    let writer = JournalWriter::create(&path).expect("create");
+    let add = |text: &str| append(&writer, text).expect("append");
+    add("one");
+    add("two");
+    // The records wait for a flush.
     assert_eq!(fs::metadata(&path).expect("stat").len(), HEADER_LEN as u64);
     writer.flush().expect("flush");
     let (records, end) = read_all(&path);
@@ -208,7 +205,7 @@ fn a_caller_flushed_journal_writes_what_was_appended_when_flushed_and_the_rest_a
         fs::metadata(&path).expect("stat").len()
     );
 
-    append("three");
+    add("three");
     let closed = writer.close();
     assert!(closed.failed.is_none() && closed.closed);
     let (records, _) = read_all(&path);
@@ -217,7 +214,5 @@ fn a_caller_flushed_journal_writes_what_was_appended_when_flushed_and_the_rest_a
         payloads,
         [b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
     );
-    assert!(writer
-        .append_in_place(RecordKind::PgTraffic, |buf| put_bytes(buf, b"late"))
-        .is_err());
+    assert!(append(&writer, "late").is_err());
 }

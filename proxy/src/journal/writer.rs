@@ -1,25 +1,19 @@
-//! The group-commit writer: records from every connection are appended to
-//! one shared buffer, and one thread writes whatever has gathered with one
-//! `write` while the next batch gathers. An exchange waits for the write
-//! that carries its record, so under load many exchanges share one system
-//! call, and at rest a record is written as soon as it arrives.
-//!
-//! A recorder whose connections all run on one thread can instead write
-//! the batch itself ([`JournalWriter::create_caller_flushed`],
-//! [`JournalWriter::flush`]): its connections append during one turn of
-//! their event loop and the first to flush writes them all, with no hand
-//! over to another thread and back on every round trip. The thread then
-//! only writes what is left when the journal closes.
+//! The group-commit writer, with no thread of its own: records from every
+//! connection are framed into one shared buffer, and whoever flushes
+//! writes everything gathered so far with one `write`, on its own thread.
+//! Exchanges that finish together share that system call (a flush that
+//! finds its record already taken by another caller's write only waits for
+//! that write), and no record is handed to another thread and back: two
+//! wake-ups and two context switches per exchange cost more than the write.
+//! The journal is never fsynced; the page cache survives the recorder's
+//! death, which is what write-ahead here protects against.
 
 use std::fs::{self, File, OpenOptions};
-use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
-
-use tokio::sync::oneshot;
 
 use super::record::{frame_into, RecordKind};
 use super::{header, io_err, lock, JournalError, HEADER_LEN};
@@ -27,26 +21,20 @@ use super::{header, io_err, lock, JournalError, HEADER_LEN};
 /// A batch larger than this is not kept for reuse once written.
 const KEEP_BUFFER: usize = 4 * 1024 * 1024;
 
-type Waiter = oneshot::Sender<Result<(), Arc<str>>>;
-
 #[derive(Default)]
 struct State {
     pending: Vec<u8>,
-    waiters: Vec<Waiter>,
     closing: bool,
     failed: Option<Arc<str>>,
 }
 
 struct Shared {
     state: Mutex<State>,
-    wake: Condvar,
     progress: Arc<Progress>,
     /// The file and how far it is written. Whoever writes holds it from
     /// before taking a batch until the batch is written, so batches reach
     /// the file in the order they were taken.
     sink: Mutex<Sink>,
-    /// Whether an append wakes the thread; off when callers flush.
-    wake_on_append: bool,
 }
 
 struct Sink {
@@ -69,12 +57,20 @@ impl Shared {
 
 /// How far the journal is written; lets a reader follow the writer
 /// without ever reading a record that is only partly written.
+///
+/// The writer's side takes no lock: the reader (the materializer) runs in
+/// the idle scheduling class, and a writer waiting on a lock it holds would
+/// wait for a CPU nothing else wants.
 #[derive(Default)]
 pub struct Progress {
-    written: Mutex<Written>,
+    end: AtomicU64,
+    closed: AtomicBool,
+    failed: Mutex<Option<Arc<str>>>,
+    /// Held by a reader from checking to sleeping on `moved`.
+    gate: Mutex<()>,
     moved: Condvar,
-    /// Threads waiting in `wait_beyond` (changed under `written`'s lock):
-    /// with none, an update skips the wake-up, which is a system call.
+    /// Threads waiting in `wait_beyond`: with none, an update skips the
+    /// wake-up, which is a system call.
     waiting: AtomicUsize,
 }
 
@@ -90,60 +86,75 @@ pub struct Written {
 }
 
 impl Progress {
-    fn update(&self, change: impl FnOnce(&mut Written)) {
-        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
-        change(&mut written);
-        if self.waiting.load(Ordering::Relaxed) > 0 {
+    fn moved_to(&self, end: u64) {
+        self.end.store(end, Ordering::Release);
+        self.wake();
+    }
+
+    fn failed_with(&self, why: Arc<str>) {
+        *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+        self.wake();
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    /// A wake-up that races a reader between its check and its sleep is
+    /// lost; that reader looks again after its timeout.
+    fn wake(&self) {
+        if self.waiting.load(Ordering::Acquire) > 0 {
             self.moved.notify_all();
         }
     }
 
     /// The current state.
     pub fn now(&self) -> Written {
-        self.written
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        // `closed` before `end`: once closed, `end` is final.
+        let closed = self.closed.load(Ordering::Acquire);
+        Written {
+            end: self.end.load(Ordering::Acquire),
+            closed,
+            failed: self
+                .failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
     }
 
     /// Waits up to `timeout` for the journal to grow past `offset` or for
     /// the writer to stop; returns the state either way.
     pub fn wait_beyond(&self, offset: u64, timeout: Duration) -> Written {
-        let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        let (written, _) = self
-            .moved
-            .wait_timeout_while(written, timeout, |w| w.end <= offset && !w.closed)
-            .unwrap_or_else(|p| p.into_inner());
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
-        written.clone()
+        let moved = |p: &Progress| {
+            p.end.load(Ordering::Acquire) > offset || p.closed.load(Ordering::Acquire)
+        };
+        if !moved(self) {
+            let gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+            self.waiting.fetch_add(1, Ordering::AcqRel);
+            let _ = self
+                .moved
+                .wait_timeout_while(gate, timeout, |_| !moved(self))
+                .unwrap_or_else(|p| p.into_inner());
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.now()
     }
 }
 
 /// Appends framed records to a test set's journal.
 pub struct JournalWriter {
-    shared: Arc<Shared>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    shared: Shared,
     path: PathBuf,
 }
 
 impl JournalWriter {
-    /// Creates `path` (which must not exist), locks it, writes the header
-    /// and starts the writer thread. The file appears under its name only
-    /// once it is locked and has its header, so a recovery never takes a
-    /// journal being set up for an empty leftover.
+    /// Creates `path` (which must not exist), locks it and writes the
+    /// header. The file appears under its name only once it is locked and
+    /// has its header, so a recovery never takes a journal being set up for
+    /// an empty leftover.
     pub fn create(path: &Path) -> Result<Self, JournalError> {
-        Self::create_with(path, true)
-    }
-
-    /// [`JournalWriter::create`] for callers that write their records
-    /// themselves with [`JournalWriter::flush`]; the thread writes only what
-    /// is left when the journal closes.
-    pub fn create_caller_flushed(path: &Path) -> Result<Self, JournalError> {
-        Self::create_with(path, false)
-    }
-
-    fn create_with(path: &Path, wake_on_append: bool) -> Result<Self, JournalError> {
         if path.exists() {
             return Err(JournalError::Exists {
                 path: path.to_path_buf(),
@@ -168,46 +179,26 @@ impl JournalWriter {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
-        Self::start_with(file, HEADER_LEN as u64, path, wake_on_append)
+        Ok(Self::start(file, HEADER_LEN as u64, path))
     }
 
-    /// Starts the writer thread on an open file positioned at `offset`.
-    pub fn start(file: File, offset: u64, path: &Path) -> Result<Self, JournalError> {
-        Self::start_with(file, offset, path, true)
-    }
-
-    fn start_with(
-        file: File,
-        offset: u64,
-        path: &Path,
-        wake_on_append: bool,
-    ) -> Result<Self, JournalError> {
+    /// A writer appending to an open file positioned at `offset`.
+    pub fn start(file: File, offset: u64, path: &Path) -> Self {
         let progress = Arc::new(Progress::default());
-        progress.update(|w| w.end = offset);
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            wake: Condvar::new(),
-            progress,
-            sink: Mutex::new(Sink {
-                file,
-                offset,
-                path: path.to_path_buf(),
-                spare: Vec::new(),
-            }),
-            wake_on_append,
-        });
-        let thread = std::thread::Builder::new()
-            .name("recplay-journal".to_string())
-            .spawn({
-                let shared = shared.clone();
-                move || write_batches(&shared)
-            })
-            .map_err(io_err(path))?;
-        Ok(JournalWriter {
-            shared,
-            thread: Mutex::new(Some(thread)),
+        progress.moved_to(offset);
+        JournalWriter {
+            shared: Shared {
+                state: Mutex::new(State::default()),
+                progress,
+                sink: Mutex::new(Sink {
+                    file,
+                    offset,
+                    path: path.to_path_buf(),
+                    spare: Vec::new(),
+                }),
+            },
             path: path.to_path_buf(),
-        })
+        }
     }
 
     /// Where the journal is.
@@ -220,42 +211,8 @@ impl JournalWriter {
         self.shared.progress.clone()
     }
 
-    /// Queues a framed record; the returned future resolves once the write
-    /// that carries it has returned. It does not need to be polled for the
-    /// record to be written.
-    pub fn append(
-        &self,
-        frame: &[u8],
-    ) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
-        let (tx, rx) = oneshot::channel();
-        {
-            let mut state = self.shared.state();
-            if let Some(failed) = &state.failed {
-                let _ = tx.send(Err(failed.clone()));
-            } else if state.closing {
-                let _ = tx.send(Err(Arc::from("the journal was already closed")));
-            } else {
-                let was_empty = state.pending.is_empty();
-                state.pending.extend_from_slice(frame);
-                state.waiters.push(tx);
-                if was_empty && self.shared.wake_on_append {
-                    self.shared.wake.notify_one();
-                }
-            }
-        }
-        async move {
-            match rx.await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(message)) => Err(JournalError::Stopped(message.to_string())),
-                Err(_) => Err(JournalError::Stopped(
-                    "the journal writer thread is gone".to_string(),
-                )),
-            }
-        }
-    }
-
-    /// Frames a record straight into the shared buffer, for a caller that
-    /// flushes ([`JournalWriter::flush`]) instead of waiting on a future.
+    /// Frames a record into the shared buffer; it is written by the next
+    /// [`JournalWriter::flush`], the caller's or another's.
     pub fn append_in_place(
         &self,
         kind: RecordKind,
@@ -270,11 +227,7 @@ impl JournalWriter {
                 "the journal was already closed".to_string(),
             ));
         }
-        let was_empty = state.pending.is_empty();
         frame_into(&mut state.pending, kind, fill);
-        if was_empty && self.shared.wake_on_append {
-            self.shared.wake.notify_one();
-        }
         Ok(())
     }
 
@@ -295,23 +248,17 @@ impl JournalWriter {
         }
     }
 
-    /// Writes what is queued and stops the thread; returns how far the
-    /// journal is written, and why it stopped early if it did.
+    /// Writes what is queued and refuses further records; returns how far
+    /// the journal is written, and why it stopped early if it did.
     pub fn close(&self) -> Written {
-        {
-            let mut state = self.shared.state();
-            state.closing = true;
-            self.shared.wake.notify_one();
+        let mut sink = self.shared.sink();
+        let first = !std::mem::replace(&mut self.shared.state().closing, true);
+        if first {
+            // Appends are refused from here on; what came before is written.
+            write_pending(&self.shared, &mut sink);
+            self.shared.progress.close();
         }
-        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(thread) = thread {
-            if thread.join().is_err() {
-                self.shared.progress.update(|w| {
-                    w.closed = true;
-                    w.failed = Some(Arc::from("the journal writer thread panicked"));
-                });
-            }
-        }
+        drop(sink);
         self.shared.progress.now()
     }
 }
@@ -322,39 +269,10 @@ impl Drop for JournalWriter {
     }
 }
 
-/// The writer thread: one `write` per gathered batch until closed.
-fn write_batches(shared: &Shared) {
-    loop {
-        {
-            let mut state = shared.state();
-            // When callers flush, the thread only writes what is left at
-            // the close.
-            while !state.closing && (state.pending.is_empty() || !shared.wake_on_append) {
-                state = shared.wake.wait(state).unwrap_or_else(|p| p.into_inner());
-            }
-            if state.pending.is_empty() {
-                break;
-            }
-        }
-        let mut sink = shared.sink();
-        if !write_pending(shared, &mut sink) {
-            break;
-        }
-    }
-    // Exchanges that arrive after the writer stopped are failed at once.
-    let mut state = shared.state();
-    state.closing = true;
-    for waiter in state.waiters.drain(..) {
-        let _ = waiter.send(Err(Arc::from("the journal writer stopped")));
-    }
-    drop(state);
-    shared.progress.update(|w| w.closed = true);
-}
-
-/// Writes the records gathered so far (if any) with one `write` and tells
-/// their waiters; false once the journal cannot be written.
+/// Writes the records gathered so far (if any) with one `write`; false
+/// once the journal cannot be written.
 fn write_pending(shared: &Shared, sink: &mut Sink) -> bool {
-    let (batch, waiters) = {
+    let batch = {
         let mut state = shared.state();
         if state.failed.is_some() {
             return false;
@@ -362,17 +280,13 @@ fn write_pending(shared: &Shared, sink: &mut Sink) -> bool {
         if state.pending.is_empty() {
             return true;
         }
-        let batch = std::mem::replace(&mut state.pending, std::mem::take(&mut sink.spare));
-        (batch, std::mem::take(&mut state.waiters))
+        std::mem::replace(&mut state.pending, std::mem::take(&mut sink.spare))
     };
     match sink.file.write_all(&batch) {
         Ok(()) => {
             sink.offset += batch.len() as u64;
             let offset = sink.offset;
-            shared.progress.update(|w| w.end = offset);
-            for waiter in waiters {
-                let _ = waiter.send(Ok(()));
-            }
+            shared.progress.moved_to(offset);
         }
         Err(e) => {
             // A partly written batch is cut off again, so the file ends on
@@ -385,12 +299,9 @@ fn write_pending(shared: &Shared, sink: &mut Sink) -> bool {
             tracing::error!("the journal could not be written: {message}");
             let mut state = shared.state();
             state.failed = Some(message.clone());
-            for waiter in waiters.into_iter().chain(state.waiters.drain(..)) {
-                let _ = waiter.send(Err(message.clone()));
-            }
             state.pending.clear();
             drop(state);
-            shared.progress.update(|w| w.failed = Some(message.clone()));
+            shared.progress.failed_with(message.clone());
             return false;
         }
     }

@@ -152,7 +152,7 @@ impl PgRecorder {
         windows: TestWindows,
         shutdown: impl Future<Output = ()>,
     ) -> Result<RecordSummary, RecordError> {
-        let journal = Arc::new(JournalWriter::create_caller_flushed(&journal::pg_path_in(
+        let journal = Arc::new(JournalWriter::create(&journal::pg_path_in(
             test_set.root(),
         ))?);
         let (event_tx, event_rx) = tokio::sync::mpsc::channel(EVENT_QUEUE);

@@ -271,7 +271,7 @@ async fn a_replay_of_the_journal_names_every_mock_as_the_writer_did() {
     let dir = tempfile::tempdir().expect("temp dir");
     let test_set = TestSetDir::open(dir.path().to_path_buf());
     let journal_path = crate::journal::pg_path_in(dir.path());
-    let journal = Arc::new(JournalWriter::create_caller_flushed(&journal_path).expect("journal"));
+    let journal = Arc::new(JournalWriter::create(&journal_path).expect("journal"));
     let (queue, events) = tokio::sync::mpsc::channel(64);
     let feeds: Vec<_> = [1, 2]
         .map(|connection| {
