@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use recplay_proxy::pg::record::recover::PgRecovered;
+use recplay_proxy::journal::JournalRecovery;
 use recplay_proxy::recovery::recover_all;
 use recplay_proxy::testset::redact::RedactConfig;
 
@@ -19,36 +19,16 @@ pub fn recover(keploy_dir: &Path, redact: &RedactConfig) -> Result<()> {
         )
     })?;
     for set in recovered {
-        if set.in_use {
-            tracing::warn!(
-                test_set = %set.set,
-                "a recording into it is still running; left alone"
-            );
+        if !report(&set.set, &set.journal, &HTTP) {
             continue;
         }
-        if set.had_journal {
-            eprintln!(
-                "recplay: recovered {} from an unfinished recording: {} test{} written from its journal{}",
-                set.set,
-                set.written,
-                if set.written == 1 { "" } else { "s" },
-                if set.already_there > 0 {
-                    format!(" ({} were there already)", set.already_there)
-                } else {
-                    String::new()
-                }
-            );
-        }
-        if let Some((bytes, reason)) = &set.torn {
+        if report(&set.set, &set.pg.journal, &POSTGRES) && set.pg.mocks_cut > 0 {
             tracing::warn!(
                 test_set = %set.set,
-                "cut a torn tail of {bytes} bytes from its journal ({reason}): an exchange being written when the recording died, which no client had received in full"
+                "cut {} bytes of a document a crash left unfinished from the end of mocks.yaml",
+                set.pg.mocks_cut
             );
         }
-        for why in &set.skipped {
-            tracing::warn!(test_set = %set.set, "a journal record was not turned into a test: {why}");
-        }
-        report_pg(&set.set, &set.pg);
         if set.temp_files_removed > 0 {
             tracing::info!(
                 test_set = %set.set,
@@ -60,42 +40,79 @@ pub fn recover(keploy_dir: &Path, redact: &RedactConfig) -> Result<()> {
     Ok(())
 }
 
-/// What recovery did with a test set's PostgreSQL journal.
-fn report_pg(set: &str, pg: &PgRecovered) {
-    if pg.in_use {
+/// How one recorder's journal is spoken of.
+struct Words {
+    recording: &'static str,
+    journal: &'static str,
+    /// What a record becomes, singular.
+    item: &'static str,
+    /// Where the items went.
+    written: &'static str,
+    /// What a torn tail held.
+    torn: &'static str,
+    /// What did not happen to a record that was skipped.
+    skipped: &'static str,
+}
+
+const HTTP: Words = Words {
+    recording: "recording",
+    journal: "journal",
+    item: "test",
+    written: "written from its journal",
+    torn: "an exchange being written when the recording died, which no client had received in full",
+    skipped: "turned into a test",
+};
+
+const POSTGRES: Words = Words {
+    recording: "PostgreSQL recording",
+    journal: "PostgreSQL journal",
+    item: "mock",
+    written: "added to mocks.yaml from its journal",
+    torn: "traffic being written when the recording died, which no client had received",
+    skipped: "replayed",
+};
+
+/// Says what recovery did with one journal of `set`; false when a
+/// recording still holds it (it was left alone).
+fn report(set: &str, done: &JournalRecovery, words: &Words) -> bool {
+    if done.in_use {
         tracing::warn!(
             test_set = %set,
-            "a PostgreSQL recording into it is still running; left alone"
+            "a {} into it is still running; left alone",
+            words.recording
         );
-        return;
+        return false;
     }
-    if !pg.had_journal {
-        return;
+    if done.had_journal {
+        eprintln!(
+            "recplay: recovered {set} from an unfinished {}: {} {}{} {}{}",
+            words.recording,
+            done.written,
+            words.item,
+            if done.written == 1 { "" } else { "s" },
+            words.written,
+            if done.already_there > 0 {
+                format!(" ({} were there already)", done.already_there)
+            } else {
+                String::new()
+            }
+        );
     }
-    eprintln!(
-        "recplay: recovered {set} from an unfinished PostgreSQL recording: {} mock{} added to mocks.yaml from its journal{}",
-        pg.written,
-        if pg.written == 1 { "" } else { "s" },
-        if pg.already_there > 0 {
-            format!(" ({} were there already)", pg.already_there)
-        } else {
-            String::new()
-        }
-    );
-    if pg.mocks_cut > 0 {
+    if let Some((bytes, reason)) = &done.torn {
         tracing::warn!(
             test_set = %set,
-            "cut {} bytes of a document a crash left unfinished from the end of mocks.yaml",
-            pg.mocks_cut
+            "cut a torn tail of {bytes} bytes from its {} ({reason}): {}",
+            words.journal,
+            words.torn
         );
     }
-    if let Some((bytes, reason)) = &pg.torn {
+    for why in &done.skipped {
         tracing::warn!(
             test_set = %set,
-            "cut a torn tail of {bytes} bytes from its PostgreSQL journal ({reason}): traffic being written when the recording died, which no client had received"
+            "a {} record was not {}: {why}",
+            words.journal,
+            words.skipped
         );
     }
-    for why in &pg.skipped {
-        tracing::warn!(test_set = %set, "a PostgreSQL journal record was not replayed: {why}");
-    }
+    true
 }

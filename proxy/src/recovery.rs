@@ -19,7 +19,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::http::materializer::{materialize, MaterializeError, Outcome};
-use crate::journal::{self, JournalError, JournalReader, Next};
+use crate::journal::{self, JournalError, JournalReader, JournalRecovery, LeftBehind, Next};
 use crate::pg::record::recover::{recover_pg_journal, PgRecovered, PgRecoveryError};
 use crate::testset::redact::{RedactConfig, RedactError, Redactor};
 use crate::testset::store::list_test_sets;
@@ -30,19 +30,8 @@ use crate::testset::{StoreError, TestSetDir};
 pub struct Recovered {
     /// The test set's folder name.
     pub set: String,
-    /// A recording into it is still running (its journal is locked).
-    pub in_use: bool,
-    /// A journal was found.
-    pub had_journal: bool,
-    /// Test files written from the journal.
-    pub written: u64,
-    /// Records whose test file existed already.
-    pub already_there: u64,
-    /// Records that could not become tests, and why.
-    pub skipped: Vec<String>,
-    /// The torn tail cut from the journal: its size in bytes and what was
-    /// found there.
-    pub torn: Option<(u64, String)>,
+    /// What became of the HTTP journal's records as test files.
+    pub journal: JournalRecovery,
     /// Temp files of interrupted writes that were removed.
     pub temp_files_removed: u64,
     /// What became of the PostgreSQL recorder's journal.
@@ -52,11 +41,7 @@ pub struct Recovered {
 impl Recovered {
     /// True when there is nothing to tell.
     pub fn is_quiet(&self) -> bool {
-        !self.in_use
-            && !self.had_journal
-            && self.temp_files_removed == 0
-            && !self.pg.in_use
-            && !self.pg.had_journal
+        self.journal.is_quiet() && self.temp_files_removed == 0 && self.pg.journal.is_quiet()
     }
 }
 
@@ -118,21 +103,16 @@ pub fn recover_test_set(
         ..Recovered::default()
     };
     let path = journal::path_in(dir.root());
-    let file = match fs::OpenOptions::new().read(true).write(true).open(&path) {
-        Ok(file) => Some(file),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => return Err(RecoveryError::Io { path, source }),
+    let file = match journal::take_left_behind(&path)? {
+        LeftBehind::Nothing => None,
+        LeftBehind::InUse => {
+            done.journal.in_use = true;
+            return Ok(done);
+        }
+        LeftBehind::Taken(file) => Some(file),
     };
     if let Some(file) = file {
-        match journal::lock(&file, &path) {
-            Ok(()) => {}
-            Err(JournalError::Locked { .. }) => {
-                done.in_use = true;
-                return Ok(done);
-            }
-            Err(e) => return Err(e.into()),
-        }
-        done.had_journal = true;
+        done.journal.had_journal = true;
         let read = file.try_clone().map_err(|source| RecoveryError::Io {
             path: path.clone(),
             source,
@@ -142,13 +122,13 @@ pub fn recover_test_set(
         loop {
             match reader.next_record()? {
                 Next::Record(record) => match materialize(&record, dir, &redactor)? {
-                    Outcome::Written(_) => done.written += 1,
-                    Outcome::AlreadyThere => done.already_there += 1,
-                    Outcome::Skipped(why) => done.skipped.push(why),
+                    Outcome::Written(_) => done.journal.written += 1,
+                    Outcome::AlreadyThere => done.journal.already_there += 1,
+                    Outcome::Skipped(why) => done.journal.skipped.push(why),
                 },
                 Next::End => break,
                 Next::Torn { bytes, reason, .. } => {
-                    done.torn = Some((bytes, reason));
+                    done.journal.torn = Some((bytes, reason));
                     break;
                 }
             }
@@ -282,8 +262,8 @@ mod tests {
         tmp.write_all(b"half").expect("tmp");
 
         let done = recover_test_set(&set, &RedactConfig::default()).expect("recover");
-        assert_eq!((done.written, done.already_there), (2, 1));
-        assert_eq!(done.torn.as_ref().map(|t| t.0), Some(20));
+        assert_eq!((done.journal.written, done.journal.already_there), (2, 1));
+        assert_eq!(done.journal.torn.as_ref().map(|t| t.0), Some(20));
         assert_eq!(done.temp_files_removed, 1);
         assert!(!journal::path_in(set.root()).exists());
         let kept = fs::read_to_string(tests.join("test-2.yaml")).expect("test-2");
@@ -305,7 +285,7 @@ mod tests {
         let set = TestSetDir::create_next(keploy.path()).expect("set");
         let writer = journal::JournalWriter::create(&journal::path_in(set.root())).expect("writer");
         let done = recover_test_set(&set, &RedactConfig::default()).expect("recover");
-        assert!(done.in_use);
+        assert!(done.journal.in_use);
         assert!(writer.path().exists());
     }
 }

@@ -17,11 +17,13 @@
 //! - [`writer`]: [`JournalWriter`], the group-commit writer, and
 //!   [`Progress`], how far the file is written, for whoever reads behind.
 //! - [`reader`]: [`JournalReader`], record by record, torn tails reported.
+//! - `recovered`: [`JournalRecovery`], what a recovery did with a journal.
 //!
 //! The file starts with a fixed header: [`MAGIC`] and [`FORMAT_VERSION`].
 
 pub mod reader;
 pub mod record;
+mod recovered;
 pub mod writer;
 
 #[cfg(test)]
@@ -32,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 pub use reader::{JournalReader, Next, Record};
 pub use record::RecordKind;
+pub use recovered::JournalRecovery;
 pub use writer::{JournalWriter, Progress, Written};
 
 /// The journal's name inside a test-set directory (hidden: it is not part
@@ -101,6 +104,35 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError
     move |source| JournalError::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+/// A journal a recording left behind, as a recovery finds it.
+pub(crate) enum LeftBehind {
+    /// There is none.
+    Nothing,
+    /// A recording still holds it.
+    InUse,
+    /// Opened for reading and writing, and locked for the recovery.
+    Taken(File),
+}
+
+/// Opens and locks the journal at `path` for a recovery, if there is one
+/// and no recording holds it.
+pub(crate) fn take_left_behind(path: &Path) -> Result<LeftBehind, JournalError> {
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LeftBehind::Nothing),
+        Err(source) => return Err(io_err(path)(source)),
+    };
+    match lock(&file, path) {
+        Ok(()) => Ok(LeftBehind::Taken(file)),
+        Err(JournalError::Locked { .. }) => Ok(LeftBehind::InUse),
+        Err(e) => Err(e),
     }
 }
 

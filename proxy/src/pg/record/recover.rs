@@ -18,7 +18,9 @@ use std::path::Path;
 
 use super::entry;
 use super::writer::Replay;
-use crate::journal::{self, JournalError, JournalReader, Next, RecordKind};
+use crate::journal::{
+    self, JournalError, JournalReader, JournalRecovery, LeftBehind, Next, RecordKind,
+};
 use crate::testset::pg_mock::PgMock;
 use crate::testset::store::{parse_mock_bytes, render_mocks};
 use crate::testset::{StoreError, TestSetDir};
@@ -37,19 +39,8 @@ pub enum PgRecoveryError {
 /// What recovery did with one test set's PostgreSQL journal.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PgRecovered {
-    /// A recording into the test set is still running (the journal is
-    /// locked): left alone.
-    pub in_use: bool,
-    /// A journal was found.
-    pub had_journal: bool,
-    /// Mocks appended to mocks.yaml from the journal.
-    pub written: u64,
-    /// Mocks the journal holds that mocks.yaml held already.
-    pub already_there: u64,
-    /// Records that could not be replayed, and why.
-    pub skipped: Vec<String>,
-    /// The torn tail cut from the journal: its size and what was found.
-    pub torn: Option<(u64, String)>,
+    /// The journal's records and what became of them as mocks.
+    pub journal: JournalRecovery,
     /// Bytes of a document cut short, cut from the end of mocks.yaml.
     pub mocks_cut: u64,
 }
@@ -58,20 +49,15 @@ pub struct PgRecovered {
 pub fn recover_pg_journal(dir: &TestSetDir) -> Result<PgRecovered, PgRecoveryError> {
     let mut done = PgRecovered::default();
     let path = journal::pg_path_in(dir.root());
-    let file = match OpenOptions::new().read(true).write(true).open(&path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(done),
-        Err(source) => return Err(JournalError::Io { path, source }.into()),
-    };
-    match journal::lock(&file, &path) {
-        Ok(()) => {}
-        Err(JournalError::Locked { .. }) => {
-            done.in_use = true;
+    let file = match journal::take_left_behind(&path)? {
+        LeftBehind::Nothing => return Ok(done),
+        LeftBehind::InUse => {
+            done.journal.in_use = true;
             return Ok(done);
         }
-        Err(e) => return Err(e.into()),
-    }
-    done.had_journal = true;
+        LeftBehind::Taken(file) => file,
+    };
+    done.journal.had_journal = true;
     let read = file.try_clone().map_err(journal::io_err(&path))?;
     let mocks = replay(JournalReader::from_file(read, &path)?, &mut done)?;
     append_missing(dir, &mocks, &mut done)?;
@@ -89,7 +75,7 @@ fn replay(mut reader: JournalReader, done: &mut PgRecovered) -> Result<Vec<PgMoc
         match reader.next_record()? {
             Next::Record(record) => {
                 if RecordKind::from_byte(record.kind) != Some(RecordKind::PgTraffic) {
-                    done.skipped.push(format!(
+                    done.journal.skipped.push(format!(
                         "the record at byte {} is of kind {}, which is not PostgreSQL traffic",
                         record.offset, record.kind
                     ));
@@ -98,13 +84,14 @@ fn replay(mut reader: JournalReader, done: &mut PgRecovered) -> Result<Vec<PgMoc
                 match entry::decode(&record.payload) {
                     Ok(event) => replay.take(event, &mut mocks),
                     Err(e) => done
+                        .journal
                         .skipped
                         .push(format!("the record at byte {}: {e}", record.offset)),
                 }
             }
             Next::End => break,
             Next::Torn { bytes, reason, .. } => {
-                done.torn = Some((bytes, reason));
+                done.journal.torn = Some((bytes, reason));
                 break;
             }
         }
@@ -141,8 +128,8 @@ fn append_missing(
         .filter(|mock| !present.contains(&mock.name))
         .cloned()
         .collect();
-    done.already_there = (mocks.len() - missing.len()) as u64;
-    done.written = missing.len() as u64;
+    done.journal.already_there = (mocks.len() - missing.len()) as u64;
+    done.journal.written = missing.len() as u64;
     if missing.is_empty() && done.mocks_cut == 0 {
         return Ok(());
     }
@@ -271,9 +258,9 @@ mod tests {
         fs::write(set.mocks_path(), &before).expect("mocks.yaml");
 
         let done = recover_pg_journal(&set).expect("recover");
-        assert!(done.had_journal && done.skipped.is_empty());
-        assert_eq!((done.written, done.already_there), (2, 2));
-        assert!(done.torn.is_some());
+        assert!(done.journal.had_journal && done.journal.skipped.is_empty());
+        assert_eq!((done.journal.written, done.journal.already_there), (2, 2));
+        assert!(done.journal.torn.is_some());
         assert_eq!(done.mocks_cut as usize, third.len() / 2);
         assert!(!journal::pg_path_in(set.root()).exists());
         let text = fs::read_to_string(set.mocks_path()).expect("mocks.yaml");
