@@ -27,37 +27,35 @@ pub fn encode(exchange: &Exchange, body_cap: u64) -> Vec<u8> {
 /// test's name is kept so a recovery writes each test once under the same
 /// name; `body_cap` is what the proxy capped bodies at.
 pub fn put_exchange(buf: &mut Vec<u8>, exchange: &Exchange, body_cap: u64) {
-    {
-        put_bytes(buf, exchange.name.as_bytes());
-        put_u64(buf, exchange.request.connection);
-        put_u64(buf, body_cap);
-        put_bytes(buf, exchange.request.client.to_string().as_bytes());
-        put_i64(buf, nanos(exchange.request.received_at));
-        put_i64(buf, nanos(exchange.response.received_at));
-        put_i64(buf, nanos(exchange.completed_at));
-        put_bytes(buf, exchange.request.url.as_bytes());
-        let mut head = Vec::with_capacity(256);
-        head.extend_from_slice(exchange.request.method.as_str().as_bytes());
-        head.push(b' ');
-        head.extend_from_slice(exchange.request.path_and_query.as_bytes());
-        head.push(b' ');
-        head.extend_from_slice(version_text(exchange.request.version).as_bytes());
-        head.extend_from_slice(b"\r\n");
-        put_headers(&mut head, &exchange.request.headers);
-        put_bytes(buf, &head);
-        put_body(buf, &exchange.request_body);
-        head.clear();
-        head.extend_from_slice(version_text(exchange.response.version).as_bytes());
-        head.push(b' ');
-        head.extend_from_slice(exchange.response.status.as_str().as_bytes());
-        head.push(b' ');
-        let reason = exchange.response.status.canonical_reason().unwrap_or("");
-        head.extend_from_slice(reason.as_bytes());
-        head.extend_from_slice(b"\r\n");
-        put_headers(&mut head, &exchange.response.headers);
-        put_bytes(buf, &head);
-        put_body(buf, &exchange.response_body);
-    }
+    put_bytes(buf, exchange.name.as_bytes());
+    put_u64(buf, exchange.request.connection);
+    put_u64(buf, body_cap);
+    put_bytes(buf, exchange.request.client.to_string().as_bytes());
+    put_i64(buf, nanos(exchange.request.received_at));
+    put_i64(buf, nanos(exchange.response.received_at));
+    put_i64(buf, nanos(exchange.completed_at));
+    put_bytes(buf, exchange.request.url.as_bytes());
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(exchange.request.method.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(exchange.request.path_and_query.as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(version_text(exchange.request.version).as_bytes());
+    head.extend_from_slice(b"\r\n");
+    put_headers(&mut head, &exchange.request.headers);
+    put_bytes(buf, &head);
+    put_body(buf, &exchange.request_body);
+    head.clear();
+    head.extend_from_slice(version_text(exchange.response.version).as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(exchange.response.status.as_str().as_bytes());
+    head.push(b' ');
+    let reason = exchange.response.status.canonical_reason().unwrap_or("");
+    head.extend_from_slice(reason.as_bytes());
+    head.extend_from_slice(b"\r\n");
+    put_headers(&mut head, &exchange.response.headers);
+    put_bytes(buf, &head);
+    put_body(buf, &exchange.response_body);
 }
 
 /// An exchange read back, and the body cap it was recorded with.

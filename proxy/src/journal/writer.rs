@@ -28,39 +28,20 @@ struct State {
     failed: Option<Arc<str>>,
 }
 
-struct Shared {
-    state: Mutex<State>,
-    progress: Arc<Progress>,
-    /// The file and how far it is written. Whoever writes holds it from
-    /// before taking a batch until the batch is written, so batches reach
-    /// the file in the order they were taken.
-    sink: Mutex<Sink>,
-}
-
 struct Sink {
     file: File,
     offset: u64,
-    path: PathBuf,
     /// The last batch's buffer, kept for the next one.
     spare: Vec<u8>,
-}
-
-impl Shared {
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn sink(&self) -> MutexGuard<'_, Sink> {
-        self.sink.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 /// How far the journal is written; lets a reader follow the writer
 /// without ever reading a record that is only partly written.
 ///
-/// The writer's side takes no lock: the reader (the materializer) runs in
-/// the idle scheduling class, and a writer waiting on a lock it holds would
-/// wait for a CPU nothing else wants.
+/// The writer's side takes no lock (but to record a failure): the reader,
+/// the materializer, runs at a background priority, and a connection
+/// waiting on a lock it holds would wait for whatever CPU the traffic
+/// leaves it.
 #[derive(Default)]
 pub struct Progress {
     end: AtomicU64,
@@ -145,7 +126,12 @@ impl Progress {
 
 /// Appends framed records to a test set's journal.
 pub struct JournalWriter {
-    shared: Shared,
+    state: Mutex<State>,
+    progress: Arc<Progress>,
+    /// The file and how far it is written. Whoever writes holds it from
+    /// before taking a batch until the batch is written, so batches reach
+    /// the file in the order they were taken.
+    sink: Mutex<Sink>,
     path: PathBuf,
 }
 
@@ -187,16 +173,13 @@ impl JournalWriter {
         let progress = Arc::new(Progress::default());
         progress.moved_to(offset);
         JournalWriter {
-            shared: Shared {
-                state: Mutex::new(State::default()),
-                progress,
-                sink: Mutex::new(Sink {
-                    file,
-                    offset,
-                    path: path.to_path_buf(),
-                    spare: Vec::new(),
-                }),
-            },
+            state: Mutex::new(State::default()),
+            progress,
+            sink: Mutex::new(Sink {
+                file,
+                offset,
+                spare: Vec::new(),
+            }),
             path: path.to_path_buf(),
         }
     }
@@ -208,7 +191,7 @@ impl JournalWriter {
 
     /// How far the journal is written.
     pub fn progress(&self) -> Arc<Progress> {
-        self.shared.progress.clone()
+        self.progress.clone()
     }
 
     /// Frames a record into the shared buffer; it is written by the next
@@ -218,7 +201,7 @@ impl JournalWriter {
         kind: RecordKind,
         fill: impl FnOnce(&mut Vec<u8>),
     ) -> Result<(), JournalError> {
-        let mut state = self.shared.state();
+        let mut state = self.state();
         if let Some(failed) = &state.failed {
             return Err(JournalError::Stopped(failed.to_string()));
         }
@@ -236,11 +219,11 @@ impl JournalWriter {
     /// caller's flush took were written by it, or the journal would have
     /// stopped.
     pub fn flush(&self) -> Result<(), JournalError> {
-        let mut sink = self.shared.sink();
-        if write_pending(&self.shared, &mut sink) {
+        let mut sink = self.sink();
+        if self.write_pending(&mut sink) {
             Ok(())
         } else {
-            let failed = self.shared.state().failed.clone();
+            let failed = self.state().failed.clone();
             Err(JournalError::Stopped(failed.map_or_else(
                 || "the journal writer stopped".to_string(),
                 |f| f.to_string(),
@@ -251,15 +234,67 @@ impl JournalWriter {
     /// Writes what is queued and refuses further records; returns how far
     /// the journal is written, and why it stopped early if it did.
     pub fn close(&self) -> Written {
-        let mut sink = self.shared.sink();
-        let first = !std::mem::replace(&mut self.shared.state().closing, true);
+        let mut sink = self.sink();
+        let first = !std::mem::replace(&mut self.state().closing, true);
         if first {
             // Appends are refused from here on; what came before is written.
-            write_pending(&self.shared, &mut sink);
-            self.shared.progress.close();
+            self.write_pending(&mut sink);
+            self.progress.close();
         }
         drop(sink);
-        self.shared.progress.now()
+        self.progress.now()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sink(&self) -> MutexGuard<'_, Sink> {
+        self.sink.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes the records gathered so far (if any) with one `write`; false
+    /// once the journal cannot be written.
+    fn write_pending(&self, sink: &mut Sink) -> bool {
+        let batch = {
+            let mut state = self.state();
+            if state.failed.is_some() {
+                return false;
+            }
+            if state.pending.is_empty() {
+                return true;
+            }
+            std::mem::replace(&mut state.pending, std::mem::take(&mut sink.spare))
+        };
+        match sink.file.write_all(&batch) {
+            Ok(()) => {
+                sink.offset += batch.len() as u64;
+                let offset = sink.offset;
+                self.progress.moved_to(offset);
+            }
+            Err(e) => {
+                // A partly written batch is cut off again, so the file ends on
+                // a whole record and a recovery finds no torn tail.
+                let _ = sink.file.set_len(sink.offset);
+                let message: Arc<str> = Arc::from(format!(
+                    "{}: {e}; the records written before it are kept, and become tests once there is room again",
+                    self.path.display()
+                ));
+                tracing::error!("the journal could not be written: {message}");
+                let mut state = self.state();
+                state.failed = Some(message.clone());
+                state.pending.clear();
+                drop(state);
+                self.progress.failed_with(message.clone());
+                return false;
+            }
+        }
+        sink.spare = batch;
+        sink.spare.clear();
+        if sink.spare.capacity() > KEEP_BUFFER {
+            sink.spare = Vec::new();
+        }
+        true
     }
 }
 
@@ -267,48 +302,4 @@ impl Drop for JournalWriter {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-/// Writes the records gathered so far (if any) with one `write`; false
-/// once the journal cannot be written.
-fn write_pending(shared: &Shared, sink: &mut Sink) -> bool {
-    let batch = {
-        let mut state = shared.state();
-        if state.failed.is_some() {
-            return false;
-        }
-        if state.pending.is_empty() {
-            return true;
-        }
-        std::mem::replace(&mut state.pending, std::mem::take(&mut sink.spare))
-    };
-    match sink.file.write_all(&batch) {
-        Ok(()) => {
-            sink.offset += batch.len() as u64;
-            let offset = sink.offset;
-            shared.progress.moved_to(offset);
-        }
-        Err(e) => {
-            // A partly written batch is cut off again, so the file ends on
-            // a whole record and a recovery finds no torn tail.
-            let _ = sink.file.set_len(sink.offset);
-            let message: Arc<str> = Arc::from(format!(
-                "{}: {e}; the records written before it are kept, and become tests once there is room again",
-                sink.path.display()
-            ));
-            tracing::error!("the journal could not be written: {message}");
-            let mut state = shared.state();
-            state.failed = Some(message.clone());
-            state.pending.clear();
-            drop(state);
-            shared.progress.failed_with(message.clone());
-            return false;
-        }
-    }
-    sink.spare = batch;
-    sink.spare.clear();
-    if sink.spare.capacity() > KEEP_BUFFER {
-        sink.spare = Vec::new();
-    }
-    true
 }
