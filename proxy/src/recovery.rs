@@ -209,9 +209,9 @@ mod tests {
     use http::{HeaderMap, Method, StatusCode, Version};
 
     use super::*;
+    use crate::http::capture::CapturedBody;
     use crate::http::entry;
     use crate::http::exchange::{Exchange, RequestHead, ResponseHead};
-    use crate::http::tee::CapturedBody;
 
     fn exchange(n: u64) -> Exchange {
         let now = Utc::now();

@@ -324,6 +324,65 @@ fn an_upstream_that_never_answers_gives_504_at_the_response_timeout() {
 /// serves it rather than refusing it: a slot frees only once the proxy
 /// has seen its previous holder close. Returns the served connection and
 /// how many refusals came first.
+#[test]
+fn a_request_framed_both_by_length_and_by_chunks_gets_400() {
+    let rig = Rig::start(&[]);
+    // Which framing wins decides where the next request starts; a proxy and
+    // an upstream that disagree let a request be smuggled past the first.
+    let reply = exchange(
+        rig.addr(),
+        "POST /echo/smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\
+         Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    );
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert!(
+        reply.contains("both Transfer-Encoding and Content-Length"),
+        "{reply}"
+    );
+    rig.good_client("after-smuggled");
+    let (tests, _) = rig.finish();
+    assert_recorded(&tests, "/echo/after-smuggled", "/echo/smuggled");
+}
+
+#[test]
+fn an_http_1_0_client_gets_a_chunked_answer_as_plain_bytes_ended_by_the_close() {
+    let rig = Rig::start(&[]);
+    let reply = exchange(rig.addr(), "GET /chunked HTTP/1.0\r\nHost: x\r\n\r\n");
+    let (head, body) = reply.split_once("\r\n\r\n").expect("a head");
+    assert!(head.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(
+        !head.to_ascii_lowercase().contains("transfer-encoding"),
+        "an HTTP/1.0 client cannot read chunks: {head}"
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    assert_eq!(body, "first,second,third");
+    let (tests, _) = rig.finish();
+    let recorded: Vec<_> = tests.iter().filter(|t| t.contains("/chunked")).collect();
+    assert_eq!(recorded.len(), 1, "{tests:#?}");
+    assert!(
+        recorded[0].contains("first,second,third"),
+        "{}",
+        recorded[0]
+    );
+}
+
+#[test]
+fn a_target_in_absolute_form_reaches_the_upstream_as_its_path() {
+    let rig = Rig::start(&[]);
+    let reply = exchange(
+        rig.addr(),
+        "GET http://elsewhere.example/echo/absolute?x=1 HTTP/1.1\r\nHost: elsewhere.example\r\n\
+         Connection: close\r\n\r\n",
+    );
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains(r#""path":"/echo/absolute""#), "{reply}");
+    let (tests, _) = rig.finish();
+    assert_recorded(&tests, "/echo/absolute", "elsewhere.example/echo");
+}
+
 fn served_once_a_slot_frees(addr: SocketAddr, name: &str) -> (TcpStream, usize) {
     let mut refusals = 0;
     loop {

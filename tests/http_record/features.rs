@@ -459,6 +459,25 @@ async fn an_answer_that_comes_before_the_request_body_is_read_is_recorded() {
 }
 
 #[tokio::test]
+async fn an_interim_answer_reaches_the_client_and_the_final_one_is_recorded() {
+    let upstream = RawUpstream::early_hints();
+    let proxy = Proxied::start(&format!("http://{}", upstream.addr)).await;
+    let reply = raw(
+        proxy.addr,
+        b"GET /page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 103 Early Hints\r\n"), "{reply}");
+    assert!(reply.contains("link: </style.css>; rel=preload"), "{reply}");
+    assert!(reply.contains("HTTP/1.1 200 OK\r\n"), "{reply}");
+    assert!(reply.ends_with("\r\n\r\nfinal"), "{reply}");
+    let set = proxy.finish().await;
+    assert_eq!(set.tests.len(), 1);
+    assert_eq!(set.tests[0].spec.resp.status_code, 200);
+    assert_eq!(set.tests[0].spec.resp.body.body, "final");
+}
+
+#[tokio::test]
 async fn an_upstream_that_resets_gets_a_502_and_nothing_is_recorded() {
     let resetting = RawUpstream::resetting();
     let proxy = Proxied::start(&format!("http://{}", resetting.addr)).await;

@@ -423,6 +423,21 @@ impl RawUpstream {
     }
 }
 
+impl RawUpstream {
+    /// Answers each request with `103 Early Hints` (a `Link` header) and
+    /// then `200` with a short body, on a connection it then closes.
+    pub fn early_hints() -> Self {
+        RawUpstream::serve(|_, mut stream| {
+            let _ = read_head(&mut stream);
+            let _ = stream.write_all(
+                b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n\
+                  HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nfinal",
+            );
+            let _ = stream.flush();
+        })
+    }
+}
+
 /// Reads a request head up to its blank line, byte by byte so that nothing
 /// of the body is consumed; lower-cased.
 fn read_head(stream: &mut std::net::TcpStream) -> String {

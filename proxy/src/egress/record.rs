@@ -206,7 +206,7 @@ pub fn render_mock(name: &str, spec: &HttpMockSpec) -> Result<String, serde_yaml
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::tee::CapturedBody;
+    use crate::http::capture::CapturedBody;
     use crate::http::{RequestHead, ResponseHead};
     use crate::testset::keploy::HttpMock;
 

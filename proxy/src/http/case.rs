@@ -12,9 +12,9 @@ use crate::testset::http_form::{header_fields, store_body};
 use crate::testset::redact::Redactor;
 use crate::testset::HttpTestCase;
 
+use super::capture::CapturedBody;
 use super::exchange::Exchange;
 use super::noise::record_time_noise;
-use super::tee::CapturedBody;
 
 /// Query parameters, percent-decoded; a repeated key keeps every value,
 /// joined with `, ` as repeated headers are.

@@ -13,8 +13,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use crate::journal::record::{frame, put_bytes, put_i64, put_u64, Fields};
 use crate::journal::{JournalError, RecordKind};
 
+use super::capture::CapturedBody;
 use super::exchange::{Exchange, RequestHead, ResponseHead};
-use super::tee::CapturedBody;
 
 /// Frames `exchange` as an [`RecordKind::HttpExchange`] record.
 pub fn encode(exchange: &Exchange, body_cap: u64) -> Vec<u8> {

@@ -16,7 +16,7 @@ use std::pin::Pin;
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, Method, StatusCode, Version};
 
-use super::tee::CapturedBody;
+use super::capture::CapturedBody;
 
 /// The request line and headers as the client sent them.
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ pub struct Exchange {
 /// A boxed future, so the trait stays object safe.
 pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
-pub use super::tee::Hold;
+pub use super::capture::Hold;
 
 /// Receives exchanges from the proxy. Every call but
 /// [`ExchangeSink::flush`] runs on the request path, from inside the

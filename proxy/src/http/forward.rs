@@ -1,232 +1,26 @@
-//! One request through the proxy: the phases between the client's request
-//! and the recorder.
+//! One recorded exchange on a client connection, in phases: the request
+//! arrives (its test window opens), its head and body go to the upstream,
+//! the response streams back, and before the client gets the response's
+//! last bytes the whole exchange goes to the sink (write-ahead).
 
-use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::Buf;
 use chrono::Utc;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Request, Response, StatusCode, Uri, Version};
-use http_body::Body as _;
-use http_body_util::{Either, Full};
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use tokio::sync::{mpsc, oneshot};
+use http::header;
+use http::{StatusCode, Version};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
 
-use crate::testset::http_form::HOP_BY_HOP;
+use super::capture::Capture;
+use super::connection::{origin_target, read_more, send, Conn, MAX_RESPONSE_HEAD};
+use super::exchange::{self, Exchange, ExchangeSink};
+use super::wire::framing::{self, Chunked, Framing};
+use super::wire::head::{self, Framed, RequestHead, ResponseHead};
 
-use super::client_body::ClientBody;
-use super::exchange::{Exchange, ExchangeSink, Hold, RequestHead, ResponseHead};
-use super::link::UpstreamLink;
-use super::tee::{CaptureReport, CapturedBody, TeeBody};
-use super::upstream::{Upstream, UpstreamClient, UpstreamConnector};
-
-/// What the proxy sends back: a streamed upstream body, or a short body of
-/// its own (400, 502, 504).
-pub type ProxyBody = Either<TeeBody<Incoming, ResponseEnd>, Full<Bytes>>;
-
-/// What becomes of a response body's copy when the body is over: it
-/// completes the recorded exchange, or (for a passed-through upgrade) is
-/// dropped.
-pub struct ResponseEnd(Option<Finisher>);
-
-/// Everything but the response body of an exchange in progress.
-struct Finisher {
-    name: String,
-    request: RequestHead,
-    request_copy: oneshot::Receiver<CapturedBody>,
-    response: ResponseHead,
-    sink: Arc<dyn ExchangeSink>,
-    /// Keeps the proxy from reporting itself drained while this exchange
-    /// has not been handed over.
-    in_flight: mpsc::Sender<()>,
-}
-
-impl CaptureReport for ResponseEnd {
-    fn report(self, response_body: CapturedBody) -> Option<Hold> {
-        self.0.and_then(|finisher| finisher.finish(response_body))
-    }
-}
-
-/// How long a response that came before its request body was fully read
-/// waits for that body to end before it is recorded without it.
-const REQUEST_BODY_WAIT: Duration = Duration::from_secs(5);
-
-fn incomplete_body() -> CapturedBody {
-    CapturedBody {
-        complete: false,
-        ..CapturedBody::default()
-    }
-}
-
-impl Finisher {
-    /// Runs as the response body ends, inside the task that forwarded it;
-    /// the returned hold keeps the response's last bytes back.
-    fn finish(self, response_body: CapturedBody) -> Option<Hold> {
-        let completed_at = Utc::now();
-        if !response_body.complete {
-            let reason = "the response body did not complete (upstream reset or client gone)";
-            tracing::warn!(test = %self.name, "not recorded: {reason}");
-            self.sink.exchange_failed(&self.name, reason);
-            return None;
-        }
-        let Finisher {
-            name,
-            request,
-            mut request_copy,
-            response,
-            sink,
-            in_flight,
-        } = self;
-        let complete = move |request_body: CapturedBody| {
-            sink.exchange_complete(Exchange {
-                name,
-                request,
-                request_body,
-                response,
-                response_body,
-                completed_at,
-            })
-        };
-        match request_copy.try_recv() {
-            Ok(request_body) => complete(request_body),
-            Err(oneshot::error::TryRecvError::Closed) => complete(incomplete_body()),
-            // The upstream answered before reading the whole request body;
-            // what it does read is what the exchange was. The response's
-            // end waits for it (bounded), so the record is still written
-            // ahead.
-            Err(oneshot::error::TryRecvError::Empty) => {
-                match tokio::runtime::Handle::try_current() {
-                    Ok(runtime) => {
-                        let (done, written) = oneshot::channel();
-                        runtime.spawn(async move {
-                            let _in_flight = in_flight;
-                            let body = tokio::time::timeout(REQUEST_BODY_WAIT, request_copy).await;
-                            let hold = complete(
-                                body.ok()
-                                    .and_then(Result::ok)
-                                    .unwrap_or_else(incomplete_body),
-                            );
-                            let outcome = match hold {
-                                Some(hold) => hold.await,
-                                None => Ok(()),
-                            };
-                            let _ = done.send(outcome);
-                        });
-                        Some(Box::pin(async move {
-                            written.await.unwrap_or_else(|_| {
-                                Err("the exchange's record was abandoned".to_string())
-                            })
-                        }))
-                    }
-                    Err(_) => complete(incomplete_body()),
-                }
-            }
-        }
-    }
-}
-
-/// Shared by every connection of one proxy.
-pub(crate) struct Forwarder {
-    /// Makes each client connection's own upstream connection.
-    pub(crate) connector: UpstreamConnector,
-    /// Pooled client for upgrades, which need hyper's upgrade plumbing.
-    pub(crate) client: UpstreamClient<TeeBody<Incoming>>,
-    pub(crate) upstream: Upstream,
-    pub(crate) body_cap: u64,
-    /// Time the upstream has to start answering.
-    pub(crate) response_timeout: Duration,
-    pub(crate) sink: Arc<dyn ExchangeSink>,
-    /// Every recording task holds a clone; the proxy is drained when the
-    /// last one is dropped.
-    pub(crate) in_flight: mpsc::Sender<()>,
-}
-
-/// Where a request came from.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ConnInfo {
-    pub(crate) client: SocketAddr,
-    pub(crate) id: u64,
-}
-
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in &listed {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-}
-
-fn is_upgrade<B>(req: &Request<B>) -> bool {
-    req.headers().contains_key(header::UPGRADE)
-        && req
-            .headers()
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-}
-
-fn own_answer(status: StatusCode, message: String) -> Response<ProxyBody> {
-    let mut resp = Response::new(Either::Right(Full::new(Bytes::from(message))));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
-}
-
-fn bad_gateway(message: String) -> Response<ProxyBody> {
-    own_answer(StatusCode::BAD_GATEWAY, message)
-}
-
-/// The client's request body was broken; the connection cannot carry
-/// another request, so it is closed after the answer.
-fn bad_request(message: String) -> Response<ProxyBody> {
-    let mut resp = own_answer(StatusCode::BAD_REQUEST, message);
-    resp.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    resp
-}
-
-/// The answer when an exchange could not be recorded (the journal failed):
-/// the client is not given a response the recording does not have.
-fn not_recorded(message: String) -> Response<ProxyBody> {
-    own_answer(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("the exchange could not be recorded: {message}"),
-    )
-}
-
-/// The error and its causes on one line: hyper's top-level messages
-/// ("client error (Connect)") say little on their own.
-fn describe(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// Reports an exchange as failed if it is dropped before it is handed on:
-/// hyper drops the request future when the client disconnects while the
-/// upstream is still thinking, and the test window must not stay open.
+/// Reports an exchange as failed if it is dropped before it is handed on
+/// (the connection's task cut at the end of the drain), so the test window
+/// does not stay open.
 struct Pending {
     sink: Arc<dyn ExchangeSink>,
     name: Option<String>,
@@ -250,245 +44,519 @@ impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(name) = self.name.take() {
             self.sink
-                .exchange_failed(&name, "the client went away before the upstream answered");
+                .exchange_failed(&name, "the exchange was cut before it completed");
         }
     }
 }
 
-impl Forwarder {
-    /// Rewrites the client's request into the one the upstream receives.
-    /// An upgrade goes through the pooled client, which wants an absolute
-    /// URI; everything else goes on the connection's own link, which sends
-    /// the target as it is given.
-    fn prepare(&self, parts: &mut http::request::Parts, keep_upgrade: bool) -> Result<(), String> {
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/")
-            .to_string();
-        let target = if keep_upgrade {
-            self.upstream.url_for(&path_and_query)
-        } else {
-            self.upstream.origin_form(&path_and_query)
+/// How far one body has been walked.
+enum Walk {
+    Done,
+    Length(u64),
+    Chunked(Chunked),
+    UntilClose,
+}
+
+impl Walk {
+    fn new(framing: Framing) -> Self {
+        match framing {
+            Framing::Empty | Framing::Length(0) => Walk::Done,
+            Framing::Length(n) => Walk::Length(n),
+            Framing::Chunked => Walk::Chunked(Chunked::default()),
+            Framing::UntilClose => Walk::UntilClose,
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        matches!(self, Walk::Done)
+    }
+
+    /// Walks `input`: the body's payload goes to `capture` (and, when
+    /// `payload` is given, is also collected there for a client that cannot
+    /// read chunks). Returns how many bytes of `input` are the body's.
+    fn take(
+        &mut self,
+        input: &[u8],
+        capture: &mut Capture,
+        mut payload: Option<&mut Vec<u8>>,
+    ) -> Result<usize, framing::ChunkError> {
+        let used = match self {
+            Walk::Done => 0,
+            Walk::Length(left) => {
+                let used = usize::try_from(*left)
+                    .unwrap_or(usize::MAX)
+                    .min(input.len());
+                capture.push(&input[..used]);
+                *left -= used as u64;
+                if *left == 0 {
+                    *self = Walk::Done;
+                }
+                used
+            }
+            Walk::UntilClose => {
+                capture.push(input);
+                input.len()
+            }
+            Walk::Chunked(walker) => {
+                let used = walker.feed(input, |data| {
+                    capture.push(data);
+                    if let Some(out) = payload.as_deref_mut() {
+                        out.extend_from_slice(data);
+                    }
+                })?;
+                if walker.is_done() {
+                    *self = Walk::Done;
+                }
+                return Ok(used);
+            }
         };
-        parts.uri = Uri::try_from(target)
-            .map_err(|e| format!("could not build the upstream URL for {path_and_query}: {e}"))?;
-        let upgrade = keep_upgrade
-            .then(|| parts.headers.get(header::UPGRADE).cloned())
-            .flatten();
-        strip_hop_by_hop(&mut parts.headers);
-        // The proxy already answered `Expect: 100-continue` to the client.
-        parts.headers.remove(header::EXPECT);
-        if let Some(protocol) = upgrade {
-            parts
-                .headers
-                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            parts.headers.insert(header::UPGRADE, protocol);
+        if let Some(out) = payload {
+            out.extend_from_slice(&input[..used]);
         }
-        // Like nginx's default `proxy_set_header Host $proxy_host`: virtual
-        // hosts and TLS names on the upstream see their own name.
-        if let Ok(host) = HeaderValue::from_str(&self.upstream.authority()) {
-            parts.headers.insert(header::HOST, host);
-        }
-        parts.version = Version::HTTP_11;
-        Ok(())
+        Ok(used)
     }
+}
 
-    fn failure(&self, what: &str, err: &dyn std::error::Error) -> String {
-        format!(
-            "recplay: the upstream {} failed {what}: {}\n",
-            self.upstream.base_url(),
-            describe(err)
-        )
-    }
+/// Why a request could not be forwarded.
+enum SendError {
+    /// The client's body was broken or cut off (400).
+    ClientBody,
+    /// The client left before the answer came.
+    ClientGone,
+    /// The upstream failed (502, with its text).
+    Upstream(String),
+    /// A reused upstream connection turned out closed before any answer;
+    /// the request may be sent again on a new one.
+    Stale(String),
+}
 
-    /// Phase 1–4 of a recorded exchange.
-    pub(crate) async fn handle(
-        self: Arc<Self>,
-        req: Request<Incoming>,
-        conn: ConnInfo,
-        link: UpstreamLink,
-    ) -> Response<ProxyBody> {
-        if is_upgrade(&req) {
-            return self.pass_through_upgrade(req).await;
-        }
+/// The request as it left for the upstream.
+struct Sent {
+    response: ResponseHead,
+    head_len: usize,
+    /// Whether the request body was read whole before the answer came.
+    body_complete: bool,
+}
+
+impl<S> Conn<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    /// Forwards one request and records it; returns whether the client
+    /// connection can carry another request.
+    pub(super) async fn exchange(&mut self, head: RequestHead) -> bool {
+        let forwarder = self.forwarder.clone();
+        let framing = match framing::of_request(&head.headers) {
+            Ok(framing) => framing,
+            Err(e) => {
+                let message = format!("recplay: the request has {e}; not forwarded\n");
+                self.answer_and_close(StatusCode::BAD_REQUEST, &message)
+                    .await;
+                return false;
+            }
+        };
         let received_at = Utc::now();
-        let (mut parts, body) = req.into_parts();
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/")
-            .to_string();
-        let head = RequestHead {
-            method: parts.method.clone(),
-            version: parts.version,
-            url: self.upstream.url_for(&path_and_query),
+        let path_and_query = origin_target(&head.target);
+        let framed = match framing {
+            Framing::Chunked => Framed::Chunked,
+            _ => Framed::AsReceived,
+        };
+        let request = head::upstream_request(
+            &head,
+            &forwarder.upstream.origin_form(&path_and_query),
+            &forwarder.host,
+            framed,
+        );
+        let client_keeps_alive = head::keeps_alive(head.version, &head.headers);
+        let client_reads_chunks = head.version != Version::HTTP_10;
+        let expects_continue = head::has_token(&head.headers, header::EXPECT, "100-continue");
+        let method = head.method.clone();
+        let recorded = exchange::RequestHead {
+            method: head.method,
+            version: head.version,
+            url: forwarder.upstream.url_for(&path_and_query),
             path_and_query,
-            headers: parts.headers.clone(),
+            headers: head.headers,
             received_at,
-            client: conn.client,
-            connection: conn.id,
+            client: self.info.client,
+            connection: self.info.id,
         };
-        let name = self.sink.request_arrived(&head);
+        let name = forwarder.sink.request_arrived(&recorded);
         let pending = Pending {
-            sink: self.sink.clone(),
-            name: Some(name.clone()),
+            sink: forwarder.sink.clone(),
+            name: Some(name),
         };
-        if let Err(message) = self.prepare(&mut parts, false) {
-            pending.fail(&message);
-            return bad_gateway(message);
-        }
-        let (body, client_failed) = ClientBody::new(body);
-        let (request_body, request_copy) = TeeBody::new(body, self.body_cap);
-        let sent = tokio::time::timeout(
-            self.response_timeout,
-            link.send(&self.connector, Request::from_parts(parts, request_body)),
+        let mut request_body = Capture::new(forwarder.body_cap);
+        let deadline = Instant::now() + forwarder.limits.response_timeout;
+        let sent = tokio::time::timeout_at(
+            deadline,
+            self.send_request(&request, framing, expects_continue, &mut request_body),
         )
         .await;
-        let upstream_resp = match sent {
-            Ok(Ok(resp)) => resp,
-            Ok(Err(_)) if client_failed.load(Ordering::Acquire) => {
+        let sent = match sent {
+            Ok(Ok(sent)) => sent,
+            Ok(Err(SendError::ClientBody)) => {
                 let message = format!(
                     "recplay: the request body could not be read (bad chunk encoding, \
                      shorter than its Content-Length, or the client went away); \
                      not forwarded, not recorded: {}\n",
-                    head.path_and_query
+                    recorded.path_and_query
                 );
-                tracing::warn!(test = %name, "{}", message.trim_end());
+                tracing::warn!("{}", message.trim_end());
                 pending.fail(message.trim_end());
-                return bad_request(message);
+                self.answer_and_close(StatusCode::BAD_REQUEST, &message)
+                    .await;
+                return false;
             }
-            Ok(Err(e)) => {
-                let message = self.failure("before it answered", &e);
-                tracing::warn!(test = %name, "{}", message.trim_end());
+            Ok(Err(SendError::ClientGone)) => {
+                pending.fail("the client went away before the upstream answered");
+                return false;
+            }
+            Ok(Err(SendError::Upstream(message) | SendError::Stale(message))) => {
+                tracing::warn!("{}", message.trim_end());
                 pending.fail(message.trim_end());
-                return bad_gateway(message);
+                self.answer_and_close(StatusCode::BAD_GATEWAY, &message)
+                    .await;
+                return false;
             }
             Err(_) => {
-                let message = format!(
-                    "recplay: the upstream {} did not answer {} within {}s \
-                     (--http-response-timeout); not recorded\n",
-                    self.upstream.base_url(),
-                    head.path_and_query,
-                    self.response_timeout.as_secs_f64()
-                );
-                tracing::warn!(test = %name, "{}", message.trim_end());
-                pending.fail(message.trim_end());
-                return own_answer(StatusCode::GATEWAY_TIMEOUT, message);
-            }
-        };
-        let (mut resp_parts, resp_body) = upstream_resp.into_parts();
-        let response = ResponseHead {
-            status: resp_parts.status,
-            version: resp_parts.version,
-            headers: resp_parts.headers.clone(),
-            received_at: Utc::now(),
-        };
-        strip_hop_by_hop(&mut resp_parts.headers);
-        let finisher = Finisher {
-            name: pending.disarm(),
-            request: head,
-            request_copy,
-            response,
-            sink: self.sink.clone(),
-            in_flight: self.in_flight.clone(),
-        };
-        if resp_body.is_end_stream() {
-            // No body (204, 304, HEAD, length 0): the head is the last of
-            // the response, so it waits for the record.
-            let ended = CapturedBody {
-                complete: true,
-                ..CapturedBody::default()
-            };
-            if let Some(hold) = finisher.finish(ended) {
-                if let Err(message) = hold.await {
-                    return not_recorded(message);
-                }
-            }
-            let response_body = TeeBody::reporting_to(resp_body, 0, ResponseEnd(None));
-            return Response::from_parts(resp_parts, Either::Left(response_body));
-        }
-        let response_body =
-            TeeBody::reporting_to(resp_body, self.body_cap, ResponseEnd(Some(finisher)));
-        Response::from_parts(resp_parts, Either::Left(response_body))
-    }
-
-    /// WebSocket and other upgrades: forwarded, then bytes are copied both
-    /// ways untouched. Not recorded: the schema has no place for them.
-    async fn pass_through_upgrade(&self, mut req: Request<Incoming>) -> Response<ProxyBody> {
-        let protocol = req
-            .headers()
-            .get(header::UPGRADE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("?")
-            .to_string();
-        let client_side = hyper::upgrade::on(&mut req);
-        let (mut parts, body) = req.into_parts();
-        if let Err(message) = self.prepare(&mut parts, true) {
-            return bad_gateway(message);
-        }
-        let (body, _) = TeeBody::new(body, 0);
-        let mut resp = match self.client.request(Request::from_parts(parts, body)).await {
-            Ok(resp) => resp,
-            Err(e) => {
-                let message = self.failure("before it answered an upgrade", &e);
+                let message = forwarder.timed_out(&recorded.path_and_query);
                 tracing::warn!("{}", message.trim_end());
-                return bad_gateway(message);
+                pending.fail(message.trim_end());
+                self.answer_and_close(StatusCode::GATEWAY_TIMEOUT, &message)
+                    .await;
+                return false;
             }
         };
-        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            tracing::info!(
-                protocol,
-                "passing an upgraded connection through untouched; it is not recorded"
-            );
-            let upstream_side = hyper::upgrade::on(&mut resp);
-            tokio::spawn(async move {
-                match (client_side.await, upstream_side.await) {
-                    (Ok(client), Ok(upstream)) => {
-                        let mut client = TokioIo::new(client);
-                        let mut upstream = TokioIo::new(upstream);
-                        if let Err(e) =
-                            tokio::io::copy_bidirectional(&mut client, &mut upstream).await
-                        {
-                            tracing::debug!("upgraded connection ended: {e}");
-                        }
-                    }
-                    (Err(e), _) | (_, Err(e)) => {
-                        tracing::warn!("an upgraded connection could not be joined: {e}")
-                    }
+        self.from_upstream.advance(sent.head_len);
+        let response_framing =
+            match framing::of_response(&method, sent.response.status, &sent.response.headers) {
+                Ok(framing) => framing,
+                Err(e) => {
+                    let message = forwarder
+                        .bad_answer(&head::HeadError::Malformed(format!("a response with {e}")));
+                    tracing::warn!("{}", message.trim_end());
+                    pending.fail(message.trim_end());
+                    self.answer_and_close(StatusCode::BAD_GATEWAY, &message)
+                        .await;
+                    return false;
                 }
-            });
-        } else {
-            tracing::info!(
-                protocol,
-                status = resp.status().as_u16(),
-                "the upstream declined an upgrade; passed through, not recorded"
-            );
+            };
+        // A client that cannot read chunks is sent the payload and the
+        // close that ends it.
+        let dechunk = response_framing == Framing::Chunked && !client_reads_chunks;
+        let keep_client = client_keeps_alive
+            && client_reads_chunks
+            && sent.body_complete
+            && response_framing != Framing::UntilClose;
+        let keep_upstream = sent.body_complete
+            && response_framing != Framing::UntilClose
+            && head::keeps_alive(sent.response.version, &sent.response.headers);
+        let framed = match response_framing {
+            Framing::Chunked if !dechunk => Framed::Chunked,
+            _ => Framed::AsReceived,
+        };
+        let out = head::client_response(&sent.response, framed, !keep_client);
+        let response_received_at = Utc::now();
+        let response = exchange::ResponseHead {
+            status: sent.response.status,
+            version: sent.response.version,
+            headers: sent.response.headers,
+            received_at: response_received_at,
+        };
+        let mut response_body = Capture::new(forwarder.body_cap);
+        let streamed = self
+            .stream_response(response_framing, dechunk, out, &mut response_body)
+            .await;
+        let (last, sent_some) = match streamed {
+            Ok(streamed) => streamed,
+            Err(()) => {
+                let reason = "the response body did not complete (upstream reset or client gone)";
+                tracing::warn!("not recorded: {reason}");
+                pending.fail(reason);
+                self.upstream = None;
+                return false;
+            }
+        };
+        if !keep_upstream || !self.from_upstream.is_empty() {
+            // Bytes past the response's end are not a response to anything.
+            self.upstream = None;
+            self.from_upstream.clear();
         }
-        let (parts, body) = resp.into_parts();
-        let body = TeeBody::reporting_to(body, 0, ResponseEnd(None));
-        Response::from_parts(parts, Either::Left(body))
+        let exchange = Exchange {
+            name: pending.disarm(),
+            request: recorded,
+            request_body: request_body.finish(sent.body_complete),
+            response,
+            response_body: response_body.finish(true),
+            completed_at: Utc::now(),
+        };
+        // Written ahead: the record before the response's last bytes.
+        if let Some(hold) = forwarder.sink.exchange_complete(exchange) {
+            if let Err(why) = hold.await {
+                if !sent_some {
+                    let message = format!("the exchange could not be recorded: {why}\n");
+                    self.answer_and_close(StatusCode::SERVICE_UNAVAILABLE, &message)
+                        .await;
+                }
+                return false;
+            }
+        }
+        send(&mut self.client, &last).await.is_ok() && keep_client
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// Sends the request head and body upstream and reads the answer's
+    /// head. A reused connection that turns out closed before answering is
+    /// replaced once, when the whole request is still at hand to resend.
+    async fn send_request(
+        &mut self,
+        request: &[u8],
+        framing: Framing,
+        expects_continue: bool,
+        body: &mut Capture,
+    ) -> Result<Sent, SendError> {
+        // A body already here in full goes out with the head in one write,
+        // and can be sent again.
+        let walk = Walk::new(framing);
+        let whole = match framing {
+            Framing::Empty => Some(0),
+            Framing::Length(n) => usize::try_from(n)
+                .ok()
+                .filter(|&n| n <= self.from_client.len()),
+            Framing::Chunked => {
+                let mut probe = Chunked::default();
+                let used = probe
+                    .feed(&self.from_client, |_| ())
+                    .map_err(|_| SendError::ClientBody)?;
+                probe.is_done().then_some(used)
+            }
+            Framing::UntilClose => None,
+        };
+        match whole {
+            Some(len) => {
+                let mut message = Vec::with_capacity(request.len() + len);
+                message.extend_from_slice(request);
+                message.extend_from_slice(&self.from_client[..len]);
+                let sent = match self.send_whole(&message).await {
+                    Err(SendError::Stale(_)) => {
+                        self.upstream = None;
+                        self.send_whole(&message).await
+                    }
+                    sent => sent,
+                }?;
+                let mut walk = walk;
+                walk.take(&self.from_client[..len], body, None)
+                    .map_err(|_| SendError::ClientBody)?;
+                self.from_client.advance(len);
+                Ok(sent)
+            }
+            None => {
+                if expects_continue {
+                    send(&mut self.client, b"HTTP/1.1 100 Continue\r\n\r\n")
+                        .await
+                        .map_err(|_| SendError::ClientGone)?;
+                }
+                self.send_streaming(request, walk, body).await
+            }
+        }
+    }
 
-    #[test]
-    fn hop_by_hop_headers_and_those_connection_names_are_dropped() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONNECTION,
-            HeaderValue::from_static("keep-alive, x-hop"),
-        );
-        headers.insert("x-hop", HeaderValue::from_static("1"));
-        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        strip_hop_by_hop(&mut headers);
-        assert_eq!(headers.len(), 1);
-        assert!(headers.contains_key(header::CONTENT_TYPE));
+    /// The connection's upstream connection, made if there is none; and
+    /// whether it was made before (and so may have been closed since).
+    async fn upstream_connection(&mut self) -> Result<bool, SendError> {
+        if self.upstream.is_some() {
+            return Ok(true);
+        }
+        let connected = self.forwarder.connector.connect().await;
+        let upstream = connected
+            .map_err(|e| SendError::Upstream(self.forwarder.failure("before it answered", &e)))?;
+        self.upstream = Some(upstream);
+        self.from_upstream.clear();
+        Ok(false)
+    }
+
+    /// Sends a request held whole in `message` and reads the answer's
+    /// head.
+    async fn send_whole(&mut self, message: &[u8]) -> Result<Sent, SendError> {
+        let reused = self.upstream_connection().await?;
+        let forwarder = self.forwarder.clone();
+        let failed = |e: &std::io::Error| {
+            let text = forwarder.failure("before it answered", e);
+            if reused {
+                SendError::Stale(text)
+            } else {
+                SendError::Upstream(text)
+            }
+        };
+        let Some(upstream) = self.upstream.as_mut() else {
+            return Err(SendError::Upstream(String::new()));
+        };
+        send(upstream, message).await.map_err(|e| failed(&e))?;
+        self.await_answer(reused, true).await
+    }
+
+    /// Sends the head, then the body as the client sends it; an answer
+    /// that comes before the body's end ends the upload.
+    async fn send_streaming(
+        &mut self,
+        request: &[u8],
+        mut walk: Walk,
+        body: &mut Capture,
+    ) -> Result<Sent, SendError> {
+        self.upstream_connection().await?;
+        let forwarder = self.forwarder.clone();
+        let Conn {
+            client,
+            from_client,
+            upstream,
+            from_upstream,
+            ..
+        } = self;
+        let Some(upstream) = upstream.as_mut() else {
+            return Err(SendError::Upstream(String::new()));
+        };
+        let failed =
+            |e: std::io::Error| SendError::Upstream(forwarder.failure("before it answered", &e));
+        send(upstream, request).await.map_err(failed)?;
+        let mut answered_early = false;
+        loop {
+            let used = walk
+                .take(from_client, body, None)
+                .map_err(|_| SendError::ClientBody)?;
+            if used > 0 {
+                send(upstream, &from_client[..used]).await.map_err(failed)?;
+                from_client.advance(used);
+            }
+            if walk.is_done() {
+                break;
+            }
+            tokio::select! {
+                read = read_more(client, from_client) => match read {
+                    Ok(0) | Err(_) => return Err(SendError::ClientBody),
+                    Ok(_) => {}
+                },
+                read = read_more(upstream, from_upstream) => match read {
+                    Ok(0) => return Err(SendError::Upstream(forwarder.closed_early("before it answered"))),
+                    Err(e) => return Err(failed(e)),
+                    Ok(_) => {
+                        answered_early = true;
+                        break;
+                    }
+                },
+            }
+        }
+        let mut sent = self.await_answer(false, !answered_early).await?;
+        sent.body_complete = walk.is_done();
+        Ok(sent)
+    }
+
+    /// Reads the upstream's answer head, passing interim (1xx) answers on
+    /// to the client. Watches the client meanwhile: one that leaves ends
+    /// the exchange.
+    async fn await_answer(&mut self, reused: bool, body_complete: bool) -> Result<Sent, SendError> {
+        let forwarder = self.forwarder.clone();
+        let limit = forwarder.limits.max_header_bytes.max(MAX_RESPONSE_HEAD);
+        loop {
+            match head::parse_response(&self.from_upstream, limit) {
+                Ok(Some((response, head_len))) => {
+                    if response.status.is_informational()
+                        && response.status != StatusCode::SWITCHING_PROTOCOLS
+                    {
+                        // 100 Continue was the proxy's to give; others
+                        // (103 Early Hints) are the client's to see.
+                        if response.status != StatusCode::CONTINUE {
+                            send(&mut self.client, &self.from_upstream[..head_len])
+                                .await
+                                .map_err(|_| SendError::ClientGone)?;
+                        }
+                        self.from_upstream.advance(head_len);
+                        continue;
+                    }
+                    return Ok(Sent {
+                        response,
+                        head_len,
+                        body_complete,
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => return Err(SendError::Upstream(forwarder.bad_answer(&e))),
+            }
+            let nothing_yet = self.from_upstream.is_empty();
+            let Conn {
+                client,
+                from_client,
+                upstream,
+                from_upstream,
+                ..
+            } = self;
+            let Some(upstream) = upstream.as_mut() else {
+                return Err(SendError::Upstream(String::new()));
+            };
+            // Pipelined requests wait in the buffer; past a head's worth the
+            // client is no longer read until this exchange is over.
+            let watch_client = from_client.len() < forwarder.limits.max_header_bytes;
+            tokio::select! {
+                read = read_more(upstream, from_upstream) => match read {
+                    Ok(0) if reused && nothing_yet => {
+                        return Err(SendError::Stale(forwarder.closed_early("before it answered")))
+                    }
+                    Ok(0) => return Err(SendError::Upstream(forwarder.closed_early("before it answered"))),
+                    Err(e) if reused && nothing_yet => {
+                        return Err(SendError::Stale(forwarder.failure("before it answered", &e)))
+                    }
+                    Err(e) => return Err(SendError::Upstream(forwarder.failure("before it answered", &e))),
+                    Ok(_) => {}
+                },
+                read = read_more(client, from_client), if watch_client => match read {
+                    Ok(0) | Err(_) => return Err(SendError::ClientGone),
+                    Ok(_) => {}
+                },
+            }
+        }
+    }
+
+    /// Streams the response body to the client as it arrives, all but its
+    /// last piece, which is returned (with the head, when the whole
+    /// response came at once) for the caller to send once the exchange is
+    /// recorded; also whether anything was sent already. `Err` when the
+    /// upstream or the client broke off.
+    async fn stream_response(
+        &mut self,
+        framing: Framing,
+        dechunk: bool,
+        mut out: Vec<u8>,
+        capture: &mut Capture,
+    ) -> Result<(Vec<u8>, bool), ()> {
+        let mut walk = Walk::new(framing);
+        let mut sent_some = false;
+        loop {
+            let used = if dechunk {
+                walk.take(&self.from_upstream, capture, Some(&mut out))
+            } else {
+                let used = walk.take(&self.from_upstream, capture, None);
+                if let Ok(used) = used {
+                    out.extend_from_slice(&self.from_upstream[..used]);
+                }
+                used
+            }
+            .map_err(|e| tracing::warn!("the upstream's chunked body is broken: {e}"))?;
+            self.from_upstream.advance(used);
+            if walk.is_done() {
+                return Ok((out, sent_some));
+            }
+            if !out.is_empty() {
+                send(&mut self.client, &out).await.map_err(|_| ())?;
+                out.clear();
+                sent_some = true;
+            }
+            let Some(upstream) = self.upstream.as_mut() else {
+                return Err(());
+            };
+            match read_more(upstream, &mut self.from_upstream).await {
+                Ok(0) if matches!(walk, Walk::UntilClose) => return Ok((out, sent_some)),
+                Ok(0) | Err(_) => return Err(()),
+                Ok(_) => {}
+            }
+        }
     }
 }

@@ -13,13 +13,13 @@ pub struct HttpLimits {
     pub max_connections: usize,
     /// Time a client has to send a request's headers, from when the proxy
     /// starts waiting for them; a client that trickles them is closed.
-    /// hyper starts this clock when a keep-alive connection goes back to
-    /// waiting for its next request, so it also bounds how long such a
-    /// connection may sit idle.
+    /// The clock starts when a keep-alive connection goes back to waiting
+    /// for its next request, so it also bounds how long such a connection
+    /// may sit idle.
     pub header_timeout: Duration,
-    /// A connection with no bytes either way for this long is closed (an
-    /// exchange in flight is finished first). Between requests the header
-    /// timeout applies as well, whichever is shorter.
+    /// A connection waiting this long for its next request is closed; an
+    /// exchange in flight is finished first. The header timeout applies as
+    /// well, whichever is shorter.
     pub idle_timeout: Duration,
     /// Time the upstream has to start answering once the request is sent;
     /// past it the client gets `504` and nothing is recorded.

@@ -1,8 +1,9 @@
 //! Turns the journal's HTTP records into Keploy's `tests/test-N.yaml`
 //! files, behind the traffic.
 //!
-//! While recording, one thread at a background priority follows the
-//! journal as the writer extends it (reading only whole records the writer
+//! While recording, one thread at a background priority, paced while
+//! traffic is heavy ([`super::pace`]), follows the journal as the writer
+//! extends it (reading only whole records the writer
 //! has finished), and writes each exchange's test file the way the
 //! recorder always has: [`build_test_case`], then a temp file renamed into
 //! place, so a file is either absent or whole. A record whose test file
@@ -19,6 +20,7 @@ use crate::testset::{StoreError, TestSetDir};
 
 use super::case::build_test_case;
 use super::entry;
+use super::pace::Pace;
 use crate::testset::redact::Redactor;
 
 /// How long the thread sleeps when the journal does not grow; the writer
@@ -141,9 +143,19 @@ fn follow(
     tally: &Tally,
     redactor: &Redactor,
 ) -> Result<(), MaterializeError> {
+    let mut pace = Pace::new(progress.now().end);
     loop {
         let written = progress.wait_beyond(reader.offset(), IDLE_WAIT);
+        if reader.offset() >= written.end {
+            pace.restart(written.end);
+        }
         while reader.offset() < written.end {
+            // Looked up afresh: once recording stops, the backlog goes at
+            // full speed.
+            let now = progress.now();
+            if !now.closed {
+                pace.between_records(now.end);
+            }
             match reader.next_record()? {
                 Next::Record(record) => match materialize(&record, dir, redactor)? {
                     Outcome::Written(_) => {

@@ -1,18 +1,21 @@
 //! The recording HTTP proxy.
 //!
 //! # Layout
-//! - [`server`]: [`HttpProxy`] — an HTTP connection on the shared
-//!   [`crate::serve`] loop: TLS on the listener, HTTP/1.1 keep-alive and
-//!   pipelining, the refusal past the connection cap.
-//! - [`limits`]: [`HttpLimits`], what one client may cost; `activity`
-//!   tracks the last byte a connection moved, for the idle timeout.
-//! - `client_body`: the client's request body, flagging a failure that is
-//!   the client's (answered 400, not 502).
-//! - `forward`: one exchange's phases — rewrite the request for the
-//!   upstream, stream both bodies through [`tee`], pass upgrades through,
-//!   answer 502 when the upstream fails.
-//! - [`tee`]: a body wrapper keeping a capped copy (size and sha256 past
-//!   the cap) while frames stream on.
+//! - [`server`]: [`HttpProxy`] — the listener on the shared
+//!   [`crate::serve`] loop: TLS, the refusal past the connection cap.
+//! - [`limits`]: [`HttpLimits`], what one client may cost.
+//! - `wire`: HTTP/1.1 as bytes — heads parsed with httparse and written
+//!   back without hop-by-hop headers, and where each body ends (a chunked
+//!   body walked as it streams).
+//! - `connection`: one client connection and its own upstream
+//!   connection: requests read in order (pipelining, keep-alive), the
+//!   header and idle timeouts, the answers the proxy gives itself (400,
+//!   431, 502, 504), upgrades passed through.
+//! - `forward`: one recorded exchange's phases — the request and its body
+//!   to the upstream, the response streamed back as it arrives, the record
+//!   written before the response's last bytes.
+//! - [`capture`]: the capped copy of a body kept for the record (size and
+//!   sha256 past the cap).
 //! - [`exchange`]: what a finished exchange is, and [`ExchangeSink`], the
 //!   hook recorders implement.
 //! - [`recorder`]: [`TestSetRecorder`], the sink writing each exchange to
@@ -20,35 +23,33 @@
 //!   bytes.
 //! - [`entry`]: an exchange as a journal record and back.
 //! - [`materializer`]: the background thread (and the recovery step)
-//!   turning journal records into `tests/test-N.yaml`.
+//!   turning journal records into `tests/test-N.yaml`; `pace` keeps it to
+//!   a fifth of a core while traffic is heavy.
 //! - [`case`], [`noise`]: building a Keploy test case — query, record-time
 //!   noise, curl; headers and bodies take the stored form of
 //!   [`crate::testset::http_form`].
-//! - `link`: each client connection's own upstream connection, driven by
-//!   the client connection's task.
 //! - [`upstream`]: where requests go and how (rustls for https, loaded by
 //!   [`crate::tls`]).
 //! - [`error`]: set-up failures.
 
-mod activity;
+pub mod capture;
 pub mod case;
-mod client_body;
+mod connection;
 pub mod entry;
 pub mod error;
 pub mod exchange;
 mod forward;
 pub mod limits;
-mod link;
 pub mod materializer;
 pub mod noise;
+mod pace;
 pub mod recorder;
 pub mod server;
-pub mod tee;
 pub mod upstream;
+mod wire;
 
 pub use error::HttpProxyError;
 pub use exchange::{Exchange, ExchangeSink, Hold, RequestHead, ResponseHead};
-pub use forward::{ProxyBody, ResponseEnd};
 pub use limits::HttpLimits;
 pub use recorder::{RecorderCounts, TestSetRecorder};
 pub use server::{refuse_with_503, DrainReport, HttpProxy, HttpProxyConfig, DEFAULT_BODY_CAP};

@@ -1,31 +1,24 @@
-//! The HTTP listener: plain or TLS connections, HTTP/1.1 with keep-alive
-//! and pipelining, its limits ([`HttpLimits`]), and a graceful drain on
-//! shutdown. Accepting, the connection cap and the drain are the shared
+//! The HTTP listener: plain or TLS connections, each served by
+//! [`connection`] (HTTP/1.1 with keep-alive and pipelining, within its
+//! [`HttpLimits`]), and a graceful drain on shutdown. Accepting, the connection cap and the drain are the shared
 //! [`crate::serve`] loop's; this file says what an HTTP connection is, and
 //! how one over the cap is refused (`503`, `Retry-After: 1`).
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
 use crate::serve::{self, ServeLimits, Service, Shutdown};
 
-use super::activity::{Activity, Watched};
+use super::connection::{self, ConnInfo, Forwarder};
 use super::error::HttpProxyError;
 use super::exchange::ExchangeSink;
-use super::forward::{ConnInfo, Forwarder};
-use super::limits::{HttpLimits, MIN_HEADER_BYTES};
-use super::link::UpstreamLink;
+use super::limits::HttpLimits;
 use super::upstream::{self, Upstream};
 
 /// Default recording cap: bodies above it keep only size and sha256.
@@ -87,7 +80,6 @@ pub async fn refuse_with_503(mut stream: TcpStream, text: &str) {
 pub struct HttpProxy {
     listener: TcpListener,
     service: Arc<HttpService>,
-    in_flight_rx: mpsc::Receiver<()>,
 }
 
 /// What every HTTP connection shares.
@@ -109,26 +101,20 @@ impl HttpProxy {
             .await
             .map_err(|source| HttpProxyError::Bind { addr, source })?;
         let connector = upstream::connector(&config.upstream, config.upstream_tls.clone())?;
-        let (in_flight, in_flight_rx) = mpsc::channel(1);
         let forwarder = Arc::new(Forwarder {
-            client: upstream::client(connector.clone()),
             connector,
+            host: config.upstream.authority(),
             upstream: config.upstream,
             body_cap: config.body_cap,
-            response_timeout: config.limits.response_timeout,
+            limits: config.limits,
             sink,
-            in_flight,
         });
         let service = Arc::new(HttpService {
             forwarder,
             tls: config.server_tls.map(TlsAcceptor::from),
             limits: config.limits,
         });
-        Ok(HttpProxy {
-            listener,
-            service,
-            in_flight_rx,
-        })
+        Ok(HttpProxy { listener, service })
     }
 
     /// The address actually bound.
@@ -142,23 +128,17 @@ impl HttpProxy {
 
     /// Serves until `shutdown` resolves, then stops accepting, lets
     /// in-flight exchanges finish for up to `grace`, cuts what is left, and
-    /// returns once every completed exchange has been handed to the sink
-    /// and the sink has finished with it.
+    /// returns once the sink has finished with every exchange: each was
+    /// handed over inside its connection's task, so all have been once the
+    /// connections are done.
     pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Duration) -> DrainReport {
-        let HttpProxy {
-            listener,
-            service,
-            mut in_flight_rx,
-        } = self;
+        let HttpProxy { listener, service } = self;
         let limits = ServeLimits {
             max_connections: service.limits.max_connections,
             grace: Some(grace),
         };
         let sink = service.forwarder.sink.clone();
         let report = serve::run(listener, service, limits, shutdown).await;
-        // Exchanges not yet handed over hold clones of the sender inside
-        // the forwarder; once they all have been, the sink finishes them.
-        while in_flight_rx.recv().await.is_some() {}
         sink.flush().await;
         report
     }
@@ -174,12 +154,15 @@ impl Service for HttpService {
     ) {
         let conn = ConnInfo { client, id };
         let forwarder = self.forwarder.clone();
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(client = %client, "could not set TCP_NODELAY: {e}");
+        }
         match &self.tls {
-            None => serve(stream, forwarder, conn, stop, self.limits).await,
+            None => connection::serve(stream, forwarder, conn, stop).await,
             Some(acceptor) => {
                 let handshake = acceptor.accept(stream);
                 match tokio::time::timeout(self.limits.header_timeout, handshake).await {
-                    Ok(Ok(stream)) => serve(stream, forwarder, conn, stop, self.limits).await,
+                    Ok(Ok(stream)) => connection::serve(stream, forwarder, conn, stop).await,
                     Ok(Err(e)) => tracing::warn!(client = %client, "TLS handshake failed: {e}"),
                     Err(_) => tracing::warn!(client = %client, "TLS handshake timed out"),
                 }
@@ -193,68 +176,4 @@ impl Service for HttpService {
             refuse_with_503(stream, REFUSAL).await;
         }
     }
-}
-
-async fn serve<S>(
-    stream: S,
-    forwarder: Arc<Forwarder>,
-    conn: ConnInfo,
-    mut stop: Shutdown,
-    limits: HttpLimits,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let activity = Activity::new();
-    let stream = Watched::new(stream, activity.clone());
-    let (link, link_driver) = UpstreamLink::new();
-    let service = service_fn(move |req| {
-        let forwarder = forwarder.clone();
-        let link = link.clone();
-        async move { Ok::<_, Infallible>(forwarder.handle(req, conn, link).await) }
-    });
-    // Not `pipeline_flush`: it lets hyper queue a response body without
-    // limit, so a fast upstream and a slow client would fill memory.
-    // Pipelined requests are still answered in order without it.
-    let connection = http1::Builder::new()
-        .keep_alive(true)
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_header_size(limits.max_header_bytes.max(MIN_HEADER_BYTES))
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
-    tokio::pin!(connection);
-    tokio::pin!(link_driver);
-    let idle = activity.idle_for(limits.idle_timeout);
-    tokio::pin!(idle);
-    // The driver never completes: it only moves the upstream side along.
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        () = &mut idle => {
-            tracing::debug!(client = %conn.client, "closing a connection idle for {:?}", limits.idle_timeout);
-            // An exchange still in flight is finished first.
-            connection.as_mut().graceful_shutdown();
-            tokio::select! {
-                result = connection.as_mut() => result,
-                _ = link_driver.as_mut() => unreachable_driver(),
-            }
-        }
-        () = stop.recv() => {
-            // Finish the exchange in progress, then close.
-            connection.as_mut().graceful_shutdown();
-            tokio::select! {
-                result = connection.as_mut() => result,
-                _ = link_driver.as_mut() => unreachable_driver(),
-            }
-        }
-        _ = link_driver.as_mut() => unreachable_driver(),
-    };
-    if let Err(e) = result {
-        tracing::debug!(client = %conn.client, "connection ended: {e}");
-    }
-}
-
-/// [`super::link::LinkDriver`] is pending forever; this arm exists only so
-/// `select!` polls it.
-fn unreachable_driver() -> Result<(), hyper::Error> {
-    Ok(())
 }

@@ -1,16 +1,11 @@
-//! The upstream the proxy forwards to, and the pooled client that reaches it
+//! The upstream the proxy forwards to, and the connections that reach it
 //! over plain TCP or rustls.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use http::Uri;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -96,9 +91,6 @@ impl Upstream {
     }
 }
 
-/// Body type the client sends: the tee around the client's request body.
-pub(crate) type UpstreamClient<B> = Client<UpstreamConnector, B>;
-
 /// Builds the connector that reaches `upstream`, over rustls for https://.
 pub(crate) fn connector(
     upstream: &Upstream,
@@ -125,18 +117,6 @@ pub(crate) fn connector(
     })
 }
 
-/// Builds a pooled keep-alive client over `connector`.
-pub(crate) fn client<B>(connector: UpstreamConnector) -> UpstreamClient<B>
-where
-    B: http_body::Body + Send + 'static + Unpin,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build(connector)
-}
-
 /// Connects every request to the one upstream, whatever the request URI
 /// says, so a misrouted absolute URI can never reach another host.
 #[derive(Clone)]
@@ -145,114 +125,63 @@ pub(crate) struct UpstreamConnector {
     tls: Option<(TlsConnector, ServerName<'static>)>,
 }
 
-type ConnectFuture =
-    Pin<Box<dyn Future<Output = Result<UpstreamIo, std::io::Error>> + Send + 'static>>;
-
-impl tower_service::Service<Uri> for UpstreamConnector {
-    type Response = UpstreamIo;
-    type Error = std::io::Error;
-    type Future = ConnectFuture;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _dst: Uri) -> Self::Future {
-        let authority = self.authority.clone();
-        let tls = self.tls.clone();
-        Box::pin(async move {
-            let tcp = TcpStream::connect(&*authority).await?;
-            tcp.set_nodelay(true)?;
-            let stream = match tls {
-                None => Stream::Plain(tcp),
-                Some((connector, name)) => {
-                    Stream::Tls(Box::new(connector.connect(name, tcp).await?))
-                }
-            };
-            Ok(UpstreamIo(TokioIo::new(stream)))
+impl UpstreamConnector {
+    /// A new connection to the upstream, TLS negotiated for https://.
+    pub(crate) async fn connect(&self) -> std::io::Result<UpstreamStream> {
+        let tcp = TcpStream::connect(&*self.authority).await?;
+        tcp.set_nodelay(true)?;
+        Ok(match &self.tls {
+            None => UpstreamStream::Plain(tcp),
+            Some((connector, name)) => {
+                UpstreamStream::Tls(Box::new(connector.connect(name.clone(), tcp).await?))
+            }
         })
     }
 }
 
-enum Stream {
+/// One connection to the upstream.
+pub(crate) enum UpstreamStream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-impl AsyncRead for Stream {
+impl AsyncRead for UpstreamStream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            UpstreamStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            UpstreamStream::Tls(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
 
-impl AsyncWrite for Stream {
+impl AsyncWrite for UpstreamStream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            UpstreamStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            UpstreamStream::Tls(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s).poll_flush(cx),
+            UpstreamStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            UpstreamStream::Tls(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            UpstreamStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            UpstreamStream::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
-    }
-}
-
-/// A connection to the upstream as hyper's client sees it.
-pub(crate) struct UpstreamIo(TokioIo<Stream>);
-
-impl Connection for UpstreamIo {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
-impl hyper::rt::Read for UpstreamIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
-    }
-}
-
-impl hyper::rt::Write for UpstreamIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
     }
 }
 
