@@ -24,7 +24,7 @@
 //! - [`entry`]: an exchange as a journal record and back.
 //! - [`materializer`]: the background thread (and the recovery step)
 //!   turning journal records into `tests/test-N.yaml`; `pace` keeps it to
-//!   a fifth of a core while traffic is heavy.
+//!   a tenth of a core while traffic is heavy.
 //! - [`case`], [`noise`]: building a Keploy test case — query, record-time
 //!   noise, curl; headers and bodies take the stored form of
 //!   [`crate::testset::http_form`].

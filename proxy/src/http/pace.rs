@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 const SLICE: Duration = Duration::from_millis(10);
 
 /// Rest after a slice while traffic is heavy: with [`SLICE`], at most a
-/// fifth of one core goes to test files during a burst.
-const REST: Duration = Duration::from_millis(40);
+/// tenth of one core goes to test files during a burst.
+const REST: Duration = Duration::from_millis(90);
 
 /// Journal growth above which traffic counts as heavy: about 2,000 small
 /// exchanges a second, a rate at which the materializer alone would take

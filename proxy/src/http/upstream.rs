@@ -23,6 +23,9 @@ pub struct Upstream {
     port: u16,
     /// Path prefix without a trailing slash ("" for none).
     prefix: String,
+    /// `scheme://HOST:PORT` plus the prefix, made once: every recorded
+    /// exchange's URL starts with it.
+    base_url: String,
 }
 
 impl Upstream {
@@ -51,12 +54,16 @@ impl Upstream {
             return Err(invalid("a query string cannot be part of the upstream"));
         }
         let prefix = uri.path().trim_end_matches('/').to_string();
-        Ok(Upstream {
+        let mut upstream = Upstream {
             https,
             host,
             port,
             prefix,
-        })
+            base_url: String::new(),
+        };
+        let scheme = if https { "https" } else { "http" };
+        upstream.base_url = format!("{scheme}://{}{}", upstream.authority(), upstream.prefix);
+        Ok(upstream)
     }
 
     /// True for an https:// upstream.
@@ -75,13 +82,15 @@ impl Upstream {
 
     /// `scheme://HOST:PORT` plus the prefix: what error messages name.
     pub fn base_url(&self) -> String {
-        let scheme = if self.https { "https" } else { "http" };
-        format!("{scheme}://{}{}", self.authority(), self.prefix)
+        self.base_url.clone()
     }
 
     /// The absolute URL of a request the client sent as `path_and_query`.
     pub fn url_for(&self, path_and_query: &str) -> String {
-        format!("{}{}", self.base_url(), path_and_query)
+        let mut url = String::with_capacity(self.base_url.len() + path_and_query.len());
+        url.push_str(&self.base_url);
+        url.push_str(path_and_query);
+        url
     }
 
     /// The request target the upstream receives for `path_and_query`: the
