@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use bytes::Buf;
+use bytes::{Buf, BytesMut};
 use chrono::Utc;
 use http::header;
 use http::{StatusCode, Version};
@@ -15,8 +15,10 @@ use tokio::time::Instant;
 use super::capture::Capture;
 use super::connection::{origin_target, read_more, send, Conn, MAX_RESPONSE_HEAD};
 use super::exchange::{self, Exchange, ExchangeSink};
+use super::upstream::UpstreamStream;
 use super::wire::framing::{self, Chunked, Framing};
 use super::wire::head::{self, Framed, RequestHead, ResponseHead};
+use super::wire::walk::Walk;
 
 /// Reports an exchange as failed if it is dropped before it is handed on
 /// (the connection's task cut at the end of the drain), so the test window
@@ -49,74 +51,6 @@ impl Drop for Pending {
     }
 }
 
-/// How far one body has been walked.
-enum Walk {
-    Done,
-    Length(u64),
-    Chunked(Chunked),
-    UntilClose,
-}
-
-impl Walk {
-    fn new(framing: Framing) -> Self {
-        match framing {
-            Framing::Empty | Framing::Length(0) => Walk::Done,
-            Framing::Length(n) => Walk::Length(n),
-            Framing::Chunked => Walk::Chunked(Chunked::default()),
-            Framing::UntilClose => Walk::UntilClose,
-        }
-    }
-
-    fn is_done(&self) -> bool {
-        matches!(self, Walk::Done)
-    }
-
-    /// Walks `input`: the body's payload goes to `capture` (and, when
-    /// `payload` is given, is also collected there for a client that cannot
-    /// read chunks). Returns how many bytes of `input` are the body's.
-    fn take(
-        &mut self,
-        input: &[u8],
-        capture: &mut Capture,
-        mut payload: Option<&mut Vec<u8>>,
-    ) -> Result<usize, framing::ChunkError> {
-        let used = match self {
-            Walk::Done => 0,
-            Walk::Length(left) => {
-                let used = usize::try_from(*left)
-                    .unwrap_or(usize::MAX)
-                    .min(input.len());
-                capture.push(&input[..used]);
-                *left -= used as u64;
-                if *left == 0 {
-                    *self = Walk::Done;
-                }
-                used
-            }
-            Walk::UntilClose => {
-                capture.push(input);
-                input.len()
-            }
-            Walk::Chunked(walker) => {
-                let used = walker.feed(input, |data| {
-                    capture.push(data);
-                    if let Some(out) = payload.as_deref_mut() {
-                        out.extend_from_slice(data);
-                    }
-                })?;
-                if walker.is_done() {
-                    *self = Walk::Done;
-                }
-                return Ok(used);
-            }
-        };
-        if let Some(out) = payload {
-            out.extend_from_slice(&input[..used]);
-        }
-        Ok(used)
-    }
-}
-
 /// Why a request could not be forwarded.
 enum SendError {
     /// The client's body was broken or cut off (400).
@@ -128,6 +62,14 @@ enum SendError {
     /// A reused upstream connection turned out closed before any answer;
     /// the request may be sent again on a new one.
     Stale(String),
+}
+
+/// Both sides of a connection at once, borrowed apart.
+struct Sides<'a, S> {
+    client: &'a mut S,
+    from_client: &'a mut BytesMut,
+    upstream: &'a mut UpstreamStream,
+    from_upstream: &'a mut BytesMut,
 }
 
 /// The request as it left for the upstream.
@@ -361,6 +303,30 @@ where
         }
     }
 
+    /// Both sides, once the upstream connection is made.
+    fn sides(&mut self) -> Result<Sides<'_, S>, SendError> {
+        let Conn {
+            client,
+            from_client,
+            upstream,
+            from_upstream,
+            forwarder,
+            ..
+        } = self;
+        match upstream.as_mut() {
+            Some(upstream) => Ok(Sides {
+                client,
+                from_client,
+                upstream,
+                from_upstream,
+            }),
+            None => Err(SendError::Upstream(format!(
+                "recplay: no connection to the upstream {} was open to send on\n",
+                forwarder.upstream.base_url()
+            ))),
+        }
+    }
+
     /// The connection's upstream connection, made if there is none; and
     /// whether it was made before (and so may have been closed since).
     async fn upstream_connection(&mut self) -> Result<bool, SendError> {
@@ -388,9 +354,7 @@ where
                 SendError::Upstream(text)
             }
         };
-        let Some(upstream) = self.upstream.as_mut() else {
-            return Err(SendError::Upstream(String::new()));
-        };
+        let upstream = self.sides()?.upstream;
         send(upstream, message).await.map_err(|e| failed(&e))?;
         self.await_answer(reused, true).await
     }
@@ -405,16 +369,12 @@ where
     ) -> Result<Sent, SendError> {
         self.upstream_connection().await?;
         let forwarder = self.forwarder.clone();
-        let Conn {
+        let Sides {
             client,
             from_client,
             upstream,
             from_upstream,
-            ..
-        } = self;
-        let Some(upstream) = upstream.as_mut() else {
-            return Err(SendError::Upstream(String::new()));
-        };
+        } = self.sides()?;
         let failed =
             |e: std::io::Error| SendError::Upstream(forwarder.failure("before it answered", &e));
         send(upstream, request).await.map_err(failed)?;
@@ -482,16 +442,12 @@ where
                 Err(e) => return Err(SendError::Upstream(forwarder.bad_answer(&e))),
             }
             let nothing_yet = self.from_upstream.is_empty();
-            let Conn {
+            let Sides {
                 client,
                 from_client,
                 upstream,
                 from_upstream,
-                ..
-            } = self;
-            let Some(upstream) = upstream.as_mut() else {
-                return Err(SendError::Upstream(String::new()));
-            };
+            } = self.sides()?;
             // Pipelined requests wait in the buffer; past a head's worth the
             // client is no longer read until this exchange is over.
             let watch_client = from_client.len() < forwarder.limits.max_header_bytes;

@@ -65,6 +65,22 @@ fn parse_error(what: &str, e: httparse::Error) -> HeadError {
     }
 }
 
+/// The head's length once it is complete, within `max` bytes either way.
+fn head_len(
+    parsed: httparse::Result<usize>,
+    buffered: usize,
+    max: usize,
+    what: &str,
+) -> Result<Option<usize>, HeadError> {
+    match parsed {
+        Ok(httparse::Status::Complete(len)) if len > max => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Complete(len)) => Ok(Some(len)),
+        Ok(httparse::Status::Partial) if buffered > max => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(e) => Err(parse_error(what, e)),
+    }
+}
+
 /// Parses a request head from the start of `buf`: `Ok(None)` until the
 /// head is complete, then the head and its length in bytes.
 pub(crate) fn parse_request(
@@ -73,15 +89,9 @@ pub(crate) fn parse_request(
 ) -> Result<Option<(RequestHead, usize)>, HeadError> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut slots);
-    let len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() > max => return Err(HeadError::TooLarge),
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(parse_error("the request", e)),
+    let Some(len) = head_len(req.parse(buf), buf.len(), max, "the request")? else {
+        return Ok(None);
     };
-    if len > max {
-        return Err(HeadError::TooLarge);
-    }
     let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
         .map_err(|_| HeadError::Malformed("invalid method".to_string()))?;
     let head = RequestHead {
@@ -100,11 +110,8 @@ pub(crate) fn parse_response(
 ) -> Result<Option<(ResponseHead, usize)>, HeadError> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut slots);
-    let len = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() > max => return Err(HeadError::TooLarge),
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(parse_error("the response", e)),
+    let Some(len) = head_len(resp.parse(buf), buf.len(), max, "the response")? else {
+        return Ok(None);
     };
     let status = StatusCode::from_u16(resp.code.unwrap_or_default())
         .map_err(|_| HeadError::Malformed("invalid status code".to_string()))?;
