@@ -383,6 +383,28 @@ fn a_target_in_absolute_form_reaches_the_upstream_as_its_path() {
     assert_recorded(&tests, "/echo/absolute", "elsewhere.example/echo");
 }
 
+#[test]
+fn a_declined_upgrade_is_answered_to_its_end_and_closed() {
+    let rig = Rig::start(&[]);
+    // The upstream answers an ordinary 200 and keeps its connection open;
+    // the client must still get the whole answer and a close.
+    let started = Instant::now();
+    let reply = exchange(
+        rig.addr(),
+        "GET /echo/declined HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    );
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("/echo/declined"), "{reply}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closed once the answer was over, not at the upstream's idle timeout: {:?}",
+        started.elapsed()
+    );
+    rig.good_client("after-declined");
+    let (tests, _) = rig.finish();
+    assert_recorded(&tests, "/echo/after-declined", "/echo/declined");
+}
+
 fn served_once_a_slot_frees(addr: SocketAddr, name: &str) -> (TcpStream, usize) {
     let mut refusals = 0;
     loop {

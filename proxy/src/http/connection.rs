@@ -18,9 +18,11 @@ use tokio::time::Instant;
 
 use crate::serve::Shutdown;
 
+use super::capture::Capture;
 use super::exchange::ExchangeSink;
 use super::limits::{HttpLimits, MIN_HEADER_BYTES};
 use super::upstream::{Upstream, UpstreamConnector, UpstreamStream};
+use super::wire::framing::{self, Framing};
 use super::wire::head::{self, HeadError, RequestHead};
 
 /// Room made in a buffer before each read.
@@ -255,10 +257,22 @@ where
                 status = response.status.as_u16(),
                 "the upstream declined an upgrade; passed through, not recorded"
             );
-            let mut out = head::client_response(&response, head::Framed::AsReceived, true);
-            out.extend_from_slice(&self.from_upstream);
-            if send(&mut self.client, &out).await.is_ok() {
-                let _ = tokio::io::copy(&mut upstream, &mut self.client).await;
+            // Answered like any response, to its end by its framing (not
+            // to the upstream's close, which a keep-alive upstream may
+            // never send), then the connection is closed.
+            let framing = framing::of_response(&head.method, response.status, &response.headers)
+                .unwrap_or(Framing::UntilClose);
+            let framed = match framing {
+                Framing::Chunked => head::Framed::Chunked,
+                _ => head::Framed::AsReceived,
+            };
+            let out = head::client_response(&response, framed, true);
+            self.upstream = Some(upstream);
+            let streamed = self
+                .stream_response(framing, false, out, &mut Capture::new(0))
+                .await;
+            if let Ok((last, _)) = streamed {
+                let _ = send(&mut self.client, &last).await;
             }
             return;
         }

@@ -476,7 +476,7 @@ where
     /// response came at once) for the caller to send once the exchange is
     /// recorded; also whether anything was sent already. `Err` when the
     /// upstream or the client broke off.
-    async fn stream_response(
+    pub(super) async fn stream_response(
         &mut self,
         framing: Framing,
         dechunk: bool,
