@@ -195,7 +195,8 @@ where
             && response_framing != Framing::UntilClose
             && head::keeps_alive(sent.response.version, &sent.response.headers);
         let framed = match response_framing {
-            Framing::Chunked if !dechunk => Framed::Chunked,
+            Framing::Chunked if dechunk => Framed::Unchunked,
+            Framing::Chunked => Framed::Chunked,
             _ => Framed::AsReceived,
         };
         let out = head::client_response(&sent.response, framed, !keep_client);

@@ -184,6 +184,9 @@ pub(crate) enum Framed {
     AsReceived,
     /// `Transfer-Encoding: chunked`, the chunks passed on as they came.
     Chunked,
+    /// A chunked body sent as its plain payload, ended by the close (for
+    /// an HTTP/1.0 client).
+    Unchunked,
 }
 
 /// The request the upstream receives: `target` in origin form, `Host`
@@ -232,7 +235,13 @@ pub(crate) fn client_response(head: &ResponseHead, framed: Framed, close: bool) 
     };
     out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
-    put_end_to_end(&mut out, &head.headers, &[]);
+    // A Content-Length beside chunks means nothing (RFC 9112 §6.3) and is
+    // not passed on, so no client can be told two different lengths.
+    let skip: &[&str] = match framed {
+        Framed::AsReceived => &[],
+        Framed::Chunked | Framed::Unchunked => &["content-length"],
+    };
+    put_end_to_end(&mut out, &head.headers, skip);
     if framed == Framed::Chunked {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
@@ -315,7 +324,7 @@ mod tests {
     #[test]
     fn the_client_response_keeps_end_to_end_headers_and_says_when_it_closes() {
         let wire = b"HTTP/1.1 200 Fine\r\nTransfer-Encoding: chunked\r\nSet-Cookie: a\r\n\
-            Set-Cookie: b\r\nConnection: close\r\n\r\n";
+            Content-Length: 99\r\nSet-Cookie: b\r\nConnection: close\r\n\r\n";
         let (head, len) = parse_response(wire, 1024)
             .expect("parses")
             .expect("complete");
