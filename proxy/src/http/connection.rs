@@ -20,6 +20,7 @@ use crate::serve::Shutdown;
 
 use super::capture::Capture;
 use super::exchange::ExchangeSink;
+use super::forward::SendError;
 use super::limits::{HttpLimits, MIN_HEADER_BYTES};
 use super::upstream::{Upstream, UpstreamConnector, UpstreamStream};
 use super::wire::framing::{self, Framing};
@@ -31,7 +32,7 @@ pub(super) const READ_SIZE: usize = 16 * 1024;
 /// Longest response head accepted from the upstream: generous, because a
 /// response head that is too long is the upstream's doing, not the
 /// client's.
-pub(super) const MAX_RESPONSE_HEAD: usize = 256 * 1024;
+const MAX_RESPONSE_HEAD: usize = 256 * 1024;
 
 /// How long a connection being closed after an answer keeps reading (and
 /// dropping) what its client still sends, so the close is not a reset that
@@ -237,9 +238,24 @@ where
             &self.forwarder.host,
             head::Framed::AsReceived,
         );
-        let answer = self.send_head_and_await_answer(&request).await;
-        let (response, len) = match answer {
-            Ok(answer) => answer,
+        // Sent like any request without a body, on the connection's own
+        // upstream connection, which the tunnel then takes over.
+        let sent = tokio::time::timeout(
+            self.forwarder.limits.response_timeout,
+            self.send_request(&request, Framing::Empty, false, &mut Capture::new(0)),
+        )
+        .await;
+        let answer = match sent {
+            Ok(Ok(sent)) => {
+                self.from_upstream.advance(sent.head_len);
+                Ok(sent.response)
+            }
+            Ok(Err(SendError::Upstream(message) | SendError::Stale(message))) => Err(message),
+            Ok(Err(SendError::ClientGone | SendError::ClientBody)) => return,
+            Err(_) => Err(self.forwarder.timed_out("an upgrade")),
+        };
+        let response = match answer {
+            Ok(response) => response,
             Err(message) => {
                 tracing::warn!("{}", message.trim_end());
                 self.answer_and_close(StatusCode::BAD_GATEWAY, &message)
@@ -247,7 +263,6 @@ where
                 return;
             }
         };
-        self.from_upstream.advance(len);
         let Some(mut upstream) = self.upstream.take() else {
             return;
         };
@@ -262,11 +277,7 @@ where
             // never send), then the connection is closed.
             let framing = framing::of_response(&head.method, response.status, &response.headers)
                 .unwrap_or(Framing::UntilClose);
-            let framed = match framing {
-                Framing::Chunked => head::Framed::Chunked,
-                _ => head::Framed::AsReceived,
-            };
-            let out = head::client_response(&response, framed, true);
+            let out = head::client_response(&response, head::Framed::of(framing, false), true);
             self.upstream = Some(upstream);
             let streamed = self
                 .stream_response(framing, false, out, &mut Capture::new(0))
@@ -290,50 +301,6 @@ where
         }
         if let Err(e) = tokio::io::copy_bidirectional(&mut self.client, &mut upstream).await {
             tracing::debug!("upgraded connection ended: {e}");
-        }
-    }
-
-    /// Sends a request head on a new upstream connection and reads the
-    /// answer's head, within the response timeout. The error is the text
-    /// of a 502 or 504.
-    async fn send_head_and_await_answer(
-        &mut self,
-        request: &[u8],
-    ) -> Result<(head::ResponseHead, usize), String> {
-        let timeout = self.forwarder.limits.response_timeout;
-        let exchange = async {
-            let mut upstream = self
-                .forwarder
-                .connector
-                .connect()
-                .await
-                .map_err(|e| self.forwarder.failure("to connect", &e))?;
-            send(&mut upstream, request)
-                .await
-                .map_err(|e| self.forwarder.failure("before it answered an upgrade", &e))?;
-            loop {
-                match head::parse_response(&self.from_upstream, MAX_RESPONSE_HEAD) {
-                    Ok(Some(parsed)) => {
-                        self.upstream = Some(upstream);
-                        return Ok(parsed);
-                    }
-                    Ok(None) => {}
-                    Err(e) => return Err(self.forwarder.bad_answer(&e)),
-                }
-                match read_more(&mut upstream, &mut self.from_upstream).await {
-                    Ok(0) => {
-                        return Err(self.forwarder.closed_early("before it answered an upgrade"))
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        return Err(self.forwarder.failure("before it answered an upgrade", &e))
-                    }
-                }
-            }
-        };
-        match tokio::time::timeout(timeout, exchange).await {
-            Ok(answer) => answer,
-            Err(_) => Err(self.forwarder.timed_out("an upgrade")),
         }
     }
 }
@@ -386,10 +353,17 @@ impl Forwarder {
         )
     }
 
+    /// The longest response head read from the upstream.
+    pub(super) fn response_head_limit(&self) -> usize {
+        self.limits.max_header_bytes.max(MAX_RESPONSE_HEAD)
+    }
+
     /// The text of a 502 for an answer that is not HTTP/1.x.
     pub(super) fn bad_answer(&self, err: &HeadError) -> String {
         let why = match err {
-            HeadError::TooLarge => format!("a response head over {MAX_RESPONSE_HEAD} bytes"),
+            HeadError::TooLarge => {
+                format!("a response head over {} bytes", self.response_head_limit())
+            }
             HeadError::Malformed(why) => why.clone(),
         };
         format!(

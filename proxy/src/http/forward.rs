@@ -13,10 +13,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::capture::Capture;
-use super::connection::{origin_target, read_more, send, Conn, MAX_RESPONSE_HEAD};
+use super::connection::{origin_target, read_more, send, Conn};
 use super::exchange::{self, Exchange, ExchangeSink};
 use super::upstream::UpstreamStream;
-use super::wire::framing::{self, Chunked, Framing};
+use super::wire::framing::{self, Framing};
 use super::wire::head::{self, Framed, RequestHead, ResponseHead};
 use super::wire::walk::Walk;
 
@@ -52,7 +52,7 @@ impl Drop for Pending {
 }
 
 /// Why a request could not be forwarded.
-enum SendError {
+pub(super) enum SendError {
     /// The client's body was broken or cut off (400).
     ClientBody,
     /// The client left before the answer came.
@@ -73,9 +73,9 @@ struct Sides<'a, S> {
 }
 
 /// The request as it left for the upstream.
-struct Sent {
-    response: ResponseHead,
-    head_len: usize,
+pub(super) struct Sent {
+    pub(super) response: ResponseHead,
+    pub(super) head_len: usize,
     /// Whether the request body was read whole before the answer came.
     body_complete: bool,
 }
@@ -99,15 +99,11 @@ where
         };
         let received_at = Utc::now();
         let path_and_query = origin_target(&head.target);
-        let framed = match framing {
-            Framing::Chunked => Framed::Chunked,
-            _ => Framed::AsReceived,
-        };
         let request = head::upstream_request(
             &head,
             &forwarder.upstream.origin_form(&path_and_query),
             &forwarder.host,
-            framed,
+            Framed::of(framing, false),
         );
         let client_keeps_alive = head::keeps_alive(head.version, &head.headers);
         let client_reads_chunks = head.version != Version::HTTP_10;
@@ -194,11 +190,7 @@ where
         let keep_upstream = sent.body_complete
             && response_framing != Framing::UntilClose
             && head::keeps_alive(sent.response.version, &sent.response.headers);
-        let framed = match response_framing {
-            Framing::Chunked if dechunk => Framed::Unchunked,
-            Framing::Chunked => Framed::Chunked,
-            _ => Framed::AsReceived,
-        };
+        let framed = Framed::of(response_framing, dechunk);
         let out = head::client_response(&sent.response, framed, !keep_client);
         let response_received_at = Utc::now();
         let response = exchange::ResponseHead {
@@ -251,57 +243,38 @@ where
     /// Sends the request head and body upstream and reads the answer's
     /// head. A reused connection that turns out closed before answering is
     /// replaced once, when the whole request is still at hand to resend.
-    async fn send_request(
+    pub(super) async fn send_request(
         &mut self,
         request: &[u8],
         framing: Framing,
         expects_continue: bool,
         body: &mut Capture,
     ) -> Result<Sent, SendError> {
-        // A body already here in full goes out with the head in one write,
-        // and can be sent again.
-        let walk = Walk::new(framing);
-        let whole = match framing {
-            Framing::Empty => Some(0),
-            Framing::Length(n) => usize::try_from(n)
-                .ok()
-                .filter(|&n| n <= self.from_client.len()),
-            Framing::Chunked => {
-                let mut probe = Chunked::default();
-                let used = probe
-                    .feed(&self.from_client, |_| ())
-                    .map_err(|_| SendError::ClientBody)?;
-                probe.is_done().then_some(used)
-            }
-            Framing::UntilClose => None,
-        };
-        match whole {
-            Some(len) => {
-                let mut message = Vec::with_capacity(request.len() + len);
-                message.extend_from_slice(request);
-                message.extend_from_slice(&self.from_client[..len]);
-                let sent = match self.send_whole(&message).await {
-                    Err(SendError::Stale(_)) => {
-                        self.upstream = None;
-                        self.send_whole(&message).await
-                    }
-                    sent => sent,
-                }?;
-                let mut walk = walk;
-                walk.take(&self.from_client[..len], body, None)
-                    .map_err(|_| SendError::ClientBody)?;
-                self.from_client.advance(len);
-                Ok(sent)
-            }
-            None => {
-                if expects_continue {
-                    send(&mut self.client, b"HTTP/1.1 100 Continue\r\n\r\n")
-                        .await
-                        .map_err(|_| SendError::ClientGone)?;
+        // What of the body is here already is walked now and goes out with
+        // the head in one write; a request here in full can be sent again.
+        let mut walk = Walk::new(framing);
+        let here = walk
+            .take(&self.from_client, body, None)
+            .map_err(|_| SendError::ClientBody)?;
+        let mut message = Vec::with_capacity(request.len() + here);
+        message.extend_from_slice(request);
+        message.extend_from_slice(&self.from_client[..here]);
+        self.from_client.advance(here);
+        if walk.is_done() {
+            return match self.send_whole(&message).await {
+                Err(SendError::Stale(_)) => {
+                    self.upstream = None;
+                    self.send_whole(&message).await
                 }
-                self.send_streaming(request, walk, body).await
-            }
+                sent => sent,
+            };
         }
+        if expects_continue {
+            send(&mut self.client, b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await
+                .map_err(|_| SendError::ClientGone)?;
+        }
+        self.send_streaming(&message, walk, body).await
     }
 
     /// Both sides, once the upstream connection is made.
@@ -360,8 +333,9 @@ where
         self.await_answer(reused, true).await
     }
 
-    /// Sends the head, then the body as the client sends it; an answer
-    /// that comes before the body's end ends the upload.
+    /// Sends the head (and the body's part already here), then the rest
+    /// of the body as the client sends it; an answer that comes before the
+    /// body's end ends the upload.
     async fn send_streaming(
         &mut self,
         request: &[u8],
@@ -416,7 +390,7 @@ where
     /// the exchange.
     async fn await_answer(&mut self, reused: bool, body_complete: bool) -> Result<Sent, SendError> {
         let forwarder = self.forwarder.clone();
-        let limit = forwarder.limits.max_header_bytes.max(MAX_RESPONSE_HEAD);
+        let limit = forwarder.response_head_limit();
         loop {
             match head::parse_response(&self.from_upstream, limit) {
                 Ok(Some((response, head_len))) => {

@@ -7,6 +7,8 @@ use http::{Method, StatusCode, Version};
 
 use crate::testset::http_form::HOP_BY_HOP;
 
+use super::framing::Framing;
+
 /// More headers than this in one head is answered like an oversized head.
 const MAX_HEADERS: usize = 128;
 
@@ -187,6 +189,18 @@ pub(crate) enum Framed {
     /// A chunked body sent as its plain payload, ended by the close (for
     /// an HTTP/1.0 client).
     Unchunked,
+}
+
+impl Framed {
+    /// How a body framed as `framing` is written on: as received, chunks
+    /// as they came, or (`unchunk`) chunks as their plain payload.
+    pub(crate) fn of(framing: Framing, unchunk: bool) -> Self {
+        match framing {
+            Framing::Chunked if unchunk => Framed::Unchunked,
+            Framing::Chunked => Framed::Chunked,
+            _ => Framed::AsReceived,
+        }
+    }
 }
 
 /// The request the upstream receives: `target` in origin form, `Host`
